@@ -1,0 +1,1 @@
+"""Thin commands: parse options, call the library, print. No logic lives here."""

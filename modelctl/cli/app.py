@@ -1,0 +1,21 @@
+"""The Typer application: one module per command family under `cli/commands/`, registered here."""
+
+from __future__ import annotations
+
+import typer
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="modelctl",
+        help="Declarative, verified model assets for ComfyUI stacks.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    from modelctl.cli.commands import catalog
+
+    for module in (catalog,):
+        module.register(app)
+    return app

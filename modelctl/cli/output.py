@@ -1,0 +1,31 @@
+"""Printing: JSON for scripts, rich tables for people (rich imported only when a person reads)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def print_json(data: Any) -> None:
+    """Write `data` as indented JSON to stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich Console (honours NO_COLOR and non-TTY output by itself)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def human_size(n: int | None) -> str:
+    """Bytes as a short human string (binary units), or `?` when unknown."""
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

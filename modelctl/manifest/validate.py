@@ -1,0 +1,376 @@
+"""Manifest v1 validation: YAML nodes in, a `Manifest` out, or one `file:line: …` error with a fix.
+
+Validation walks the composed node tree field by field so every error can name its line, and each
+scalar is converted to exactly the type its field expects (see `yamlload` for why).
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelctl.errors import ManifestError
+from modelctl.manifest import yamlload as Y
+from modelctl.manifest.model import EXPECT_KEYS, ROLES, Asset, Axis, Manifest
+from modelctl.manifest.uris import check_dest, check_revision, check_source
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+AXIS_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+MAX_COMBINATIONS = 4096
+
+TOP_KEYS = {"schema", "name", "description", "variants", "assets", "requires"}
+AXIS_KEYS = {"values", "default"}
+ASSET_KEYS = {
+    "id",
+    "role",
+    "source",
+    "revision",
+    "dest",
+    "sha256",
+    "size",
+    "when",
+    "expect",
+    "allow_pickle",
+}
+REQUIRES_KEYS = {"gpu", "packages", "python"}
+GPU_KEYS = {"min_vram_gib", "precision"}
+
+
+class _Walker:
+    """Converts nodes to typed values, raising errors that carry `file:line`."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def error(self, node: yaml.Node, message: str, hint: str | None = None) -> ManifestError:
+        return ManifestError(f"{self.where}:{node.start_mark.line + 1}: {message}", hint)
+
+    def mapping(
+        self, node: yaml.Node, field: str, allowed: set[str] | None, required: set[str] = frozenset()
+    ) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, f"{field} must be a mapping of `key: value` lines")
+        out: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = self.string(key_node, f"a key in {field}")
+            if key in out:
+                raise self.error(key_node, f"duplicate key `{key}` in {field}", "keep only one")
+            if allowed is not None and key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                hint = f"did you mean `{close[0]}`?" if close else None
+                known = ", ".join(sorted(allowed))
+                raise self.error(
+                    key_node,
+                    f"unknown key `{key}` in {field}",
+                    hint or f"allowed keys: {known}",
+                )
+            out[key] = value_node
+        for key in sorted(required - out.keys()):
+            raise self.error(node, f"{field} is missing the required key `{key}`")
+        return out
+
+    def sequence(self, node: yaml.Node, field: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.error(node, f"{field} must be a list")
+        return list(node.value)
+
+    def _scalar(self, node: yaml.Node, field: str, kind: str) -> yaml.ScalarNode:
+        if not isinstance(node, yaml.ScalarNode):
+            shape = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+            raise self.error(node, f"{field} must be {kind}, not {shape}")
+        return node
+
+    def string(self, node: yaml.Node, field: str) -> str:
+        node = self._scalar(node, field, "a string")
+        if node.tag != Y.STR:
+            raise self.error(
+                node,
+                f"{field}: `{node.value}` is read by YAML as {Y.tag_word(node.tag)}, not text",
+                f'quote it: "{node.value}"',
+            )
+        if "\x00" in node.value:
+            raise self.error(node, f"{field} contains a NUL character")
+        return node.value
+
+    def integer(self, node: yaml.Node, field: str, minimum: int = 0) -> int:
+        node = self._scalar(node, field, "a whole number")
+        if node.tag != Y.INT or not re.fullmatch(r"0|[1-9][0-9]*", node.value):
+            raise self.error(
+                node,
+                f"{field}: `{node.value}` is not a plain whole number",
+                "write digits only, without leading zeros, underscores or quotes",
+            )
+        value = int(node.value)
+        if value < minimum:
+            raise self.error(node, f"{field} must be at least {minimum}, not {value}")
+        return value
+
+    def number(self, node: yaml.Node, field: str) -> float:
+        node = self._scalar(node, field, "a number")
+        if node.tag == Y.INT:
+            return float(self.integer(node, field))
+        if node.tag == Y.FLOAT and re.fullmatch(r"[0-9]+\.[0-9]+", node.value):
+            return float(node.value)
+        raise self.error(node, f"{field}: `{node.value}` is not a number", "write e.g. 8 or 7.5")
+
+    def boolean(self, node: yaml.Node, field: str) -> bool:
+        node = self._scalar(node, field, "true or false")
+        if node.tag != Y.BOOL or node.value not in ("true", "false"):
+            raise self.error(node, f"{field}: `{node.value}` is not true or false", "write true or false")
+        return node.value == "true"
+
+    def is_null(self, node: yaml.Node) -> bool:
+        return isinstance(node, yaml.ScalarNode) and node.tag == Y.NULL
+
+    def strings(self, node: yaml.Node, field: str) -> tuple[str, ...]:
+        """A list of strings, or one string standing for a list of one."""
+        if isinstance(node, yaml.ScalarNode):
+            return (self.string(node, field),)
+        return tuple(self.string(item, field) for item in self.sequence(node, field))
+
+
+def parse_manifest(data: bytes, path: Path | None = None, where: str | None = None) -> Manifest:
+    """Validate manifest bytes; `where` names the file in error messages."""
+    where = where or (str(path) if path else "<manifest>")
+    root = Y.compose(data, where)
+    w = _Walker(where)
+    top = w.mapping(root, "the manifest", TOP_KEYS, {"schema", "name", "assets"})
+    schema = w.integer(top["schema"], "schema")
+    if schema != 1:
+        raise w.error(top["schema"], f"unsupported schema {schema}", "this modelctl reads `schema: 1`")
+    name = w.string(top["name"], "name")
+    if not NAME_RE.fullmatch(name):
+        raise w.error(
+            top["name"], f"name `{name}` is not valid", "use lowercase letters, digits, '.', '_', '-'"
+        )
+    description = w.string(top["description"], "description") if "description" in top else ""
+    axes = _axes(w, top["variants"]) if "variants" in top else {}
+    assets = _assets(w, top["assets"], axes)
+    requires = _requires(w, top["requires"]) if "requires" in top else {}
+    manifest = Manifest(name, description, axes, assets, requires, path)
+    _check_dest_collisions(w, top["assets"], manifest)
+    return manifest
+
+
+def _axes(w: _Walker, node: yaml.Node) -> dict[str, Axis]:
+    axes: dict[str, Axis] = {}
+    for axis_name, axis_node in w.mapping(node, "variants", None).items():
+        if not AXIS_RE.fullmatch(axis_name):
+            raise w.error(axis_node, f"variant axis name `{axis_name}` is not valid", "use [a-z0-9_]")
+        fields = w.mapping(axis_node, f"variants.{axis_name}", AXIS_KEYS, AXIS_KEYS)
+        values = w.strings(fields["values"], f"variants.{axis_name}.values")
+        if not values:
+            raise w.error(fields["values"], f"variants.{axis_name}.values is empty")
+        for value, value_node in zip(values, _items(fields["values"])):
+            if not VALUE_RE.fullmatch(value):
+                raise w.error(
+                    value_node,
+                    f"variant value `{value}` of `{axis_name}` is not valid",
+                    "use letters, digits, '.', '_', '+', '-'",
+                )
+        if len(set(values)) != len(values):
+            raise w.error(fields["values"], f"variants.{axis_name}.values repeats a value")
+        default = w.string(fields["default"], f"variants.{axis_name}.default")
+        if default not in values:
+            raise w.error(
+                fields["default"],
+                f"default `{default}` of `{axis_name}` is not one of its values",
+                f"pick one of: {', '.join(values)}",
+            )
+        axes[axis_name] = Axis(axis_name, values, default)
+    return axes
+
+
+def _items(node: yaml.Node) -> list[yaml.Node]:
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else [node]
+
+
+def _assets(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> tuple[Asset, ...]:
+    items = w.sequence(node, "assets")
+    if not items:
+        raise w.error(node, "assets is empty", "list at least one asset")
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        asset = _asset(w, item, axes)
+        if asset.id in seen:
+            raise w.error(item, f"duplicate asset id `{asset.id}`", "asset ids must be unique")
+        seen.add(asset.id)
+        out.append(asset)
+    return tuple(out)
+
+
+def _asset(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> Asset:
+    f = w.mapping(node, "an asset", ASSET_KEYS, {"id", "role", "source", "dest"})
+    asset_id = w.string(f["id"], "id")
+    if not ID_RE.fullmatch(asset_id):
+        raise w.error(f["id"], f"asset id `{asset_id}` is not valid", "use letters, digits, '.', '_', '-'")
+    label = f"asset `{asset_id}`"
+    role = w.string(f["role"], f"{label} role")
+    if role not in ROLES:
+        raise w.error(f["role"], f"{label}: unknown role `{role}`", f"use one of: {', '.join(ROLES)}")
+    source = w.string(f["source"], f"{label} source")
+    dest = w.string(f["dest"], f"{label} dest")
+    revision = None
+    if "revision" in f and not w.is_null(f["revision"]):
+        revision = w.string(f["revision"], f"{label} revision")
+        if not source.startswith("hf://"):
+            raise w.error(f["revision"], f"{label}: revision applies to hf:// sources only")
+    sha256 = None
+    if "sha256" in f and not w.is_null(f["sha256"]):
+        sha256 = w.string(f["sha256"], f"{label} sha256")
+        if not SHA256_RE.fullmatch(sha256):
+            raise w.error(
+                f["sha256"],
+                f"{label}: sha256 must be 64 hexadecimal characters, got {len(sha256)} characters",
+                "copy the full sha256 from the model page, or set it to null",
+            )
+        sha256 = sha256.lower()
+    size = None
+    if "size" in f and not w.is_null(f["size"]):
+        size = w.integer(f["size"], f"{label} size", minimum=1)
+    when = _when(w, f["when"], axes, label) if "when" in f else {}
+    expect = _expect(w, f["expect"], label) if "expect" in f else {}
+    allow_pickle = w.boolean(f["allow_pickle"], f"{label} allow_pickle") if "allow_pickle" in f else False
+    for field_name in ("source", "dest", "revision"):
+        if field_name in f and not w.is_null(f[field_name]):
+            _check_placeholders(w, f[field_name], axes, label)
+    _check_every_combination(w, f, axes, source, dest, revision, label)
+    return Asset(
+        asset_id,
+        role,
+        source,
+        dest,
+        revision,
+        sha256,
+        size,
+        when,
+        expect,
+        allow_pickle,
+        node.start_mark.line + 1,
+    )
+
+
+def _when(w: _Walker, node: yaml.Node, axes: dict[str, Axis], label: str) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for axis_name, value_node in w.mapping(node, f"{label} when", None).items():
+        if axis_name not in axes:
+            raise w.error(
+                value_node,
+                f"{label}: `when` names the unknown axis `{axis_name}`",
+                f"declare it under variants, or use one of: {', '.join(axes) or '(none)'}",
+            )
+        values = w.strings(value_node, f"{label} when.{axis_name}")
+        for value in values:
+            if value not in axes[axis_name].values:
+                raise w.error(
+                    value_node,
+                    f"{label}: `when` value `{value}` is not a value of `{axis_name}`",
+                    f"use one of: {', '.join(axes[axis_name].values)}",
+                )
+        out[axis_name] = values
+    return out
+
+
+def _expect(w: _Walker, node: yaml.Node, label: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value_node in w.mapping(node, f"{label} expect", set(EXPECT_KEYS)).items():
+        field = f"{label} expect.{key}"
+        if EXPECT_KEYS[key] is int:
+            out[key] = w.integer(value_node, field, minimum=1)
+        else:
+            out[key] = w.string(value_node, field)
+    return out
+
+
+def _requires(w: _Walker, node: yaml.Node) -> dict[str, Any]:
+    f = w.mapping(node, "requires", REQUIRES_KEYS)
+    out: dict[str, Any] = {}
+    if "gpu" in f:
+        gpu = w.mapping(f["gpu"], "requires.gpu", GPU_KEYS)
+        out["gpu"] = {}
+        if "min_vram_gib" in gpu:
+            out["gpu"]["min_vram_gib"] = w.number(gpu["min_vram_gib"], "requires.gpu.min_vram_gib")
+        if "precision" in gpu:
+            out["gpu"]["precision"] = w.string(gpu["precision"], "requires.gpu.precision")
+    if "packages" in f:
+        packages = w.mapping(f["packages"], "requires.packages", None)
+        out["packages"] = {
+            name: w.string(spec, f"requires.packages.{name}") for name, spec in packages.items()
+        }
+    if "python" in f:
+        out["python"] = w.string(f["python"], "requires.python")
+    return out
+
+
+def _check_placeholders(w: _Walker, node: yaml.Node, axes: dict[str, Axis], label: str) -> None:
+    for name in PLACEHOLDER_RE.findall(node.value):
+        if name not in axes:
+            raise w.error(
+                node,
+                f"{label}: `{{{name}}}` is not a variant axis",
+                f"declare `{name}` under variants, or use one of: {', '.join(axes) or '(none)'}",
+            )
+
+
+def substitute(template: str, values: dict[str, str]) -> str:
+    """Replace each `{axis}` in `template` with its selected value."""
+    return PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], template)
+
+
+def combinations(axes: dict[str, Axis], names: list[str] | None = None) -> list[dict[str, str]]:
+    """Every combination of values of the named axes (all axes when `names` is None)."""
+    names = list(axes) if names is None else names
+    return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n].values for n in names))]
+
+
+def _check_every_combination(
+    w: _Walker,
+    f: dict[str, yaml.Node],
+    axes: dict[str, Axis],
+    source: str,
+    dest: str,
+    revision: str | None,
+    label: str,
+) -> None:
+    used = sorted(set(PLACEHOLDER_RE.findall(f"{source}\n{dest}\n{revision or ''}")))
+    for values in combinations(axes, used)[:MAX_COMBINATIONS]:
+        for field_name, check in (("source", check_source), ("dest", check_dest)):
+            problem = check(substitute(source if field_name == "source" else dest, values))
+            if problem:
+                raise w.error(f[field_name], f"{label} {field_name}: {problem[0]}", problem[1])
+        if revision:
+            problem = check_revision(substitute(revision, values))
+            if problem:
+                raise w.error(f["revision"], f"{label} revision: {problem[0]}", problem[1])
+
+
+def _check_dest_collisions(w: _Walker, assets_node: yaml.Node, manifest: Manifest) -> None:
+    combos = combinations(manifest.axes)
+    if len(combos) > MAX_COMBINATIONS:
+        raise w.error(
+            assets_node, f"{len(combos)} variant combinations, over {MAX_COMBINATIONS}", "split it"
+        )
+    for values in combos:
+        owners: dict[str, str] = {}
+        for asset in manifest.assets:
+            if not asset.applies(values):
+                continue
+            dest = substitute(asset.dest, values).casefold()
+            if dest in owners:
+                selection = ",".join(f"{k}={v}" for k, v in values.items())
+                raise ManifestError(
+                    f"{w.where}:{asset.line}: assets `{owners[dest]}` and `{asset.id}` both write "
+                    f"`{substitute(asset.dest, values)}` when {selection or 'no variant is chosen'}",
+                    "give them different dest paths, or separate them with `when`",
+                )
+            owners[dest] = asset.id

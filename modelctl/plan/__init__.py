@@ -1,0 +1,1 @@
+"""What is missing, how many bytes, and where it goes."""

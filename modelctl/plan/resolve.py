@@ -1,0 +1,67 @@
+"""The plan: for each asset of a selection, where it goes and whether it is already there.
+
+States: `installed` (receipt matches the file's stat), `missing`, `modified` (stat changed since
+install), `outdated` (installed from another source / hash / commit than the manifest now asks for),
+and `unmanaged` (a file modelctl did not install sits at the destination; never overwritten
+without --force).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelctl.manifest.model import ResolvedAsset, Selection
+from modelctl.manifest.uris import HEX40_RE
+from modelctl.store import receipts
+from modelctl.store.layout import Layout
+from modelctl.store.receipts import Receipt
+
+STATES = ("installed", "missing", "modified", "outdated", "unmanaged")
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    asset: ResolvedAsset
+    path: Path
+    state: str
+    receipt: Receipt | None
+
+    @property
+    def size(self) -> int | None:
+        """The expected size when known (manifest, else receipt of the same content)."""
+        if self.asset.size is not None:
+            return self.asset.size
+        return self.receipt.size if self.receipt and self.state == "installed" else None
+
+
+def item_state(asset: ResolvedAsset, path: Path, receipt: Receipt | None) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    if receipt is None:
+        return "unmanaged"
+    if not receipt.matches(st):
+        return "modified"
+    if _outdated(asset, receipt):
+        return "outdated"
+    return "installed"
+
+
+def _outdated(asset: ResolvedAsset, receipt: Receipt) -> bool:
+    if receipt.source != asset.source:
+        return True
+    if asset.sha256 and receipt.sha256 != asset.sha256:
+        return True
+    return bool(asset.revision and HEX40_RE.fullmatch(asset.revision) and receipt.commit != asset.revision)
+
+
+def plan(selection: Selection, layout: Layout) -> list[PlanItem]:
+    """Each asset of `selection` with its destination and installed state."""
+    items = []
+    for asset in selection.assets:
+        receipt = receipts.read(layout, asset.dest)
+        path = layout.dest(asset.dest)
+        items.append(PlanItem(asset, path, item_state(asset, path, receipt), receipt))
+    return items

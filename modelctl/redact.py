@@ -1,0 +1,55 @@
+"""Secrets never leave the process: tokens and signed URL query strings are redacted everywhere.
+
+Signed CDN URLs are bearer credentials (their query string is the signature), and `hf_…` tokens
+travel in headers that exceptions like to echo. Every message we print, log or store goes through
+`redact`; `install_log_filter` routes huggingface_hub's own log records (which include request URLs)
+through it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}\b")
+_AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer\s+)?[^\s'\",}]+")
+_URL = re.compile(r"\b(https?://[^\s'\"<>]+)")
+
+
+def _strip_query(match: re.Match[str]) -> str:
+    parts = urlsplit(match.group(1))
+    if not parts.query and not parts.username and not parts.password:
+        return match.group(1)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    query = "<redacted>" if parts.query else ""
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))
+
+
+def redact(text: str) -> str:
+    """Remove tokens, Authorization values, URL userinfo and URL query strings from `text`."""
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    if token and len(token) >= 4:
+        text = text.replace(token, "<redacted>")
+    text = _URL.sub(_strip_query, text)
+    text = _AUTH_HEADER.sub(lambda m: m.group(1) + (m.group(2) or "") + "<redacted>", text)
+    return _TOKEN.sub("hf_<redacted>", text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that rewrites every record's message through `redact`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = ()
+        return True
+
+
+def install_log_filter(logger_name: str = "huggingface_hub") -> None:
+    """Redact the records of `logger_name` (idempotent)."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())

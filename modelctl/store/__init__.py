@@ -1,0 +1,1 @@
+"""The models volume: layout, receipts of installed files, partial downloads, locks."""

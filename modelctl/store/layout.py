@@ -1,0 +1,83 @@
+"""Where things live on the models volume.
+
+The models dir follows ComfyUI's layout (`diffusion_models/`, `text_encoders/`, `vae/`, …); modelctl's
+own state sits beside the models in `<models-dir>/.modelctl/` so that partial files are on the same
+filesystem as their destination (the final rename must be atomic) and locks are shared by every
+container that mounts the volume (never /tmp, which containers do not share).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODELS_DIR = "./shared/models"
+STATE_DIR = ".modelctl"
+
+# ComfyUI model folders (folder_paths.py) and the legacy names it still reads as aliases.
+COMFYUI_FOLDERS: tuple[str, ...] = (
+    "checkpoints",
+    "clip_vision",
+    "configs",
+    "controlnet",
+    "diffusers",
+    "diffusion_models",
+    "embeddings",
+    "gligen",
+    "hypernetworks",
+    "loras",
+    "model_patches",
+    "photomaker",
+    "style_models",
+    "text_encoders",
+    "upscale_models",
+    "vae",
+    "vae_approx",
+    "audio_encoders",
+)
+ALIASES: dict[str, str] = {"unet": "diffusion_models", "clip": "text_encoders"}
+
+
+def models_dir(option: str | None = None) -> Path:
+    """`--models-dir`, else `$MODELCTL_MODELS_DIR`, else `./shared/models`."""
+    value = option or os.environ.get("MODELCTL_MODELS_DIR") or DEFAULT_MODELS_DIR
+    return Path(value).expanduser().absolute()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths of one models dir."""
+
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def partials(self) -> Path:
+        return self.state / "partial"
+
+    @property
+    def receipts(self) -> Path:
+        return self.state / "receipts"
+
+    @property
+    def locks(self) -> Path:
+        return self.state / "locks"
+
+    def dest(self, relpath: str) -> Path:
+        return self.root / relpath
+
+    def receipt(self, relpath: str) -> Path:
+        return self.receipts / f"{relpath}.json"
+
+    def lock(self, relpath: str) -> Path:
+        return self.locks / (relpath.replace("/", "__") + ".lock")
+
+
+def canonical_folder(relpath: str) -> str:
+    """The ComfyUI folder a dest lands in, with legacy aliases mapped (`unet/x` -> diffusion_models)."""
+    top = relpath.split("/", 1)[0]
+    return ALIASES.get(top, top)

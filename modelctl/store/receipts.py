@@ -1,0 +1,93 @@
+"""Receipts: proof that modelctl installed a file, and the cheap way to know it is still intact.
+
+A receipt is written after a verified download and records where the bytes came from (source,
+commit), what they are (sha256, size) and the file's stat identity (mtime_ns, inode) at install time.
+Checking size + mtime + inode is O(1) per file and needs no read of the contents, which is what lets
+`ensure` return in milliseconds on a volume of many gigabytes. Receipts are JSON (stdlib only, so
+the fast path imports nothing heavy) and are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from modelctl.store.layout import Layout
+
+RECEIPT_SCHEMA = 1
+
+
+@dataclass
+class Receipt:
+    dest: str
+    source: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    inode: int
+    commit: str | None = None
+    revision: str | None = None
+    installed_at: float = field(default_factory=time.time)
+    selections: list[str] = field(default_factory=list)
+    xxh3_128: str | None = None
+    schema: int = RECEIPT_SCHEMA
+
+    def matches(self, st: os.stat_result) -> bool:
+        """True when the file's stat identity is unchanged since install."""
+        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns and st.st_ino == self.inode
+
+    @classmethod
+    def for_file(cls, path: Path, **fields: object) -> Receipt:
+        """A receipt carrying `path`'s current stat identity."""
+        st = path.stat()
+        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, **fields)  # type: ignore[arg-type]
+
+
+def read(layout: Layout, relpath: str) -> Receipt | None:
+    """The receipt for `relpath`, or None when absent or unreadable (treated as not installed)."""
+    try:
+        data = json.loads(layout.receipt(relpath).read_text("utf-8"))
+        data.pop("schema", None)
+        return Receipt(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def write(layout: Layout, receipt: Receipt) -> Path:
+    """Atomically write (or replace) the receipt of `receipt.dest`."""
+    path = layout.receipt(receipt.dest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(receipt), indent=1, sort_keys=True), "utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def remove(layout: Layout, relpath: str) -> None:
+    layout.receipt(relpath).unlink(missing_ok=True)
+
+
+def is_intact(layout: Layout, relpath: str) -> bool:
+    """The file exists and its stat still matches its receipt (no content read)."""
+    receipt = read(layout, relpath)
+    if receipt is None:
+        return False
+    try:
+        return receipt.matches(layout.dest(relpath).stat())
+    except OSError:
+        return False
+
+
+def all_receipts(layout: Layout) -> list[Receipt]:
+    """Every readable receipt on the volume."""
+    out = []
+    if layout.receipts.is_dir():
+        for path in sorted(layout.receipts.rglob("*.json")):
+            relpath = path.relative_to(layout.receipts).as_posix()[: -len(".json")]
+            receipt = read(layout, relpath)
+            if receipt is not None:
+                out.append(receipt)
+    return out
