@@ -74,3 +74,8 @@ EXIT_CODES: dict[str, int] = {
     "disk_full": DiskFull.exit_code,
     "timed_out": TimedOut.exit_code,
 }
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped, so a hostile value cannot break the one-line rule."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)

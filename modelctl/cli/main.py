@@ -9,16 +9,16 @@ from __future__ import annotations
 import os
 import sys
 
-from modelctl.errors import ModelctlError
+from modelctl.errors import ModelctlError, printable
 from modelctl.redact import redact
 
 INTERNAL_ERROR = 70
 
 
 def print_error(message: str, hint: str | None = None) -> None:
-    sys.stderr.write(f"error: {redact(message)}\n")
+    sys.stderr.write(f"error: {printable(redact(message))}\n")
     for line in (hint or "").splitlines():
-        sys.stderr.write(f"  hint: {redact(line)}\n")
+        sys.stderr.write(f"  hint: {printable(redact(line))}\n")
     sys.stderr.flush()
 
 

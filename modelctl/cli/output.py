@@ -16,7 +16,9 @@ def console(stderr: bool = False) -> Any:
     """A rich Console (honours NO_COLOR and non-TTY output by itself)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 160
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def human_size(n: int | None) -> str:

@@ -89,5 +89,7 @@ def find(name: str, extra_dirs: str | None = None) -> Manifest:
     found = entries(search_dirs(extra_dirs))
     if name not in found:
         known = ", ".join(sorted(found)) or "(none)"
-        raise BadInput(f"no manifest named `{name}`", f"known manifests: {known}; or give a file path")
+        raise BadInput(
+            f"no manifest named `{name}`", f"known manifests: {known}; or give a file path"
+        )
     return load_entry(found[name])

@@ -1,7 +1,8 @@
 """The manifest v1 JSON Schema, built from the same constants the validator uses.
 
 Editors (VS Code YAML, JetBrains) validate and complete manifests with it. It cannot express every
-rule (placeholders must name axes, dest collisions across selections); the validator is the authority.
+rule (placeholders must name axes, dest collisions across selections): the validator is
+the authority.
 """
 
 from __future__ import annotations

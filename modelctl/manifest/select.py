@@ -42,7 +42,9 @@ def select(manifest: Manifest, choices: dict[str, str]) -> Selection:
             raise BadInput(f"{manifest.name} has no variant axis `{axis}`", f"axes: {known}")
         if value not in manifest.axes[axis].values:
             allowed = ", ".join(manifest.axes[axis].values)
-            raise BadInput(f"`{value}` is not a value of {manifest.name}:{axis}", f"use one of: {allowed}")
+            raise BadInput(
+                f"`{value}` is not a value of {manifest.name}:{axis}", f"use one of: {allowed}"
+            )
     values = {**manifest.defaults(), **choices}
     assets = tuple(
         ResolvedAsset(
@@ -53,7 +55,9 @@ def select(manifest: Manifest, choices: dict[str, str]) -> Selection:
             revision=substitute(a.revision, values) if a.revision else None,
             sha256=a.sha256,
             size=a.size,
-            expect=dict(a.expect),
+            expect={
+                k: substitute(v, values) if isinstance(v, str) else v for k, v in a.expect.items()
+            },
             allow_pickle=a.allow_pickle,
         )
         for a in manifest.assets

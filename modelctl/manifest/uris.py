@@ -77,7 +77,10 @@ def check_source(source: str) -> Problem:
     if scheme == "https":
         parts = urlsplit(source)
         if parts.username or parts.password:
-            return "credentials in the URL", "remove user:password@; tokens come from the environment"
+            return (
+                "credentials in the URL",
+                "remove user:password@; tokens come from the environment",
+            )
         if not parts.hostname:
             return "the URL has no host", "write https://host/path"
         if not parts.path or parts.path.endswith("/"):
@@ -101,7 +104,10 @@ def _check_relpath(path: str, what: str) -> Problem:
     if "\\" in path:
         return f"the {what} contains a backslash", "use forward slashes"
     if path.startswith("/"):
-        return f"the {what} is absolute", "make it relative to the models dir, e.g. vae/ae.safetensors"
+        return (
+            f"the {what} is absolute",
+            "make it relative to the models dir, e.g. vae/ae.safetensors",
+        )
     if _CONTROL_RE.search(path):
         return f"the {what} contains control characters", "rename it"
     for segment in path.split("/"):

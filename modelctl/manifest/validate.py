@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from modelctl.errors import ManifestError
+from modelctl.errors import ManifestError, printable
 from modelctl.manifest import yamlload as Y
 from modelctl.manifest.model import EXPECT_KEYS, ROLES, Asset, Axis, Manifest
 from modelctl.manifest.uris import check_dest, check_revision, check_source
@@ -52,10 +52,15 @@ class _Walker:
         self.where = where
 
     def error(self, node: yaml.Node, message: str, hint: str | None = None) -> ManifestError:
-        return ManifestError(f"{self.where}:{node.start_mark.line + 1}: {message}", hint)
+        line = node.start_mark.line + 1
+        return ManifestError(printable(f"{self.where}:{line}: {message}"), hint and printable(hint))
 
     def mapping(
-        self, node: yaml.Node, field: str, allowed: set[str] | None, required: set[str] = frozenset()
+        self,
+        node: yaml.Node,
+        field: str,
+        allowed: set[str] | None,
+        required: set[str] = frozenset(),
     ) -> dict[str, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):
             raise self.error(node, f"{field} must be a mapping of `key: value` lines")
@@ -125,7 +130,9 @@ class _Walker:
     def boolean(self, node: yaml.Node, field: str) -> bool:
         node = self._scalar(node, field, "true or false")
         if node.tag != Y.BOOL or node.value not in ("true", "false"):
-            raise self.error(node, f"{field}: `{node.value}` is not true or false", "write true or false")
+            raise self.error(
+                node, f"{field}: `{node.value}` is not true or false", "write true or false"
+            )
         return node.value == "true"
 
     def is_null(self, node: yaml.Node) -> bool:
@@ -146,11 +153,15 @@ def parse_manifest(data: bytes, path: Path | None = None, where: str | None = No
     top = w.mapping(root, "the manifest", TOP_KEYS, {"schema", "name", "assets"})
     schema = w.integer(top["schema"], "schema")
     if schema != 1:
-        raise w.error(top["schema"], f"unsupported schema {schema}", "this modelctl reads `schema: 1`")
+        raise w.error(
+            top["schema"], f"unsupported schema {schema}", "this modelctl reads `schema: 1`"
+        )
     name = w.string(top["name"], "name")
     if not NAME_RE.fullmatch(name):
         raise w.error(
-            top["name"], f"name `{name}` is not valid", "use lowercase letters, digits, '.', '_', '-'"
+            top["name"],
+            f"name `{name}` is not valid",
+            "use lowercase letters, digits, '.', '_', '-'",
         )
     description = w.string(top["description"], "description") if "description" in top else ""
     axes = _axes(w, top["variants"]) if "variants" in top else {}
@@ -165,12 +176,14 @@ def _axes(w: _Walker, node: yaml.Node) -> dict[str, Axis]:
     axes: dict[str, Axis] = {}
     for axis_name, axis_node in w.mapping(node, "variants", None).items():
         if not AXIS_RE.fullmatch(axis_name):
-            raise w.error(axis_node, f"variant axis name `{axis_name}` is not valid", "use [a-z0-9_]")
+            raise w.error(
+                axis_node, f"variant axis name `{axis_name}` is not valid", "use [a-z0-9_]"
+            )
         fields = w.mapping(axis_node, f"variants.{axis_name}", AXIS_KEYS, AXIS_KEYS)
         values = w.strings(fields["values"], f"variants.{axis_name}.values")
         if not values:
             raise w.error(fields["values"], f"variants.{axis_name}.values is empty")
-        for value, value_node in zip(values, _items(fields["values"])):
+        for value, value_node in zip(values, _items(fields["values"]), strict=True):
             if not VALUE_RE.fullmatch(value):
                 raise w.error(
                     value_node,
@@ -213,11 +226,15 @@ def _asset(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> Asset:
     f = w.mapping(node, "an asset", ASSET_KEYS, {"id", "role", "source", "dest"})
     asset_id = w.string(f["id"], "id")
     if not ID_RE.fullmatch(asset_id):
-        raise w.error(f["id"], f"asset id `{asset_id}` is not valid", "use letters, digits, '.', '_', '-'")
+        raise w.error(
+            f["id"], f"asset id `{asset_id}` is not valid", "use letters, digits, '.', '_', '-'"
+        )
     label = f"asset `{asset_id}`"
     role = w.string(f["role"], f"{label} role")
     if role not in ROLES:
-        raise w.error(f["role"], f"{label}: unknown role `{role}`", f"use one of: {', '.join(ROLES)}")
+        raise w.error(
+            f["role"], f"{label}: unknown role `{role}`", f"use one of: {', '.join(ROLES)}"
+        )
     source = w.string(f["source"], f"{label} source")
     dest = w.string(f["dest"], f"{label} dest")
     revision = None
@@ -229,9 +246,14 @@ def _asset(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> Asset:
     if "sha256" in f and not w.is_null(f["sha256"]):
         sha256 = w.string(f["sha256"], f"{label} sha256")
         if not SHA256_RE.fullmatch(sha256):
+            problem = (
+                "has a character that is not hexadecimal"
+                if len(sha256) == 64
+                else f"must be 64 hexadecimal characters, got {len(sha256)} characters"
+            )
             raise w.error(
                 f["sha256"],
-                f"{label}: sha256 must be 64 hexadecimal characters, got {len(sha256)} characters",
+                f"{label}: sha256 {problem}",
                 "copy the full sha256 from the model page, or set it to null",
             )
         sha256 = sha256.lower()
@@ -240,10 +262,16 @@ def _asset(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> Asset:
         size = w.integer(f["size"], f"{label} size", minimum=1)
     when = _when(w, f["when"], axes, label) if "when" in f else {}
     expect = _expect(w, f["expect"], label) if "expect" in f else {}
-    allow_pickle = w.boolean(f["allow_pickle"], f"{label} allow_pickle") if "allow_pickle" in f else False
+    allow_pickle = (
+        w.boolean(f["allow_pickle"], f"{label} allow_pickle") if "allow_pickle" in f else False
+    )
     for field_name in ("source", "dest", "revision"):
         if field_name in f and not w.is_null(f[field_name]):
             _check_placeholders(w, f[field_name], axes, label)
+    if "expect" in f:
+        for _key_node, value_node in f["expect"].value:
+            if isinstance(value_node, yaml.ScalarNode):
+                _check_placeholders(w, value_node, axes, label)
     _check_every_combination(w, f, axes, source, dest, revision, label)
     return Asset(
         asset_id,
@@ -260,7 +288,9 @@ def _asset(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> Asset:
     )
 
 
-def _when(w: _Walker, node: yaml.Node, axes: dict[str, Axis], label: str) -> dict[str, tuple[str, ...]]:
+def _when(
+    w: _Walker, node: yaml.Node, axes: dict[str, Axis], label: str
+) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for axis_name, value_node in w.mapping(node, f"{label} when", None).items():
         if axis_name not in axes:
@@ -330,7 +360,8 @@ def substitute(template: str, values: dict[str, str]) -> str:
 def combinations(axes: dict[str, Axis], names: list[str] | None = None) -> list[dict[str, str]]:
     """Every combination of values of the named axes (all axes when `names` is None)."""
     names = list(axes) if names is None else names
-    return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n].values for n in names))]
+    product = itertools.product(*(axes[n].values for n in names))
+    return [dict(zip(names, combo, strict=True)) for combo in product]
 
 
 def _check_every_combination(
@@ -369,8 +400,9 @@ def _check_dest_collisions(w: _Walker, assets_node: yaml.Node, manifest: Manifes
             if dest in owners:
                 selection = ",".join(f"{k}={v}" for k, v in values.items())
                 raise ManifestError(
-                    f"{w.where}:{asset.line}: assets `{owners[dest]}` and `{asset.id}` both write "
-                    f"`{substitute(asset.dest, values)}` when {selection or 'no variant is chosen'}",
+                    f"{w.where}:{asset.line}: assets `{owners[dest]}` and `{asset.id}` both "
+                    f"write `{substitute(asset.dest, values)}` when "
+                    f"{selection or 'no variant is chosen'}",
                     "give them different dest paths, or separate them with `when`",
                 )
             owners[dest] = asset.id

@@ -59,8 +59,13 @@ def compose(data: bytes, where: str) -> yaml.Node:
         line = f":{mark.line + 1}" if mark else ""
         problem = exc.problem or exc.context or "invalid YAML"
         raise ManifestError(f"{where}{line}: invalid YAML: {problem}", _yaml_hint(text)) from None
+    except yaml.reader.ReaderError as exc:
+        raise ManifestError(
+            f"{where}: character {exc.position} ({exc.character!r}) is not allowed in YAML",
+            "remove control characters from the manifest",
+        ) from None
     except yaml.YAMLError as exc:
-        raise ManifestError(f"{where}: invalid YAML: {exc}") from None
+        raise ManifestError(f"{where}: invalid YAML: {' '.join(str(exc).split())}") from None
     if len(docs) != 1 or docs[0] is None:
         raise ManifestError(
             f"{where}: expected exactly one YAML document, found {len([d for d in docs if d])}",

@@ -54,7 +54,9 @@ def _outdated(asset: ResolvedAsset, receipt: Receipt) -> bool:
         return True
     if asset.sha256 and receipt.sha256 != asset.sha256:
         return True
-    return bool(asset.revision and HEX40_RE.fullmatch(asset.revision) and receipt.commit != asset.revision)
+    return bool(
+        asset.revision and HEX40_RE.fullmatch(asset.revision) and receipt.commit != asset.revision
+    )
 
 
 def plan(selection: Selection, layout: Layout) -> list[PlanItem]:

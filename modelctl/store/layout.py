@@ -1,9 +1,9 @@
 """Where things live on the models volume.
 
-The models dir follows ComfyUI's layout (`diffusion_models/`, `text_encoders/`, `vae/`, …); modelctl's
-own state sits beside the models in `<models-dir>/.modelctl/` so that partial files are on the same
-filesystem as their destination (the final rename must be atomic) and locks are shared by every
-container that mounts the volume (never /tmp, which containers do not share).
+The models dir follows ComfyUI's layout (`diffusion_models/`, `text_encoders/`, `vae/`, …);
+modelctl's own state sits beside the models in `<models-dir>/.modelctl/` so that partial files
+are on the same filesystem as their destination (the final rename must be atomic) and locks are
+shared by every container that mounts the volume (never /tmp, which containers do not share).
 """
 
 from __future__ import annotations
@@ -78,6 +78,6 @@ class Layout:
 
 
 def canonical_folder(relpath: str) -> str:
-    """The ComfyUI folder a dest lands in, with legacy aliases mapped (`unet/x` -> diffusion_models)."""
+    """The ComfyUI folder of a dest, legacy aliases mapped (`unet/x` -> diffusion_models)."""
     top = relpath.split("/", 1)[0]
     return ALIASES.get(top, top)

@@ -1,7 +1,8 @@
 """Receipts: proof that modelctl installed a file, and the cheap way to know it is still intact.
 
 A receipt is written after a verified download and records where the bytes came from (source,
-commit), what they are (sha256, size) and the file's stat identity (mtime_ns, inode) at install time.
+commit), what they are (sha256, size) and the file's stat identity (mtime_ns, inode) at
+install time.
 Checking size + mtime + inode is O(1) per file and needs no read of the contents, which is what lets
 `ensure` return in milliseconds on a volume of many gigabytes. Receipts are JSON (stdlib only, so
 the fast path imports nothing heavy) and are written atomically.
@@ -37,7 +38,9 @@ class Receipt:
 
     def matches(self, st: os.stat_result) -> bool:
         """True when the file's stat identity is unchanged since install."""
-        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns and st.st_ino == self.inode
+        return (
+            st.st_size == self.size and st.st_mtime_ns == self.mtime_ns and st.st_ino == self.inode
+        )
 
     @classmethod
     def for_file(cls, path: Path, **fields: object) -> Receipt:

@@ -29,8 +29,13 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 120, input: str | None = None) -> Result:
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    input: str | None = None,
+) -> Result:
     """Run `python -m modelctl ARGS…` and capture exit code, stdout and stderr."""
     proc = subprocess.run(
         [sys.executable, "-m", "modelctl", *args],
