@@ -14,8 +14,8 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    from modelctl.cli.commands import catalog
+    from modelctl.cli.commands import catalog, ensure
 
-    for module in (catalog,):
+    for module in (catalog, ensure):
         module.register(app)
     return app
