@@ -1,0 +1,116 @@
+"""`ensure` (the container entrypoint hook) and `comfyui-paths` (ComfyUI's extra_model_paths.yaml).
+
+`modelctl ensure` with everything installed never gets here: `cli/main.py` answers it from the
+stdlib-only fast path in `modelctl.ensure`. This is the full command, for everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelctl.cli.options import Json, Manifests, ModelsDir
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ensure")(ensure_command)
+    app.command("comfyui-paths")(comfyui_paths_command)
+
+
+def ensure_command(
+    specs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Stacks to make present: NAME[:axis=value,…] or manifest files "
+            "(default: $MODELCTL_ENSURE, separated by spaces).",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.001,
+            envvar="MODELCTL_TIMEOUT",
+            help="Give up after this many seconds in all (exit 5); partial downloads are kept "
+            "and resumed next time. Also $MODELCTL_TIMEOUT.",
+            show_default=False,
+        ),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Never touch the network; missing assets are an error (exit 1) that lists them. "
+            "Also $MODELCTL_OFFLINE=1 or $HF_HUB_OFFLINE=1.",
+        ),
+    ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", min=1, help="Files to download at once.", show_default=False),
+    ] = None,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--lock-timeout",
+            help="Seconds to wait for another process pulling the same file (exit 5).",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Json = False,
+    models_dir: ModelsDir = None,
+    manifests: Manifests = None,
+) -> int:
+    """Make stacks present: instant when every file's receipt matches, else check and pull.
+
+    Configured entirely by environment for containers (MODELCTL_ENSURE, MODELCTL_MODELS_DIR,
+    HF_TOKEN, HF_ENDPOINT, MODELCTL_OFFLINE); never prompts.
+    """
+    from modelctl.ensure import env_specs, run
+
+    return run(
+        list(specs or []) or env_specs(),
+        models_dir=models_dir,
+        manifests=manifests,
+        offline=offline,
+        timeout=timeout,
+        json_output=json_output,
+        jobs=jobs,
+        lock_timeout=lock_timeout,
+    )
+
+
+def comfyui_paths_command(
+    write: Annotated[
+        str | None,
+        typer.Option(
+            "--write",
+            metavar="PATH",
+            help="Merge the modelctl section into this extra_model_paths.yaml (other sections "
+            "are kept) instead of printing it.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Json = False,
+    models_dir: ModelsDir = None,
+) -> int:
+    """ComfyUI extra_model_paths.yaml pointing ComfyUI (and ComfyUI-GGUF) at the models dir."""
+    from modelctl.cli.output import print_json
+    from modelctl.store import comfyui_paths
+    from modelctl.store.layout import Layout
+    from modelctl.store.layout import models_dir as find_models_dir
+
+    layout = Layout(find_models_dir(models_dir))
+    folders = comfyui_paths.folder_map(comfyui_paths.installed_folders(str(layout.receipts)))
+    block = comfyui_paths.render(str(layout.root), folders)
+    changed = comfyui_paths.write(write, block) if write else None
+    if json_output:
+        print_json({"models_dir": str(layout.root), "path": write, "changed": changed,
+                    "folders": folders})  # fmt: skip
+    elif write:
+        state = "written" if changed else "unchanged"
+        typer.echo(f"comfyui-paths: {write} {state} (models dir {layout.root})")
+    else:
+        typer.echo(block, nl=False)
+    return 0

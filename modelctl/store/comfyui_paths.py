@@ -1,0 +1,173 @@
+"""ComfyUI's `extra_model_paths.yaml`: point ComfyUI at the models dir modelctl fills.
+
+How ComfyUI reads the file (comfyanonymous/ComfyUI `utils/extra_config.py` @4328fa89,
+`load_extra_path_config`): each top-level section is a mapping; `base_path` and `is_default` are
+popped, every other key is a folder name whose value is split on newlines, each line joined to
+`base_path` and handed to `folder_paths.add_model_folder_path(key, path, is_default)`, which maps
+the legacy names through `map_legacy` (`unet` -> `diffusion_models`, `clip` -> `text_encoders`;
+Comfy-Org/ComfyUI `folder_paths.py` @1df2885e). ComfyUI's `main.py` reads the file in
+`apply_custom_paths()`, before any custom node is imported.
+
+ComfyUI-GGUF (city96/ComfyUI-GGUF `nodes.py` @76908c11, `update_folder_names_and_paths`) builds its
+`unet_gguf` and `clip_gguf` folders at import time from the *same list object* as
+`diffusion_models` (else `unet`) and `text_encoders` (else `clip`), filtered to `.gguf`. So the GGUF
+loaders see exactly what the `diffusion_models` / `text_encoders` entries below list; writing
+`unet_gguf:` keys ourselves would only make ComfyUI-GGUF log "Unknown file list already present".
+
+We write the section as text between BEGIN/END marker comments, not with `yaml.safe_dump`, so a
+user's own sections and comments in the same file survive every rewrite (StabilityMatrix #130/#882:
+tools that regenerate the whole file lose the user's sections). Values are JSON strings, which
+are valid YAML double-quoted scalars, so any path survives quoting; the tests load the output with
+`yaml.safe_load` and ComfyUI's own parsing rules as the oracle. Stdlib only: this runs at
+container start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+
+from modelctl.errors import BadInput
+
+SECTION = "modelctl"
+BEGIN = "# BEGIN modelctl"
+END = "# END modelctl"
+
+# ComfyUI's model folder keys (folder_paths.py `folder_names_and_paths`), each with the
+# sub-folders of the models dir that feed it. The legacy names are also written as keys of their
+# own so ComfyUI builds from before the `diffusion_models`/`text_encoders` rename (when `unet` and
+# `clip` were the keys) see the same folders; current builds map them onto the new keys and skip
+# duplicate paths.
+LEGACY_SUBFOLDERS: dict[str, tuple[str, ...]] = {
+    "diffusion_models": ("diffusion_models", "unet"),
+    "text_encoders": ("text_encoders", "clip"),
+    "unet": ("diffusion_models", "unet"),
+    "clip": ("text_encoders", "clip"),
+}
+# Model folders of current ComfyUI (Comfy-Org/ComfyUI folder_paths.py @1df2885e) beyond the ones
+# `store.layout.COMFYUI_FOLDERS` lists; exposed too so files a user drops there are found.
+MORE_FOLDERS: tuple[str, ...] = (
+    "latent_upscale_models",
+    "classifiers",
+    "background_removal",
+    "frame_interpolation",
+    "geometry_estimation",
+    "optical_flow",
+    "detection",
+)
+# Keys that `load_extra_path_config` consumes itself or that would load code, never folder names.
+RESERVED = frozenset({"base_path", "is_default", "custom_nodes"})
+_SAFE_FOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+
+
+def folder_map(extra_folders: list[str] | tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """ComfyUI folder key -> sub-folders of the models dir, for every known folder plus `extra`.
+
+    `extra_folders` are the top-level folders of files modelctl installed (from receipts), so a
+    custom-node folder a manifest writes into (e.g. `sams/`) is exposed too.
+    """
+    from modelctl.store.layout import ALIASES, COMFYUI_FOLDERS
+
+    keys = list(COMFYUI_FOLDERS)
+    for name in (*MORE_FOLDERS, *ALIASES, *extra_folders):
+        if name not in keys and _SAFE_FOLDER.fullmatch(name) and name not in RESERVED:
+            keys.append(name)
+    return {key: list(LEGACY_SUBFOLDERS.get(key, (key,))) for key in keys}
+
+
+def render(models_root: str, folders: dict[str, list[str]], is_default: bool = True) -> str:
+    """The marked `modelctl:` section for `models_root` (an absolute path)."""
+    lines = [
+        f"{BEGIN} (written by `modelctl comfyui-paths`; this block is replaced on every run)",
+        "# ComfyUI-GGUF's unet_gguf and clip_gguf folders are built from diffusion_models and",
+        "# text_encoders, so .gguf files under diffusion_models/, unet/, text_encoders/ and",
+        "# clip/ show in the GGUF loaders too.",
+        f"{SECTION}:",
+        f"  base_path: {json.dumps(models_root)}",
+        f"  is_default: {'true' if is_default else 'false'}",
+    ]
+    for key, subfolders in folders.items():
+        lines.append(f"  {key}: {json.dumps(chr(10).join(s + '/' for s in subfolders))}")
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def merge(existing: str | None, block: str, path: str) -> str:
+    """`existing` file text with our block replaced, or appended when it has none yet."""
+    if not existing:
+        return block
+    start = existing.find(BEGIN)
+    if start >= 0 and (start == 0 or existing[start - 1] == "\n"):
+        end = existing.find(END, start)
+        if end < 0:
+            raise BadInput(
+                f"{path} has a `{BEGIN}` line but no `{END}` line",
+                f"restore the `{END}` line or delete the modelctl block from {path}",
+            )
+        end = existing.find("\n", end)
+        tail = existing[end + 1 :] if end >= 0 else ""
+        return existing[:start] + block + tail
+    if re.search(rf"(?m)^{SECTION}\s*:", existing):
+        raise BadInput(
+            f"{path} already has a `{SECTION}:` section that modelctl did not write",
+            "rename or remove that section, or write the paths to another file",
+        )
+    return existing + ("" if existing.endswith("\n") else "\n") + "\n" + block
+
+
+def write(path: str, block: str) -> bool:
+    """Merge `block` into the file at `path` atomically; False when it already said the same.
+
+    A symlinked file is updated at its target (containers often link the config from a volume).
+    The file's mode is kept; nothing is rewritten when the content would not change, so ComfyUI
+    and file watchers see no spurious modification.
+    """
+    target = os.path.realpath(path)
+    try:
+        with open(target, encoding="utf-8") as fh:
+            existing: str | None = fh.read()
+        mode = os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        existing, mode = None, 0o644
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"cannot read {path}: {_reason(exc)}") from None
+    text = merge(existing, block, path)
+    if text == existing:
+        return False
+    folder = os.path.dirname(target) or "."
+    tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError as exc:
+        _unlink(tmp)
+        raise BadInput(
+            f"cannot write {path}: {_reason(exc)}",
+            "check that the folder exists and is writable, or pass another --write path",
+        ) from None
+    return True
+
+
+def installed_folders(receipts_dir: str) -> list[str]:
+    """Top-level folders that hold installed files, from the receipts tree (no file is opened)."""
+    try:
+        names = sorted(os.listdir(receipts_dir))
+    except OSError:
+        return []
+    return [n for n in names if os.path.isdir(os.path.join(receipts_dir, n))]
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
