@@ -14,8 +14,8 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    from modelctl.cli.commands import catalog, ensure
+    from modelctl.cli.commands import catalog, doctor, ensure
 
-    for module in (catalog, ensure):
+    for module in (catalog, ensure, doctor):
         module.register(app)
     return app

@@ -1,0 +1,107 @@
+"""A ComfyUI install on disk (`doctor --comfyui DIR`): ComfyUI's version and the ComfyUI-nunchaku
+plugin's version, read from files, without importing either.
+
+DIR may be the ComfyUI root (with `comfyui_version.py` and `custom_nodes/`) or the plugin folder
+itself. The plugin's version lives in its `pyproject.toml` (`[project] version`, what its own
+`get_plugin_version()` reads); ComfyUI's in `comfyui_version.py` (`__version__ = "0.3.60"`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelctl.env.gpu_rules import rules
+from modelctl.errors import BadInput
+
+_PY_VERSION_RE = re.compile(r"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ComfyInstall:
+    root: Path | None  # the ComfyUI checkout, when DIR was one
+    version: str | None  # ComfyUI's own version
+    plugin_dir: Path | None  # ComfyUI-nunchaku's folder, when present
+    plugin_version: str | None
+
+
+def inspect(directory: Path) -> ComfyInstall:
+    """What `directory` holds: a ComfyUI root, a ComfyUI-nunchaku folder, or neither (bad input)."""
+    directory = directory.expanduser().absolute()
+    if not directory.is_dir():
+        raise BadInput(
+            f"--comfyui {directory}: no such folder",
+            "give the ComfyUI folder or its custom_nodes/ComfyUI-nunchaku folder",
+        )
+    if _is_plugin(directory):
+        return ComfyInstall(None, None, directory, project_version(directory / "pyproject.toml"))
+    version_file = directory / "comfyui_version.py"
+    plugin = _find_plugin(directory / "custom_nodes")
+    if not version_file.is_file() and plugin is None and not (directory / "custom_nodes").is_dir():
+        raise BadInput(
+            f"--comfyui {directory} is neither a ComfyUI folder nor ComfyUI-nunchaku",
+            "give the folder holding ComfyUI's main.py and custom_nodes/, or the plugin folder",
+        )
+    version = _read_py_version(version_file)
+    plugin_version = project_version(plugin / "pyproject.toml") if plugin else None
+    return ComfyInstall(directory, version, plugin, plugin_version)
+
+
+def _names() -> set[str]:
+    return {n.lower() for n in rules()["comfyui_nunchaku"]["folder_names"]}
+
+
+def _is_plugin(directory: Path) -> bool:
+    if directory.name.lower() in _names() and (directory / "pyproject.toml").is_file():
+        return True
+    name = project_name(directory / "pyproject.toml")
+    return bool(name and name.lower() in _names())
+
+
+def _find_plugin(custom_nodes: Path) -> Path | None:
+    if not custom_nodes.is_dir():
+        return None
+    for child in sorted(custom_nodes.iterdir()):
+        if child.is_dir() and child.name.lower() in _names():
+            return child
+    return None
+
+
+def _read_py_version(path: Path) -> str | None:
+    try:
+        match = _PY_VERSION_RE.search(path.read_text("utf-8", errors="replace"))
+    except OSError:
+        return None
+    return match.group(1) if match else None
+
+
+def _project_table(path: Path) -> dict:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: tomllib arrived in 3.11
+        return _project_table_fallback(path)
+    try:
+        return tomllib.loads(path.read_text("utf-8")).get("project") or {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _project_table_fallback(path: Path) -> dict:
+    """Enough TOML for `[project] name/version = "…"` when tomllib is missing."""
+    try:
+        text = path.read_text("utf-8")
+    except OSError:
+        return {}
+    section = re.search(r"^\[project\]\s*$(.*?)(?=^\[|\Z)", text, re.MULTILINE | re.DOTALL)
+    body = section.group(1) if section else ""
+    pairs = re.findall(r"""^(name|version)\s*=\s*["']([^"']+)["']""", body, re.MULTILINE)
+    return dict(pairs)
+
+
+def project_version(path: Path) -> str | None:
+    return _project_table(path).get("version")
+
+
+def project_name(path: Path) -> str | None:
+    return _project_table(path).get("name")

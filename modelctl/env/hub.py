@@ -1,0 +1,107 @@
+"""The Hub as this machine sees it: which endpoint, whether a token is set (never its value), whose
+it is, and whether the endpoint answers.
+
+Everything goes through huggingface_hub itself (`get_token`, `HfApi.whoami`, its HTTP session and
+`constants.ENDPOINT`), so doctor sees exactly the token, endpoint, proxy and offline settings the
+downloads will use. Without a token, reachability is an anonymous GET of `/api/whoami-v2`: any
+HTTP answer (normally 401) proves the endpoint is up; only a transport failure is `unreachable`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from modelctl.redact import redact
+
+TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class HubReport:
+    endpoint: str
+    token_present: bool
+    token_source: str | None = None  # "HF_TOKEN" | "token file" | None
+    checked: bool = False  # False with --offline / HF_HUB_OFFLINE
+    reachable: bool | None = None
+    http_status: int | None = None
+    account: str | None = None
+    token_role: str | None = None
+    token_rejected: bool = False
+    error: str | None = None
+
+
+def probe(offline: bool = False, timeout: float = TIMEOUT_S) -> HubReport:
+    """Token presence always; whoami and reachability unless `offline` (or HF_HUB_OFFLINE)."""
+    from huggingface_hub import constants
+
+    from modelctl.redact import install_log_filter
+
+    install_log_filter()
+    endpoint = constants.ENDPOINT
+    token, source, token_error = _token()
+    base = {"endpoint": redact(endpoint), "token_present": bool(token), "token_source": source}
+    if token_error:
+        return HubReport(**base, error=token_error)
+    if offline or constants.HF_HUB_OFFLINE:
+        return HubReport(**base)
+    if token:
+        return _whoami(endpoint, token, base, timeout)
+    return _anonymous(endpoint, base, timeout)
+
+
+def _token() -> tuple[str | None, str | None, str | None]:
+    from huggingface_hub import get_token
+
+    try:
+        token = get_token()
+    except Exception as exc:  # e.g. a failed OIDC exchange: a finding, not a crash
+        return None, None, redact(f"cannot read the Hugging Face token: {exc}")
+    if not token:
+        return None, None, None
+    env = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    return token, "HF_TOKEN" if env == token else "token file", None
+
+
+def _whoami(endpoint: str, token: str, base: dict, timeout: float) -> HubReport:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        info = HfApi(endpoint=endpoint).whoami(token=token)
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        return HubReport(
+            **base,
+            checked=True,
+            reachable=True,
+            http_status=status,
+            token_rejected=status == 401,
+            error=redact(_first_line(exc)),
+        )
+    except Exception as exc:  # transport failures: DNS, refused, TLS, timeout
+        return HubReport(**base, checked=True, reachable=False, error=redact(_first_line(exc)))
+    role = ((info.get("auth") or {}).get("accessToken") or {}).get("role")
+    return HubReport(
+        **base,
+        checked=True,
+        reachable=True,
+        http_status=200,
+        account=info.get("name"),
+        token_role=role,
+    )
+
+
+def _anonymous(endpoint: str, base: dict, timeout: float) -> HubReport:
+    from huggingface_hub.utils import get_session
+
+    try:
+        response = get_session().get(f"{endpoint}/api/whoami-v2", timeout=timeout)
+    except Exception as exc:
+        return HubReport(**base, checked=True, reachable=False, error=redact(_first_line(exc)))
+    return HubReport(**base, checked=True, reachable=True, http_status=response.status_code)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

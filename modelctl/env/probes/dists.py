@@ -1,0 +1,67 @@
+"""Report installed distributions as JSON: run by `modelctl doctor` in the Python that runs ComfyUI.
+
+Stdlib only and import-free for the packages it inspects: reading metadata cannot crash on a broken
+torch or CUDA install. Usage: python dists.py '["torch", "nunchaku"]'
+"""
+
+import importlib.machinery
+import importlib.metadata
+import json
+import platform
+import sys
+
+NATIVE = (".so", ".pyd")
+
+
+def describe(name):
+    try:
+        dist = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    meta = dist.metadata
+    own_abi = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    extensions = []
+    for file in dist.files or []:
+        path = str(file)
+        if path.endswith(NATIVE) and not path.startswith(".."):
+            extensions.append(
+                {
+                    "path": path,
+                    "exists": dist.locate_file(file).exists(),
+                    "abi_ok": path.endswith(own_abi),
+                }
+            )
+    wheel = dist.read_text("WHEEL") or ""
+    return {
+        "name": meta.get("Name") or name,
+        "version": dist.version,
+        "summary": meta.get("Summary"),
+        "home_page": meta.get("Home-page"),
+        "project_urls": meta.get_all("Project-URL") or [],
+        "wheel_tags": [
+            line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")
+        ],
+        "extensions": extensions[:200],
+        "location": str(dist.locate_file("")),
+    }
+
+
+def main():
+    names = json.loads(sys.argv[1]) if len(sys.argv) > 1 else []
+    info = sys.version_info
+    report = {
+        "python": {
+            "executable": sys.executable,
+            "version": platform.python_version(),
+            "implementation": sys.implementation.name,
+            "cp_tag": f"cp{info.major}{info.minor}",
+            "platform": sys.platform,
+            "machine": platform.machine(),
+        },
+        "dists": {name: describe(name) for name in names},
+    }
+    sys.stdout.write(json.dumps(report) + "\n")
+
+
+if __name__ == "__main__":
+    main()
