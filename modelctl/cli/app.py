@@ -14,8 +14,8 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    from modelctl.cli.commands import catalog, doctor, ensure
+    from modelctl.cli.commands import catalog, doctor, ensure, workflow
 
-    for module in (catalog, ensure, doctor):
+    for module in (catalog, ensure, doctor, workflow):
         module.register(app)
     return app

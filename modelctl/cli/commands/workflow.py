@@ -1,0 +1,173 @@
+"""`from-workflow`: a manifest from the models a ComfyUI workflow loads."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from modelctl.cli.options import Json, Manifests
+
+
+def register(app: typer.Typer) -> None:
+    app.command("from-workflow")(from_workflow_command)
+
+
+def from_workflow_command(
+    workflow: Annotated[Path, typer.Argument(help="A ComfyUI workflow .json (UI or API format).")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write the manifest here (default: print it).",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="Manifest name (default: from the file name).", show_default=False
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing -o file.")] = False,
+    json_output: Json = False,
+    manifests: Manifests = None,
+) -> int:
+    """Collect the models a workflow loads into a manifest: Hub links become hf:// sources."""
+    from modelctl.workflow import analyze, manifest_text
+    from modelctl.workflow.render import check_name, default_name
+
+    manifest_name = check_name(name) if name else default_name(workflow)
+    report = analyze(workflow, manifests)
+    text = None
+    if report.models or report.unresolved:
+        text = manifest_text(report, manifest_name)  # BadInput when nothing has a URL
+    if output is not None and text is not None:
+        _write(output, text, force)
+    if json_output:
+        from modelctl.cli.output import print_json
+
+        print_json(_json(report, manifest_name, text, output))
+    elif text is None:
+        _say(sys.stderr, _nothing_line(report))
+        _details(report, sys.stderr)
+    elif output is None:
+        sys.stdout.write(text)
+        _summary(report, None, sys.stderr)
+    else:
+        _summary(report, output, sys.stdout)
+    return 0
+
+
+def _nothing_line(report: Any) -> str:
+    return (
+        f"{report.workflow}: no model file to download (the workflow loads none; API nodes run "
+        "remotely); nothing written"
+    )
+
+
+def _write(output: Path, text: str, force: bool) -> None:
+    """Write atomically (temp file + rename) so no half-written manifest ever has the final name."""
+    from modelctl.errors import BadInput
+
+    output = output.expanduser()
+    if output.is_dir():
+        raise BadInput(f"{output} is a folder", "give a file name, e.g. -o my-stack.yaml")
+    if output.exists() and not force:
+        raise BadInput(
+            f"{output} already exists", "pass --force to overwrite it, or choose another -o"
+        )
+    if not output.parent.is_dir():
+        raise BadInput(f"the folder {output.parent} does not exist", "create it first")
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise BadInput(f"cannot write {output}: {exc.strerror}") from None
+
+
+def _json(report: Any, name: str, text: str | None, output: Path | None) -> dict:
+    from modelctl.workflow.table import load_table
+
+    table = load_table()
+
+    def model(m: Any) -> dict:
+        return {
+            "name": m.name,
+            "folder": m.folder,
+            "dest": m.dest,
+            "role": table.best_role(m.roles) if m.roles else table.folder_role(m.folder),
+            "source": m.source,
+            "revision": m.revision,
+            "sha256": m.sha256,
+            "origin": m.origin,
+            "used_by": [
+                {
+                    "node": u.node,
+                    "type": u.node_type,
+                    "title": u.title,
+                    "widget": u.widget,
+                    "active": u.active,
+                }
+                for u in m.uses
+            ],
+        }
+
+    return {
+        "workflow": report.workflow,
+        "format": report.format,
+        "name": name,
+        "output": str(output) if output is not None and text is not None else None,
+        "models": [model(m) for m in report.models],
+        "unresolved": [{**model(m), "hint": hint} for m, hint in report.unresolved],
+        "skipped": [{**model(m), "reason": why} for m, why in report.skipped],
+        "warnings": report.warnings,
+        "manifest": text,
+    }
+
+
+def _say(stream: Any, line: str) -> None:
+    from modelctl.redact import redact
+
+    stream.write(redact(line) + "\n")
+
+
+def _summary(report: Any, output: Path | None, stream: Any) -> None:
+    where = f"wrote {output}" if output is not None else "manifest printed above"
+    _say(
+        stream,
+        f"{where}: {len(report.models)} model(s) from {report.workflow} ({report.format} format)",
+    )
+    for m in report.models:
+        rev = f"@{m.revision}" if m.revision else ""
+        _say(stream, f"  {m.dest}  <-  {m.source}{rev}")
+    _details(report, stream)
+
+
+def _details(report: Any, stream: Any) -> None:
+    from modelctl.workflow.collect import clean_text
+
+    def users(m: Any) -> str:
+        return ", ".join(dict.fromkeys(u.label() for u in m.uses)) or (m.declared_where or "")
+
+    if report.unresolved:
+        _say(stream, f"unresolved, no download URL anywhere ({len(report.unresolved)}):")
+        for m, hint in report.unresolved:
+            _say(stream, clean_text(f"  {m.where()}  used by {users(m)}"))
+            _say(stream, clean_text(f"    hint: {hint}"))
+    if report.skipped:
+        _say(stream, f"skipped ({len(report.skipped)}):")
+        for m, why in report.skipped:
+            _say(stream, clean_text(f"  {m.where()}: {why}"))
+    for warning in report.warnings:
+        _say(stream, clean_text(f"warning: {warning}"))

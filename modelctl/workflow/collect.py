@@ -1,0 +1,408 @@
+"""Which model files a workflow needs, where each goes, and where to download it from.
+
+Two kinds of evidence, joined by file name:
+- *declared* models: `properties.models` entries on nodes and the workflow-level `models` lists
+  (name, url, directory, hash, hash_type), written by template authors and the frontend;
+- *referenced* models: the file names that loader widgets hold (the loader table says which widget,
+  which folder, which role), plus any model-looking value of a node the table does not know.
+
+Following the frontend (`getSelectedModelsMetadata`), a declared model counts only when some node
+still selects it in a widget: metadata left behind after the user picked another file is stale. We
+join declared and referenced models across the whole workflow, not per node, so a URL given on one
+node serves the same file loaded by another. A referenced file with no URL anywhere (nor in a known
+manifest, see `catalog_lookup`) is reported as unresolved with a hint; a declared or referenced file
+that no running node uses is reported as skipped with the reason. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelctl.errors import BadInput
+from modelctl.store.layout import ALIASES
+from modelctl.workflow.graph import Node, Workflow
+from modelctl.workflow.table import Table
+from modelctl.workflow.urls import UrlError, to_source
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+@dataclass(frozen=True)
+class Use:
+    """A node that loads (or selects) a model."""
+
+    node: str
+    node_type: str
+    title: str
+    widget: str | None
+    active: bool
+
+    def label(self) -> str:
+        title = f' "{self.title}"' if self.title and self.title != self.node_type else ""
+        return f"{self.node_type}{title} (node {self.node})"
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A validated `properties.models` / `models` entry."""
+
+    name: str
+    directory: str | None
+    url: str | None
+    source: str | None
+    revision: str | None
+    sha256: str | None
+    where: str
+
+
+@dataclass
+class Model:
+    """One file the workflow needs, merged over every node that uses it."""
+
+    folder: str | None
+    relpath: str
+    roles: set[str] = field(default_factory=set)
+    uses: list[Use] = field(default_factory=list)
+    source: str | None = None
+    revision: str | None = None
+    sha256: str | None = None
+    url: str | None = None
+    origin: str | None = None  # "workflow" or "catalog:<manifest>"
+    declared_where: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.relpath.rsplit("/", 1)[-1]
+
+    @property
+    def dest(self) -> str | None:
+        return f"{self.folder}/{self.relpath}" if self.folder else None
+
+    @property
+    def active(self) -> bool:
+        return any(u.active for u in self.uses)
+
+    def where(self) -> str:
+        return self.dest or self.relpath
+
+
+@dataclass
+class Report:
+    """The outcome of reading one workflow."""
+
+    workflow: str
+    format: str
+    models: list[Model]  # resolved, used by a running node: the manifest's assets
+    unresolved: list[tuple[Model, str]]  # (model, hint)
+    skipped: list[tuple[Model, str]]  # (model, reason)
+    warnings: list[str]
+
+    @property
+    def found(self) -> int:
+        return len(self.models) + len(self.unresolved)
+
+
+def clean_text(text: str) -> str:
+    """One printable line (for messages and YAML comments)."""
+    return _CONTROL.sub("?", text)
+
+
+def collect(wf: Workflow, where: str, table: Table, catalog: Any = None) -> Report:
+    """Join the workflow's declared and referenced models; see the module docstring.
+
+    `catalog` is a callable returning `catalog_lookup.catalog_index()`-shaped dicts, or None.
+    """
+    warnings: list[str] = []
+    declared = _declared(wf, where, table, warnings)
+    by_name: dict[str, list[Declared]] = {}
+    for d in declared:
+        by_name.setdefault(d.name, []).append(d)
+
+    models: dict[tuple[str, str], Model] = {}
+    loose: list[tuple[str, Use]] = []
+    for node in wf.nodes:
+        loader = table.loaders.get(node.type)
+        if loader:
+            for widget in loader.models:
+                value = node.value(widget.input, widget.index)
+                if not isinstance(value, str) or value.strip() in table.no_file_values:
+                    continue
+                rel = _relpath(value, f"{where}: {node.label()} {widget.input}")
+                use = Use(node.path, node.type, node.title, widget.input, node.active)
+                _add(models, widget.folder, rel, widget.role, use)
+        elif node.type not in table.text_only_nodes:
+            for value in node.strings():
+                if table.looks_like_model(value.strip()):
+                    rel = _soft_relpath(value)
+                    if rel is None:
+                        warnings.append(
+                            f"{node.label()}: ignored the odd file name `{clean_text(value)}`"
+                        )
+                        continue
+                    loose.append((rel, Use(node.path, node.type, node.title, None, node.active)))
+
+    used_declared: set[int] = set()
+    for model in models.values():
+        _resolve(model, by_name, used_declared, warnings)
+    for rel, use in loose:
+        _absorb(models, rel, use, by_name, used_declared, table, warnings)
+    _selected_declared(wf, models, declared, used_declared, table)
+    if catalog is not None and any(m.source is None and m.folder for m in models.values()):
+        _from_catalog(models, catalog())
+    return _partition(wf, where, models, declared, used_declared, warnings)
+
+
+def _declared(wf: Workflow, where: str, table: Table, warnings: list[str]) -> list[Declared]:
+    entries: list[tuple[str, Any]] = []
+    for node in wf.nodes:
+        entries.extend(
+            (f"{node.label()} properties.models[{i}]", m) for i, m in enumerate(node.models)
+        )
+    entries.extend(wf.root_models)
+    out = []
+    for label, raw in entries:
+        d = _parse_declared(raw, f"{where}: {label}", table, warnings)
+        if d:
+            out.append(d)
+    return out
+
+
+def _parse_declared(raw: Any, label: str, table: Table, warnings: list[str]) -> Declared | None:
+    if not isinstance(raw, dict):
+        raise BadInput(f"{label} is not an object", "each entry is {name, url, directory}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise BadInput(f"{label} has no `name`", "name the model file, e.g. ae.safetensors")
+    name = name.strip()
+    problem = _name_problem(name)
+    if problem:
+        raise BadInput(f"{label}: name `{clean_text(name)}` {problem}", "give the bare file name")
+    directory = raw.get("directory")
+    if directory is not None:
+        if not isinstance(directory, str):
+            raise BadInput(f"{label}: `directory` is not a string", "e.g. directory: vae")
+        directory = directory.strip() or None
+    if directory:
+        problem = _name_problem(directory)
+        if problem or directory.startswith("."):
+            raise BadInput(
+                f"{label}: directory `{clean_text(directory)}` {problem or 'is hidden'}",
+                "use a ComfyUI models folder such as diffusion_models, text_encoders, vae, loras",
+            )
+        directory = ALIASES.get(directory, directory)
+    url = raw.get("url")
+    if url is not None and not isinstance(url, str):
+        raise BadInput(f"{label}: `url` is not a string")
+    url = (url or "").strip() or None
+    source = revision = None
+    if url:
+        try:
+            converted = to_source(url, table.secret_query_params)
+        except UrlError as exc:
+            raise BadInput(f"{label} ({clean_text(name)}): {exc}", exc.hint) from None
+        source, revision = converted.source, converted.revision
+        if converted.removed_params:
+            warnings.append(
+                f"{label}: removed {', '.join(converted.removed_params)} from the url of {name}; "
+                "credentials belong in the environment"
+            )
+    return Declared(
+        name, directory, url, source, revision, _sha256(raw, label, name, warnings), label
+    )
+
+
+def _sha256(raw: dict, label: str, name: str, warnings: list[str]) -> str | None:
+    value, kind = raw.get("hash"), raw.get("hash_type")
+    if value in (None, ""):
+        return None
+    if not isinstance(kind, str) or kind.strip().lower() != "sha256":
+        return None  # other hash kinds (AutoV2, blake3, …) cannot be verified against sha256
+    if isinstance(value, str) and _SHA256.fullmatch(value.strip()):
+        return value.strip().lower()
+    warnings.append(f"{label}: ignored the hash of {name}: not 64 hexadecimal characters")
+    return None
+
+
+def _name_problem(name: str) -> str | None:
+    if _CONTROL.search(name):
+        return "contains control characters"
+    if "/" in name or "\\" in name:
+        return "contains a path separator"
+    if name in (".", ".."):
+        return f"is `{name}`"
+    return None
+
+
+def _relpath(value: str, label: str) -> str:
+    """A loader widget value as a path inside its folder (subfolders allowed, never outside)."""
+    rel = _soft_relpath(value)
+    if rel is None:
+        raise BadInput(
+            f"{label} `{clean_text(value)}` is not a file inside the models folder",
+            "pick the model from the loader's list; names may not contain `..` or be absolute",
+        )
+    return rel
+
+
+def _soft_relpath(value: str) -> str | None:
+    text = value.strip().replace("\\", "/")
+    if not text or _CONTROL.search(text) or text.startswith("/") or re.match(r"^[A-Za-z]:", text):
+        return None
+    parts = text.split("/")
+    if any(p in ("", ".", "..") for p in parts) or parts[0].startswith("."):
+        return None
+    return text
+
+
+def _add(models: dict[tuple[str, str], Model], folder: str, rel: str, role: str, use: Use) -> None:
+    folder = ALIASES.get(folder, folder)
+    key = (folder, rel.casefold())
+    model = models.setdefault(key, Model(folder, rel))
+    model.roles.add(role)
+    model.uses.append(use)
+
+
+def _candidates(rel: str, by_name: dict[str, list[Declared]]) -> list[Declared]:
+    return by_name.get(rel) or by_name.get(rel.rsplit("/", 1)[-1]) or []
+
+
+def _resolve(
+    model: Model, by_name: dict[str, list[Declared]], used: set[int], warnings: list[str]
+) -> None:
+    candidates = _candidates(model.relpath, by_name)
+    if not candidates:
+        return
+    for d in candidates:
+        used.add(id(d))
+    same_folder = [d for d in candidates if d.directory in (None, model.folder)]
+    pick = next((d for d in same_folder if d.source), None) or next(
+        (d for d in candidates if d.source), None
+    )
+    if pick is None:
+        return
+    if pick.directory and pick.directory != model.folder:
+        warnings.append(
+            f"{model.name} is declared for {pick.directory}/ but "
+            f"{model.uses[0].label()} reads it from {model.folder}/; using {model.folder}/"
+        )
+    _apply(model, pick)
+    others = {(d.source, d.revision) for d in candidates if d.source} - {
+        (pick.source, pick.revision)
+    }
+    if others:
+        warnings.append(f"{model.name} has several download URLs; using the one from {pick.where}")
+
+
+def _apply(model: Model, d: Declared) -> None:
+    model.source, model.revision, model.sha256 = d.source, d.revision, d.sha256
+    model.url, model.origin, model.declared_where = d.url, "workflow", d.where
+
+
+def _absorb(
+    models: dict[tuple[str, str], Model],
+    rel: str,
+    use: Use,
+    by_name: dict[str, list[Declared]],
+    used: set[int],
+    table: Table,
+    warnings: list[str],
+) -> None:
+    """A model-looking value of an unknown node: join a known file, else use its declaration."""
+    base = rel.rsplit("/", 1)[-1].casefold()
+    for model in models.values():
+        if model.relpath.casefold() == rel.casefold() or model.name.casefold() == base:
+            model.uses.append(use)
+            return
+    candidates = [d for d in _candidates(rel, by_name) if d.directory]
+    folder = candidates[0].directory if candidates else None
+    key = (folder or "", rel.casefold())
+    model = models.setdefault(key, Model(folder, rel))
+    model.roles.add(table.folder_role(folder))
+    model.uses.append(use)
+    if candidates:
+        _resolve(model, by_name, used, warnings)
+
+
+def _selected_declared(
+    wf: Workflow,
+    models: dict[tuple[str, str], Model],
+    declared: list[Declared],
+    used: set[int],
+    table: Table,
+) -> None:
+    """Declared files that no loader names but some node still selects (e.g. a model folder)."""
+    selecting: dict[str, list[Node]] = {}
+    for node in wf.nodes:
+        for value in {s.strip() for s in node.strings()}:
+            selecting.setdefault(value, []).append(node)
+    for d in declared:
+        if id(d) in used or not d.directory:
+            continue
+        users = selecting.get(d.name)
+        if not users:
+            continue
+        used.add(id(d))
+        model = models.setdefault((d.directory, d.name.casefold()), Model(d.directory, d.name))
+        model.roles.add(table.folder_role(d.directory))
+        model.uses.extend(_use(n) for n in users)
+        if model.source is None and d.source:
+            _apply(model, d)
+
+
+def _use(node: Node) -> Use:
+    return Use(node.path, node.type, node.title, None, node.active)
+
+
+def _from_catalog(models: dict[tuple[str, str], Model], index: dict) -> None:
+    from modelctl.workflow.catalog_lookup import dest_key
+
+    for model in models.values():
+        if model.source is None and model.dest:
+            hit = index.get(dest_key(model.dest))
+            if hit:
+                model.source, model.revision, model.sha256 = hit.source, hit.revision, hit.sha256
+                model.origin = f"catalog:{hit.manifest}"
+
+
+def _partition(
+    wf: Workflow,
+    where: str,
+    models: dict[tuple[str, str], Model],
+    declared: list[Declared],
+    used: set[int],
+    warnings: list[str],
+) -> Report:
+    assets, unresolved, skipped = [], [], []
+    for model in models.values():
+        if not model.active:
+            why = "used only by bypassed or muted nodes"
+            skipped.append((model, why if model.source else f"{why} (and it has no download URL)"))
+        elif model.source:
+            assets.append(model)
+        else:
+            unresolved.append((model, _hint(model)))
+    seen: set[tuple[str | None, str]] = set()
+    for d in declared:
+        if id(d) in used or (d.directory, d.name) in seen:
+            continue
+        seen.add((d.directory, d.name))
+        model = Model(d.directory, d.name, source=d.source, revision=d.revision, url=d.url)
+        model.declared_where = d.where
+        skipped.append((model, "declared but not selected by any node (stale metadata)"))
+    return Report(where, wf.format, assets, unresolved, skipped, warnings)
+
+
+def _hint(model: Model) -> str:
+    user = model.uses[0]
+    if model.folder is None:
+        return (
+            f"{user.node_type} is not in modelctl's loader table, so its folder is unknown; "
+            "add {name, url, directory} to that node's properties.models"
+        )
+    return (
+        f"add {{name: {model.name}, url: <download link>, directory: {model.folder}}} to the "
+        f"properties.models of {user.label()}, or put the file in {model.folder}/ yourself"
+    )
