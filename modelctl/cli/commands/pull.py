@@ -1,0 +1,165 @@
+"""`modelctl pull SPEC…`: check, download, verify and place every asset of some stacks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from modelctl.cli.options import Json, Manifests, ModelsDir
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pull")(pull_command)
+
+
+def pull_command(
+    specs: Annotated[
+        list[str] | None, typer.Argument(help="NAME[:axis=value,…] or manifest files.")
+    ] = None,
+    workflow: Annotated[
+        list[str] | None,
+        typer.Option("--workflow", help="Also pull the models a ComfyUI workflow JSON loads."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and the disk verdict; fetch nothing.")
+    ] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=16, help="Files at once.")] = 3,
+    connections: Annotated[
+        int,
+        typer.Option("--connections", min=1, max=32, help="Connections per large file."),
+    ] = 8,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace files at the destination modelctl did not install."),
+    ] = False,
+    allow_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unverified", help="Allow https:// and file:// sources without sha256."
+        ),
+    ] = False,
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Skip the compatibility check before downloading.")
+    ] = False,
+    min_free: Annotated[
+        str | None,
+        typer.Option(
+            "--min-free",
+            help="Space to leave free: bytes (500M, 2GiB) or a percentage (5%).",
+            show_default="the smaller of 1GiB and 2%",
+        ),
+    ] = None,
+    lock_timeout: Annotated[
+        float,
+        typer.Option("--lock-timeout", help="Seconds to wait for another process's lock (exit 5)."),
+    ] = 1800.0,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Give up after this many seconds (exit 5).")
+    ] = None,
+    stall_timeout: Annotated[
+        float, typer.Option("--stall-timeout", help="Seconds without data before reconnecting.")
+    ] = 30.0,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Never use the network (file:// sources still copy).")
+    ] = False,
+    json_output: Json = False,
+    models_dir: ModelsDir = None,
+    manifests: Manifests = None,
+) -> int:
+    """Download, verify (sha256) and place the files of stacks, resumably and in parallel."""
+    from modelctl.cli.progress import make_reporter
+    from modelctl.errors import BadInput
+    from modelctl.manifest.select import resolve_spec
+    from modelctl.pull import PullOptions, pull_selections
+    from modelctl.store.layout import Layout
+    from modelctl.store.layout import models_dir as find_models_dir
+
+    selections = [resolve_spec(spec, manifests) for spec in specs or []]
+    for path in workflow or []:
+        from modelctl.workflow import selection_from_workflow
+
+        selections.append(selection_from_workflow(path, manifests))
+    if not selections:
+        raise BadInput("nothing to pull", "name a stack (see `modelctl list`) or pass --workflow")
+    layout = Layout(find_models_dir(models_dir))
+    reporter = make_reporter(json_output)
+    options = PullOptions(
+        jobs=jobs,
+        connections=connections,
+        force=force,
+        dry_run=dry_run,
+        allow_unverified=allow_unverified,
+        min_free=min_free,
+        lock_timeout=lock_timeout,
+        timeout=timeout,
+        offline=offline,
+        stall_timeout=stall_timeout,
+        preflight=None if no_check else _preflight(),
+        post_verify=_post_verify(),
+        reporter=reporter,
+    )
+    try:
+        summary = pull_selections(selections, layout, options)
+    finally:
+        stop = getattr(reporter, "stop", None)
+        if stop is not None:
+            stop()
+    if dry_run:
+        _print_plan(summary, json_output)
+        return 4 if any(v.shortfall for v in summary.space) else 0
+    if not json_output:
+        _print_summary(summary)
+    return 0
+
+
+def _preflight() -> Any:
+    """The compatibility check hook (modelctl check); None until it exists. Wired by the lead."""
+    try:
+        from modelctl.compat.check import preflight
+    except ImportError:
+        return None
+    return preflight
+
+
+def _post_verify() -> Any:
+    """The per-file identity hook (asset `expect:` against the file); None until it exists."""
+    try:
+        from modelctl.compat.check import post_verify
+    except ImportError:
+        return None
+    return post_verify
+
+
+def _print_summary(summary: Any) -> None:
+    from modelctl.cli.output import human_size
+
+    got = [i for i in summary.items if i.state == "downloaded"]
+    present = [i for i in summary.items if i.state == "present"]
+    print(
+        f"pulled {len(got)} file(s) ({human_size(summary.fetched)} transferred), "
+        f"{len(present)} already present"
+    )
+
+
+def _print_plan(summary: Any, json_output: bool) -> None:
+    from modelctl.cli.output import console, human_size, print_json
+
+    data = summary.as_dict()
+    if json_output:
+        return  # the `plan` event already carried it
+    out = console()
+    for item in data["items"]:
+        action = "skip (present)" if item["state"] == "present" else "download"
+        out.print(f"{action:15} {item['dest']}  {human_size(item['size'])}  {item['source']}",
+                  markup=False, highlight=False)  # fmt: skip
+    for v in data["space"]:
+        verdict = "ok" if v["ok"] else f"SHORT by {human_size(v['shortfall'])}"
+        unknown = f" ({len(v['unknown_sizes'])} size(s) unknown)" if v["unknown_sizes"] else ""
+        out.print(
+            f"disk {v['path']}: need {human_size(v['needed'])} + {human_size(v['margin'])} margin, "
+            f"free {human_size(v['free'])}: {verdict}{unknown}",
+            markup=False,
+            highlight=False,
+        )
+    _ = print_json

@@ -1,0 +1,178 @@
+"""`hf://owner/repo/path` + revision -> RemoteFile, through huggingface_hub's own metadata request.
+
+huggingface_hub does what it is best at here: the endpoint (`HF_ENDPOINT`), the token (`HF_TOKEN` or
+the stored login), the `/resolve/` URL and the HEAD that yields the commit (`X-Repo-Commit`), the
+LFS sha256 (`X-Linked-Etag`), the size (`X-Linked-Size`) and typed errors for gated / missing repos,
+revisions and files. The bytes are then fetched by `modelctl.transfer` from the `/resolve/<commit>/`
+URL, pinned to the commit the HEAD saw so a moving branch cannot change the file mid-pull (E.51).
+
+The token goes only to the Hub endpoint (https, or an explicitly configured `HF_ENDPOINT`), and the
+transfer client drops it on the redirect to the CDN (I.83). huggingface_hub's log records pass
+through `redact` (I.82).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from modelctl.errors import SourceError
+from modelctl.manifest.model import ResolvedAsset
+from modelctl.manifest.uris import HfRef, parse_hf
+from modelctl.redact import install_log_filter
+from modelctl.sources.base import RemoteFile
+from modelctl.transfer.retry import RetryPolicy
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+def endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT.rstrip("/")
+
+
+def token_allowed(ep: str) -> bool:
+    """Send the token only to an https endpoint, or to one the user configured explicitly."""
+    return urlsplit(ep).scheme == "https" or bool(os.environ.get("HF_ENDPOINT"))
+
+
+def auth_headers(ep: str) -> dict[str, str]:
+    from huggingface_hub import get_token
+
+    token = get_token() if token_allowed(ep) else None
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+def ref_of(asset: ResolvedAsset) -> HfRef:
+    ref = parse_hf(asset.source)
+    return HfRef(ref.repo_id, ref.path, asset.revision or ref.revision or "main", ref.repo_type)
+
+
+def repo_page(ref: HfRef) -> str:
+    prefix = "datasets/" if ref.repo_type == "dataset" else ""
+    return f"{endpoint()}/{prefix}{ref.repo_id}"
+
+
+def resolve_url(ref: HfRef, revision: str) -> str:
+    prefix = "datasets/" if ref.repo_type == "dataset" else ""
+    return (
+        f"{endpoint()}/{prefix}{ref.repo_id}/resolve/{quote(revision, safe='')}/{quote(ref.path)}"
+    )
+
+
+def resolve(
+    asset: ResolvedAsset, retry: RetryPolicy | None = None, timeout: float = 10
+) -> RemoteFile:
+    """One metadata request (HEAD, with retries for 429/5xx/network) -> RemoteFile."""
+    install_log_filter()
+    ref = ref_of(asset)
+    ep = endpoint()
+    headers = auth_headers(ep)
+    meta = _head(ref, headers, retry or RetryPolicy(), timeout)
+    commit = meta.commit_hash
+    if not commit or not SHA1_RE.fullmatch(commit):
+        raise SourceError(
+            f"{ref.uri()}: {ep} did not say which commit it serves (no X-Repo-Commit)",
+            "is HF_ENDPOINT a Hugging Face Hub or a mirror that speaks its protocol?",
+        )
+    etag = (meta.etag or "").lower()
+    hub_sha = etag if SHA256_RE.fullmatch(etag) else None
+    if asset.sha256 and hub_sha and asset.sha256.lower() != hub_sha:
+        raise SourceError(
+            f"{ref.uri()}@{commit[:12]}: the Hub's sha256 {hub_sha} differs from the manifest's "
+            f"{asset.sha256.lower()}",
+            "the file changed upstream: pin `revision:` to the commit you verified, or update sha256",
+        )
+    return RemoteFile(
+        source=asset.source,
+        url=resolve_url(ref, commit),
+        display=f"{ref.repo_id}/{ref.path}",
+        size=meta.size if meta.size is not None else asset.size,
+        sha256=(asset.sha256 or hub_sha or None),
+        commit=commit,
+        etag=etag or None,
+        headers=headers,
+    )
+
+
+def _head(ref: HfRef, headers: dict[str, str], retry: RetryPolicy, timeout: float) -> Any:
+    from huggingface_hub import get_hf_file_metadata
+
+    url = resolve_url(ref, ref.revision or "main")
+    failures = 0
+    while True:
+        try:
+            return get_hf_file_metadata(url, token=False, headers=headers, timeout=timeout)
+        except Exception as exc:
+            status, retry_after = _status_of(exc)
+            retryable = status is None or status in (408, 429, 500, 502, 503, 504)
+            if status is None and not _is_network(exc):
+                raise
+            failures += 1
+            if not retryable or failures > retry.attempts:
+                raise map_error(exc, ref) from None
+            time.sleep(retry.delay(failures, retry_after))
+
+
+def _status_of(exc: BaseException) -> tuple[int | None, str | None]:
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if status is None:
+        return None, None
+    return int(status), response.headers.get("retry-after")
+
+
+def _is_network(exc: BaseException) -> bool:
+    """httpx2 transport errors and timeouts (huggingface_hub's client), and plain OSErrors."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"TransportError", "TimeoutException", "NetworkError", "OSError"})
+
+
+def map_error(exc: BaseException, ref: HfRef) -> SourceError:
+    """huggingface_hub's typed errors -> one actionable line (no URL query, no token)."""
+    from huggingface_hub import errors
+
+    status, _ = _status_of(exc)
+    page = repo_page(ref)
+    where = f"{ref.repo_id}@{ref.revision}"
+    if isinstance(exc, errors.GatedRepoError):
+        return SourceError(
+            f"{ref.repo_id} is gated: access to {ref.path} was refused (HTTP {status})",
+            f"accept the terms at {page} with your account, then set HF_TOKEN to a token of it",
+        )
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        anon = (
+            "" if os.environ.get("HF_TOKEN") else " (or it is private/gated and no HF_TOKEN is set)"
+        )
+        return SourceError(
+            f"repository {ref.repo_id} not found{anon} (HTTP {status})",
+            f"check the repo id in the source; for a private or gated repo set HF_TOKEN ({page})",
+        )
+    if isinstance(exc, errors.RevisionNotFoundError):
+        return SourceError(
+            f"revision `{ref.revision}` not found in {ref.repo_id} (HTTP {status})",
+            f"check `revision:`; see the branches and commits at {page}",
+        )
+    if isinstance(exc, errors.EntryNotFoundError):
+        return SourceError(
+            f"file {ref.path} not found in {where} (HTTP {status})",
+            f"check the path after the repo id; the files are listed at {page}/tree/{ref.revision}",
+        )
+    if status in (401, 403):
+        return SourceError(
+            f"access to {where}/{ref.path} refused (HTTP {status})",
+            f"set HF_TOKEN to a token that may read {page}",
+        )
+    if status is not None:
+        return SourceError(
+            f"{where}/{ref.path}: HTTP {status} from {endpoint()}", "try again later"
+        )
+    return SourceError(
+        f"cannot reach {endpoint()} for {where}/{ref.path}: {type(exc).__name__}",
+        "check the network, a proxy, or HF_ENDPOINT",
+    )

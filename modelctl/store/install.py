@@ -1,0 +1,136 @@
+"""Publishing a verified file: fsync, atomic no-clobber placement, directory fsync, receipt.
+
+The order is the crash-safety argument (robustness F.60, section 4): the bytes are fsynced before
+the name appears, the name appears atomically (a reader never sees a half-written file), and the
+directory entry is fsynced before the receipt claims the file is installed. A receipt is written
+last, so a crash in between leaves a correct file without a receipt (reported as unmanaged, and
+`pull --force` or `verify` settles it) — never a receipt over a wrong file.
+
+No clobber: a new file is published with `link(tmp, dest)` + `unlink(tmp)`, which fails with EEXIST
+instead of replacing a file someone placed meanwhile. Replacing is explicit (`replace=True`: a file
+modelctl installed earlier and now outdated, or `--force`) and uses `rename`, still atomic. When the
+filesystem has no hard links, an exists-check + rename is the fallback (a small race, documented).
+When the partial and the destination are on different filesystems (a models sub-folder that is a
+mount or a symlink to another disk), the file is first copied to a temporary name in the
+destination's folder, fsynced and renamed there (F.61): never copied into the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+from pathlib import Path
+
+from modelctl.errors import CheckFailed, DiskFull
+from modelctl.store import receipts
+from modelctl.store.layout import Layout
+from modelctl.store.receipts import Receipt
+
+
+class DestinationExists(Exception):
+    """`dest` appeared while we downloaded (another process, or a user)."""
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory so a rename in it survives a crash (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def publish(tmp: Path, dest: Path, replace: bool = False) -> None:
+    """Move the verified file `tmp` to `dest` atomically; EEXIST -> DestinationExists unless `replace`.
+
+    `tmp` must already be fsynced. On success `tmp` no longer exists.
+    """
+    parent = dest.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    if dest.is_symlink() or (dest.exists() and not dest.is_file()):
+        raise CheckFailed(
+            f"{dest} exists and is not a regular file",
+            "move it away; modelctl never replaces symlinks or folders",
+        )
+    if _same_fs(tmp, parent):
+        _place(tmp, dest, replace)
+    else:
+        staged = parent / f".{dest.name}.{os.getpid()}.modelctl-tmp"
+        try:
+            _copy_synced(tmp, staged)
+            _place(staged, dest, replace)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                staged.unlink()
+        tmp.unlink()
+    fsync_dir(parent)
+
+
+def _place(tmp: Path, dest: Path, replace: bool) -> None:
+    if replace:
+        os.replace(tmp, dest)
+        return
+    try:
+        os.link(tmp, dest)
+    except FileExistsError:
+        raise DestinationExists(str(dest)) from None
+    except OSError as exc:
+        if exc.errno not in (
+            errno.EPERM,
+            errno.ENOTSUP,
+            errno.EOPNOTSUPP,
+            errno.EMLINK,
+            errno.EXDEV,
+        ):
+            raise
+        if dest.exists():  # no hard links here: check-then-rename (small race, see module doc)
+            raise DestinationExists(str(dest)) from None
+        os.rename(tmp, dest)
+        return
+    tmp.unlink()
+
+
+def _same_fs(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_dev == b.stat().st_dev
+    except OSError:
+        return True
+
+
+def _copy_synced(src: Path, dst: Path) -> None:
+    try:
+        with open(src, "rb") as fin, open(dst, "xb") as fout:
+            shutil.copyfileobj(fin, fout, 16 << 20)
+            fout.flush()
+            os.fsync(fout.fileno())
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            dst.unlink()
+        if exc.errno == errno.ENOSPC:
+            raise DiskFull(
+                f"disk full while copying into {dst.parent} (needs {src.stat().st_size} bytes)",
+                "free space on that filesystem and run the same command again",
+            ) from None
+        raise
+
+
+def write_receipt(layout: Layout, relpath: str, **fields: object) -> Receipt:
+    """Record that `relpath` was installed (stat identity taken now, after the rename)."""
+    receipt = Receipt.for_file(layout.dest(relpath), dest=relpath, **fields)
+    receipts.write(layout, receipt)
+    return receipt

@@ -1,0 +1,101 @@
+"""Locks on the models volume: one per destination, one per partial key.
+
+Layout (under `<models>/.modelctl/`):
+
+    locks/<dest with / replaced by __>.lock   held while a destination is being pulled / removed
+    partial/<key>.lock                        held while a partial of that key is being written
+
+Why on the volume and not in /tmp: containers that share the models volume do not share /tmp, so a
+lock there excludes nothing (robustness G.68). Lock files are kept after release (G.70: deleting a
+held lock file splits the lock across two inodes). filelock falls back to a soft lock where the
+filesystem has no `flock` (G.67).
+
+Locks are an optimisation, not the correctness argument (G.65/G.66): partial files are claimed by an
+atomic rename to a name unique to the process, and publishing is a no-clobber link, so a lock that
+is silently a no-op (NFS `nolock`) costs bandwidth, not a corrupt file. Every acquire has a timeout;
+waiting longer than it is `TimedOut` (exit 5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from modelctl.errors import TimedOut
+
+
+def file_lock(path: Path) -> object:
+    """A filelock lock object for `path` (created on first use, kept after release)."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path), thread_local=False, preserve_lock_file=True)
+
+
+@contextlib.contextmanager
+def hold(
+    path: Path,
+    timeout: float | None,
+    what: str,
+    on_wait: Callable[[], None] | None = None,
+    deadline: float | None = None,
+) -> Iterator[None]:
+    """Hold the lock at `path`; wait at most `timeout` seconds (None: forever), then raise TimedOut.
+
+    `on_wait` is called once if the lock is busy (so the caller can say "waiting for …").
+    `deadline` (time.monotonic) caps the wait further (the overall `--timeout`).
+    """
+    from filelock import Timeout
+
+    lock = file_lock(path)
+    limit = _limit(timeout, deadline)
+    try:
+        lock.acquire(timeout=0)  # type: ignore[attr-defined]
+    except Timeout:
+        if on_wait is not None:
+            on_wait()
+        try:
+            lock.acquire(timeout=-1 if limit is None else limit)  # type: ignore[attr-defined]
+        except Timeout:
+            raise TimedOut(
+                f"timed out after {limit:.0f}s waiting for another modelctl to finish {what}",
+                "another process or container is pulling the same file; wait, or raise "
+                "--lock-timeout; if no modelctl is running, the lock is stale: run `modelctl gc`",
+            ) from None
+    try:
+        yield
+    finally:
+        lock.release()  # type: ignore[attr-defined]
+
+
+def try_hold(path: Path) -> object | None:
+    """Acquire the lock at `path` without waiting; the acquired lock object, or None when busy."""
+    from filelock import Timeout
+
+    lock = file_lock(path)
+    try:
+        lock.acquire(timeout=0)  # type: ignore[attr-defined]
+    except Timeout:
+        return None
+    return lock
+
+
+def is_held(path: Path) -> bool:
+    """True when another process (or thread) holds the lock at `path` right now."""
+    if not path.exists():
+        return False
+    lock = try_hold(path)
+    if lock is None:
+        return True
+    lock.release()  # type: ignore[attr-defined]
+    return False
+
+
+def _limit(timeout: float | None, deadline: float | None) -> float | None:
+    limit = None if timeout is None or timeout < 0 else timeout
+    if deadline is not None:
+        left = max(0.0, deadline - time.monotonic())
+        limit = left if limit is None else min(limit, left)
+    return limit

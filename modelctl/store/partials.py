@@ -1,0 +1,220 @@
+"""Partial downloads: where unfinished bytes wait, and how a later run finds and resumes them.
+
+Layout, all under `<models>/.modelctl/partial/` (same filesystem as the models, so publishing is a
+rename, never a copy — robustness F.61):
+
+    <key>.lock               filelock, held by whoever is writing a partial of this key right now
+    <key>.<token>.part       the bytes, written at their final offsets (may be sparse)
+    <key>.<token>.json       state: which byte ranges of .part are written, expected size/sha256,
+                             source, commit, the server's validator (ETag / Last-Modified for If-Range)
+
+`key` is the expected sha256 (64 hex) when known — the same content resumes whatever the source —
+else `u-` + sha256(source@commit)[:40]. `token` (`<pid>-<random>`) makes every live partial unique to
+one process (G.65): a later run *claims* a leftover by renaming it to its own token while holding
+`<key>.lock`; the rename succeeds for exactly one process. A partial is never truncated in place:
+starting over unlinks it and creates a new file.
+
+`gc` may delete `<key>.*` when it can take `<key>.lock` without waiting (nobody is writing), and the
+files are older than its age limit. The state file is written after the bytes it describes (a
+SIGKILL loses at most the ranges since the last save, never claims bytes that are not there), and
+the sha256 of the result is checked before anything is published, so a damaged partial costs a
+download, not a bad file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelctl.store.layout import Layout
+
+STATE_SCHEMA = 1
+
+
+def partial_key(sha256: str | None, source: str, commit: str | None) -> str:
+    """The key of a download: its expected sha256, else a digest of source and commit."""
+    if sha256:
+        return sha256.lower()
+    digest = hashlib.sha256(f"{source}@{commit or ''}".encode()).hexdigest()
+    return "u-" + digest[:40]
+
+
+class Ranges:
+    """A set of half-open byte ranges, kept sorted and merged (not thread-safe: callers lock)."""
+
+    def __init__(self, spans: list[list[int]] | None = None) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        for start, end in sorted(spans or []):
+            self.add(start, end)
+
+    def add(self, start: int, end: int) -> None:
+        if end <= start:
+            return
+        i = bisect.bisect_left(self._ends, start)
+        j = bisect.bisect_right(self._starts, end)
+        if i < j:
+            start = min(start, self._starts[i])
+            end = max(end, self._ends[j - 1])
+        self._starts[i:j] = [start]
+        self._ends[i:j] = [end]
+
+    def prefix(self) -> int:
+        """End of the contiguous written range that starts at 0."""
+        return self._ends[0] if self._starts and self._starts[0] == 0 else 0
+
+    def total(self) -> int:
+        return sum(e - s for s, e in zip(self._starts, self._ends))
+
+    def missing(self, size: int) -> list[tuple[int, int]]:
+        """The holes in [0, size)."""
+        out, pos = [], 0
+        for s, e in zip(self._starts, self._ends):
+            if s >= size:
+                break
+            if s > pos:
+                out.append((pos, s))
+            pos = max(pos, e)
+        if pos < size:
+            out.append((pos, size))
+        return out
+
+    def spans(self) -> list[list[int]]:
+        return [[s, e] for s, e in zip(self._starts, self._ends)]
+
+
+@dataclass
+class PartialState:
+    key: str
+    source: str
+    size: int | None = None
+    sha256: str | None = None
+    commit: str | None = None
+    validator: str | None = None
+    written: list[list[int]] = field(default_factory=list)
+    updated_at: float = 0.0
+    schema: int = STATE_SCHEMA
+
+
+@dataclass
+class Partial:
+    """One claimed partial file: its paths and its state (the owner holds `<key>.lock`)."""
+
+    directory: Path
+    key: str
+    token: str
+    state: PartialState
+
+    @property
+    def data(self) -> Path:
+        return self.directory / f"{self.key}.{self.token}.part"
+
+    @property
+    def state_path(self) -> Path:
+        return self.directory / f"{self.key}.{self.token}.json"
+
+    def save(self, written: Ranges, validator: str | None = None) -> None:
+        """Atomically record `written` (call only after those bytes were written)."""
+        self.state.written = written.spans()
+        if validator is not None:
+            self.state.validator = validator
+        self.state.updated_at = time.time()
+        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(self.state.__dict__, fh)
+        os.replace(tmp, self.state_path)
+
+    def reset(self) -> None:
+        """Start over: drop the bytes (unlink, never truncate in place) under a new token."""
+        self.discard()
+        self.token = new_token()
+        self.state.written, self.state.validator = [], None
+
+    def discard(self) -> None:
+        for path in (self.data, self.state_path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def new_token() -> str:
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def lock_path(layout: Layout, key: str) -> Path:
+    return layout.partials / f"{key}.lock"
+
+
+def leftovers(layout: Layout, key: str) -> list[tuple[Path, PartialState | None]]:
+    """Every `<key>.*.part` with its state (None when the state is missing or unreadable)."""
+    out = []
+    for path in sorted(layout.partials.glob(f"{key}.*.part")):
+        out.append((path, read_state(path.with_suffix(".json"))))
+    return out
+
+
+def read_state(path: Path) -> PartialState | None:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        data.pop("schema", None)
+        return PartialState(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def claim(layout: Layout, state: PartialState) -> Partial:
+    """Take over the best leftover of `state.key` (or start empty); the caller holds the key lock.
+
+    A leftover is kept only when it describes the same download (size, sha256 and, without a
+    sha256, the same source and commit); the others are deleted.
+    """
+    layout.partials.mkdir(parents=True, exist_ok=True)
+    mine = Partial(layout.partials, state.key, new_token(), state)
+    best: tuple[int, Path, PartialState] | None = None
+    for path, old in leftovers(layout, state.key):
+        if old is not None and _compatible(old, state):
+            have = Ranges(old.written).total()
+            if best is None or have > best[0]:
+                if best is not None:
+                    _remove(best[1])
+                best = (have, path, old)
+                continue
+        _remove(path)
+    if best is not None:
+        _, path, old = best
+        try:
+            os.rename(path, mine.data)
+        except FileNotFoundError:  # another process claimed it first (lock not effective)
+            return mine
+        with contextlib.suppress(FileNotFoundError):
+            path.with_suffix(".json").unlink()
+        state.written, state.validator = old.written, old.validator
+        mine.save(Ranges(old.written))
+    return mine
+
+
+def _compatible(old: PartialState, new: PartialState) -> bool:
+    if old.size != new.size or old.sha256 != new.sha256:
+        return False
+    return bool(new.sha256) or (old.source == new.source and old.commit == new.commit)
+
+
+def _remove(part: Path) -> None:
+    for path in (part, part.with_suffix(".json")):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def held_bytes(layout: Layout, key: str) -> int:
+    """Bytes already written in leftovers of `key` (what a resume would not fetch again)."""
+    best = 0
+    for _, state in leftovers(layout, key):
+        if state is not None:
+            best = max(best, Ranges(state.written).total())
+    return best
