@@ -1,0 +1,453 @@
+"""`verify`, `status`, `lock`, `rm` and `gc`: know what is on the volume, pin it, keep it clean.
+
+Thin commands: the work lives in `store/verify.py`, `store/inventory.py`, `store/remove.py`,
+`store/gc.py`, `plan/lockfile.py` and `plan/pinning.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from modelctl.cli.options import Json, Manifests, ModelsDir
+
+Specs = Annotated[
+    list[str] | None,
+    typer.Argument(help="NAME[:axis=value,…] or manifest files.", show_default=False),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would happen; change nothing.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("verify")(verify_command)
+    app.command("status")(status_command)
+    app.command("lock")(lock_command)
+    app.command("rm")(rm_command)
+    app.command("gc")(gc_command)
+
+
+def _layout(models_dir: str | None) -> Any:
+    from modelctl.store.layout import Layout
+    from modelctl.store.layout import models_dir as find_models_dir
+
+    return Layout(find_models_dir(models_dir))
+
+
+def _selections(specs: list[str], manifests: str | None) -> list[Any]:
+    """Each SPEC as a Selection, pinned by its manifest's lock file when there is one."""
+    from modelctl.manifest.select import resolve_spec
+    from modelctl.plan.lockfile import apply_lock, load_lock
+
+    out = []
+    for spec in specs:
+        selection = resolve_spec(spec, manifests)
+        out.append(apply_lock(selection, load_lock(selection.manifest.path)))
+    return out
+
+
+# ------------------------------------------------------------------------------------ verify
+
+
+def verify_command(
+    specs: Specs = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-hash every byte (sha256) and compare.")
+    ] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Re-read every byte at memory speed (xxh3-128 fingerprint from an earlier "
+            "--full); files without one get sha256.",
+        ),
+    ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", min=1, help="Files hashed at once (default: cores).", show_default=False
+        ),
+    ] = None,
+    json_output: Json = False,
+    models_dir: ModelsDir = None,
+    manifests: Manifests = None,
+) -> int:
+    """Installed files against their receipts (fast: stat only) or their contents (--full).
+
+    Without SPEC, every file with a receipt. Exit 0 when all hold, 1 on any problem.
+    """
+    from modelctl.errors import BadInput
+    from modelctl.store import verify
+
+    if full and quick:
+        raise BadInput("--full and --quick exclude each other", "choose one")
+    mode = "full" if full else "quick" if quick else "fast"
+    layout = _layout(models_dir)
+    if specs:
+        assets = [a for s in _selections(specs, manifests) for a in s.assets]
+        targets = verify.targets_for_assets(layout, assets)
+    else:
+        targets = verify.targets_for_receipts(layout)
+    verdicts = verify.verify(layout, targets, mode=mode, jobs=jobs)
+    problems = [v for v in verdicts if not v.ok]
+    if json_output:
+        from modelctl.cli.output import print_json
+
+        print_json(
+            {
+                "mode": mode,
+                "models_dir": str(layout.root),
+                "ok": not problems,
+                "checked": len(verdicts),
+                "problems": len(problems),
+                "files": [v.to_json() for v in verdicts],
+            }
+        )
+        return 1 if problems else 0
+    _print_verdicts(verdicts, mode, str(layout.root))
+    return 1 if problems else 0
+
+
+def _print_verdicts(verdicts: list[Any], mode: str, root: str) -> None:
+    import sys
+
+    from modelctl.errors import printable
+
+    for v in verdicts:
+        if not v.ok or v.restamped or v.state == "adopted":
+            detail = f"  ({v.detail})" if v.detail else ""
+            sys.stdout.write(printable(f"{v.state:<10} {v.dest}{detail}") + "\n")
+    bad = sum(not v.ok for v in verdicts)
+    how = {"fast": "stat vs receipt", "quick": "xxh3-128", "full": "sha256"}[mode]
+    if not verdicts:
+        sys.stdout.write(f"nothing to verify in {root}\n")
+    elif bad:
+        sys.stdout.write(f"{bad} of {len(verdicts)} files have a problem ({how})\n")
+    else:
+        sys.stdout.write(f"all {len(verdicts)} files intact ({how})\n")
+
+
+# ------------------------------------------------------------------------------------ status
+
+
+def status_command(
+    specs: Specs = None,
+    json_output: Json = False,
+    models_dir: ModelsDir = None,
+    manifests: Manifests = None,
+) -> int:
+    """Installed / missing / partial / modified per selection; unmanaged files; disk usage."""
+    from modelctl.plan.resolve import plan
+    from modelctl.store.inventory import partial_for, scan
+
+    layout = _layout(models_dir)
+    inv = scan(layout)
+    selections = []
+    for selection in _selections(specs or [], manifests):
+        rows = []
+        for item in plan(selection, layout):
+            row = {
+                "id": item.asset.id,
+                "dest": item.asset.dest,
+                "state": item.state,
+                "size": item.size,
+                "partial_bytes": None,
+            }
+            if item.state == "missing":
+                p = partial_for(inv.partials, item.asset.source, item.asset.sha256)
+                if p is not None:
+                    row["state"], row["partial_bytes"] = "partial", p.written
+                    row["size"] = row["size"] or p.size
+            rows.append(row)
+        selections.append({"spec": selection.spec, "assets": rows})
+    data = {
+        "models_dir": str(layout.root),
+        "selections": selections,
+        "managed": {
+            "files": len(inv.receipts),
+            "bytes": sum(r.size for r in inv.receipts.values()),
+            "missing": sorted(d for d in inv.receipts if d not in inv.files),
+        },
+        "unmanaged": [{"path": f.relpath, "size": f.size} for f in inv.unmanaged],
+        "partials": [
+            {"key": p.key, "bytes": p.written, "size": p.size, "source": _redact(p.source)}
+            for p in inv.partials
+        ],
+        "leftovers": [{"path": f.relpath, "size": f.size} for f in inv.staging],
+        "folders": inv.folder_totals(),
+        "disk": inv.disk(),
+    }
+    if json_output:
+        from modelctl.cli.output import print_json
+
+        print_json(data)
+        return 0
+    _print_status(data)
+    return 0
+
+
+def _redact(text: str | None) -> str | None:
+    from modelctl.redact import redact
+
+    return redact(text) if text else text
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from modelctl.cli.output import console, human_size
+
+    out = console()
+    out.print(f"models dir: {escape(data['models_dir'])}")
+    for sel in data["selections"]:
+        table = Table(title=escape(sel["spec"]), box=None, pad_edge=False, title_justify="left")
+        for column in ("asset", "dest", "size", "state"):
+            table.add_column(column)
+        for row in sel["assets"]:
+            state = row["state"]
+            if row["partial_bytes"] is not None:
+                state += f" ({human_size(row['partial_bytes'])} of {human_size(row['size'])})"
+            table.add_row(
+                escape(row["id"]), escape(row["dest"]), human_size(row["size"]), escape(state)
+            )
+        out.print(table)
+    m = data["managed"]
+    out.print(f"managed: {m['files']} files, {human_size(m['bytes'])}")
+    for dest in m["missing"]:
+        out.print(f"  missing (receipt without file): {escape(dest)}")
+    if data["unmanaged"]:
+        total = sum(f["size"] for f in data["unmanaged"])
+        out.print(f"unmanaged (no receipt; never touched): {len(data['unmanaged'])} files, "
+                  f"{human_size(total)}")  # fmt: skip
+        for f in data["unmanaged"]:
+            out.print(f"  {escape(f['path'])}  {human_size(f['size'])}")
+    for p in data["partials"]:
+        out.print(f"partial: {escape(p['source'] or p['key'])}  "
+                  f"{human_size(p['bytes'])} of {human_size(p['size'])}")  # fmt: skip
+    for f in data["leftovers"]:
+        out.print(f"leftover: {escape(f['path'])}  {human_size(f['size'])} (modelctl gc)")
+    if data["folders"]:
+        out.print("folders: " + ", ".join(
+            f"{escape(k)} {human_size(v)}" for k, v in data["folders"].items()))  # fmt: skip
+    disk = data["disk"]
+    if disk:
+        out.print(f"disk: {human_size(disk['free'])} free of {human_size(disk['total'])}")
+
+
+# ------------------------------------------------------------------------------------ lock
+
+
+def lock_command(
+    spec: Annotated[str, typer.Argument(help="NAME[:axis=value,…] or a manifest file.")],
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Only check that the lock pins the manifest (exit 1 if not); offline."
+        ),
+    ] = False,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            metavar="FILE",
+            help="Write the lock here instead of beside the manifest.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Json = False,
+    manifests: Manifests = None,
+) -> int:
+    """Pin each asset to commit + sha256 + size in NAME.lock.yaml beside the manifest.
+
+    Without a variant selection every variant combination is locked; with one, only that
+    selection's entries are refreshed and the others kept. Reads Hub metadata only.
+    """
+    from pathlib import Path
+
+    from modelctl.errors import BadInput, CheckFailed
+    from modelctl.manifest.catalog import find
+    from modelctl.manifest.select import select, split_spec
+    from modelctl.manifest.validate import combinations
+    from modelctl.plan import lockfile
+
+    name, choices = split_spec(spec)
+    manifest = find(name, manifests)
+    combos = [choices] if choices else combinations(manifest.axes) or [{}]
+    selections = [select(manifest, combo) for combo in combos]
+    if output:
+        path = Path(output).expanduser()
+    elif manifest.path is not None:
+        path = lockfile.lock_path(manifest.path)
+    else:
+        raise BadInput(
+            f"{manifest.name} has no manifest file to put a lock beside", "pass --output"
+        )
+    old = lockfile.load_lock(manifest.path) if not output else _read_lock(path)
+    if check:
+        if old is None:
+            raise CheckFailed(f"{path} does not exist", f"create it with `modelctl lock {spec}`")
+        problems = [p for s in selections for p in lockfile.disagreements(s, old)]
+        problems = list(dict.fromkeys(problems))
+        if json_output:
+            from modelctl.cli.output import print_json
+
+            print_json({"lock": str(path), "ok": not problems, "problems": problems})
+        else:
+            for p in problems:
+                typer.echo(f"disagrees: {p}")
+            typer.echo(f"{path}: " + ("pins the manifest" if not problems else "out of date"))
+        return 1 if problems else 0
+    from modelctl.plan.pinning import pin_assets
+
+    entries = pin_assets(a for s in selections for a in s.assets)
+    new = lockfile.Lock(
+        manifest.name, tuple(entries), path, _file_sha256(manifest.path) if manifest.path else None
+    )
+    merged = lockfile.merge(old, new, keep_others=bool(choices))
+    changed = lockfile.write_lock(merged, path)
+    if json_output:
+        from modelctl.cli.output import print_json
+
+        print_json(
+            {
+                "lock": str(path),
+                "changed": changed,
+                "assets": [
+                    {
+                        "id": e.id,
+                        "source": e.source,
+                        "revision": e.revision,
+                        "commit": e.commit,
+                        "sha256": e.sha256,
+                        "size": e.size,
+                    }
+                    for e in entries
+                ],
+            }
+        )
+        return 0
+    from modelctl.cli.output import human_size
+    from modelctl.errors import printable
+
+    for e in entries:
+        at = f"@{e.commit[:12]}" if e.commit else ""
+        typer.echo(
+            printable(f"{e.id:<16} {e.sha256[:16]}… {human_size(e.size):>10}  {e.source}{at}")
+        )
+    state = "written" if changed else "unchanged"
+    typer.echo(f"{path}: {len(merged.entries)} pinned files ({state})")
+    return 0
+
+
+def _read_lock(path: Any) -> Any:
+    from modelctl.plan.lockfile import parse_lock
+
+    try:
+        return parse_lock(path.read_bytes(), path)
+    except FileNotFoundError:
+        return None
+
+
+def _file_sha256(path: Any) -> str | None:
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+# ------------------------------------------------------------------------------------ rm / gc
+
+
+def rm_command(
+    specs: Annotated[list[str], typer.Argument(help="NAME[:axis=value,…] or manifest files.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Also remove managed files changed since install.")
+    ] = False,
+    dry_run: DryRun = False,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--lock-timeout",
+            help="Seconds to wait for a pull of the same file (exit 5).",
+            show_default=False,
+        ),
+    ] = 60.0,
+    json_output: Json = False,
+    models_dir: ModelsDir = None,
+    manifests: Manifests = None,
+) -> int:
+    """Remove the files modelctl installed for these selections (never unmanaged files).
+
+    Files another installed selection also uses are kept; files changed since install need --force.
+    """
+    from modelctl.cli.output import human_size
+    from modelctl.store.remove import remove
+
+    layout = _layout(models_dir)
+    items = remove(layout, _selections(specs, manifests), force, dry_run, lock_timeout)
+    freed = sum(i.bytes for i in items if i.action == "removed")
+    if json_output:
+        from modelctl.cli.output import print_json
+
+        print_json({"dry_run": dry_run, "freed": freed, "files": [i.to_json() for i in items]})
+        return 0
+    from modelctl.errors import printable
+
+    for i in items:
+        detail = f"  ({i.detail})" if i.detail else ""
+        typer.echo(printable(f"{i.action:<15} {i.dest}{detail}"))
+    verb = "would free" if dry_run else "freed"
+    typer.echo(f"{verb} {human_size(freed)}")
+    return 0
+
+
+def gc_command(
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="AGE",
+            help="Only partials and leftovers untouched this long (e.g. 0, 30m, 24h, 7d).",
+        ),
+    ] = "24h",
+    dry_run: DryRun = False,
+    json_output: Json = False,
+    models_dir: ModelsDir = None,
+) -> int:
+    """Remove stale partials (not locked by a running pull), orphaned receipts, leftovers."""
+    from modelctl.cli.output import human_size
+    from modelctl.errors import BadInput, printable
+    from modelctl.store.gc import collect, parse_age
+
+    try:
+        age = parse_age(older_than)
+    except ValueError:
+        raise BadInput(
+            f"--older-than `{older_than}` is not an age", "write e.g. 0, 90s, 30m, 24h or 7d"
+        ) from None
+    layout = _layout(models_dir)
+    removed, kept = collect(layout, age, dry_run)
+    freed = sum(r.bytes for r in removed if r.done or dry_run)
+    if json_output:
+        from modelctl.cli.output import print_json
+
+        print_json(
+            {
+                "dry_run": dry_run,
+                "freed": freed,
+                "removed": [r.to_json() for r in removed],
+                "kept": [{"path": str(k.path), "kind": k.kind, "why": k.why} for k in kept],
+            }
+        )
+        return 0
+    for r in removed:
+        verb = "would remove" if dry_run else "removed" if r.done else "skipped"
+        note = f"  ({r.note})" if r.note else ""
+        typer.echo(printable(f"{verb} {r.kind} {r.path}  {human_size(r.bytes)}{note}"))
+    for k in kept:
+        typer.echo(printable(f"kept {k.kind} {k.path}  ({k.why})"))
+    typer.echo(f"{'would free' if dry_run else 'freed'} {human_size(freed)}")
+    return 0

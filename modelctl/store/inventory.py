@@ -1,0 +1,200 @@
+"""What is on the models volume: managed files, unmanaged files, partials, staging leftovers.
+
+One walk of the models dir (`os.scandir`, stat only, no file is opened) plus one read of each
+receipt and partial state file, so `status` stays fast on a volume with hundreds of files.
+Symlinked folders are listed, not followed (a link may point back up the tree or to another disk).
+
+Leftover names come from the writers: `install.py` stages cross-filesystem copies as
+`.<name>.<pid>.modelctl-tmp` beside the destination; receipts, partial states and lock files are
+replaced through `<name>.<pid>.tmp` / `<name>.tmp` files under `.modelctl/`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelctl.store import receipts
+from modelctl.store.layout import STATE_DIR, Layout, canonical_folder
+from modelctl.store.receipts import Receipt
+
+STAGING_RE = re.compile(r"^\..+\.\d+\.modelctl-tmp$")
+STATE_TMP_RE = re.compile(r"\.tmp$")
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    relpath: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class PartialInfo:
+    key: str
+    token: str
+    path: Path
+    written: int  # bytes recorded as written
+    size: int | None  # expected size
+    source: str | None
+    sha256: str | None
+    mtime: float
+    has_state: bool
+
+
+@dataclass
+class Inventory:
+    root: Path
+    files: dict[str, FileInfo] = field(default_factory=dict)  # regular files under the models dir
+    receipts: dict[str, Receipt] = field(default_factory=dict)
+    broken_receipts: list[Path] = field(default_factory=list)
+    partials: list[PartialInfo] = field(default_factory=list)
+    staging: list[FileInfo] = field(default_factory=list)  # relpaths from root
+    skipped_links: list[str] = field(default_factory=list)
+
+    @property
+    def unmanaged(self) -> list[FileInfo]:
+        return [f for p, f in sorted(self.files.items()) if p not in self.receipts]
+
+    def folder_totals(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for f in self.files.values():
+            folder = canonical_folder(f.relpath) if "/" in f.relpath else "."
+            totals[folder] = totals.get(folder, 0) + f.size
+        return dict(sorted(totals.items()))
+
+    def disk(self) -> dict[str, int] | None:
+        """Usage of the volume holding the models dir (or its nearest existing parent)."""
+        path = self.root
+        while not path.exists() and path.parent != path:
+            path = path.parent
+        try:
+            usage = shutil.disk_usage(path)
+        except OSError:
+            return None
+        return {"total": usage.total, "used": usage.used, "free": usage.free}
+
+
+def scan(layout: Layout) -> Inventory:
+    inv = Inventory(layout.root)
+    if layout.root.is_dir():
+        _walk(layout.root, "", inv)
+    for path in _iter_files(layout.receipts):
+        name = path.name
+        if not name.endswith(".json") or name.startswith("."):
+            if STATE_TMP_RE.search(name):
+                inv.staging.append(_info(layout.root, path))
+            continue
+        relpath = path.relative_to(layout.receipts).as_posix()[: -len(".json")]
+        receipt = receipts.read(layout, relpath)
+        if receipt is None:
+            inv.broken_receipts.append(path)
+        else:
+            inv.receipts[relpath] = receipt
+    inv.partials = scan_partials(layout, inv)
+    return inv
+
+
+def scan_partials(layout: Layout, inv: Inventory | None = None) -> list[PartialInfo]:
+    """Every `<key>.<token>.part` (and state without data) in the partial folder."""
+    from modelctl.store.partials import Ranges, read_state
+
+    out: list[PartialInfo] = []
+    try:
+        entries = list(os.scandir(layout.partials))
+    except OSError:
+        return out
+    names = {e.name: e for e in entries if e.is_file(follow_symlinks=False)}
+    seen: set[str] = set()
+    for name, entry in sorted(names.items()):
+        if name.endswith(".tmp"):
+            if inv is not None:
+                inv.staging.append(_info(layout.root, Path(entry.path)))
+            continue
+        stem, dot, ext = name.rpartition(".")
+        if not dot or ext not in ("part", "json") or stem in seen:
+            continue
+        key, _, token = stem.partition(".")
+        if not token:
+            continue
+        seen.add(stem)
+        part = layout.partials / f"{stem}.part"
+        state = read_state(layout.partials / f"{stem}.json")
+        mtimes = [names[n].stat().st_mtime for n in (f"{stem}.part", f"{stem}.json") if n in names]
+        if state is not None:
+            mtimes.append(state.updated_at)
+        out.append(
+            PartialInfo(
+                key=key,
+                token=token,
+                path=part,
+                written=Ranges(state.written).total() if state else 0,
+                size=state.size if state else None,
+                source=state.source if state else None,
+                sha256=state.sha256 if state else None,
+                mtime=max(mtimes) if mtimes else 0.0,
+                has_state=state is not None,
+            )
+        )
+    return out
+
+
+def _walk(folder: Path, prefix: str, inv: Inventory) -> None:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        rel = f"{prefix}{entry.name}"
+        if not prefix and entry.name == STATE_DIR:
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                _walk(Path(entry.path), rel + "/", inv)
+                continue
+            if entry.is_symlink() and entry.is_dir():
+                inv.skipped_links.append(rel)
+                continue
+            if not entry.is_file():
+                continue
+            st = entry.stat()
+        except OSError:
+            continue
+        info = FileInfo(rel, st.st_size, st.st_mtime)
+        if STAGING_RE.match(entry.name):
+            inv.staging.append(info)
+        else:
+            inv.files[rel] = info
+
+
+def _iter_files(folder: Path) -> list[Path]:
+    out: list[Path] = []
+    for dirpath, _dirs, files in os.walk(folder):
+        out.extend(Path(dirpath) / f for f in files)
+    return sorted(out)
+
+
+def _info(root: Path, path: Path) -> FileInfo:
+    try:
+        st = path.stat()
+        size, mtime = st.st_size, st.st_mtime
+    except OSError:
+        size, mtime = 0, 0.0
+    try:
+        rel = path.relative_to(root).as_posix()
+    except ValueError:
+        rel = str(path)
+    return FileInfo(rel, size, mtime)
+
+
+def partial_for(partials: list[PartialInfo], source: str, sha256: str | None) -> PartialInfo | None:
+    """The most advanced partial of this asset (matched by expected sha256, else by source)."""
+    best = None
+    for p in partials:
+        same = (sha256 and p.key == sha256.lower()) or (p.source is not None and p.source == source)
+        if same and (best is None or p.written > best.written):
+            best = p
+    return best

@@ -1,0 +1,291 @@
+"""Verifying installed files: fast (stat against receipt), quick (xxh3-128) or full (sha256).
+
+* fast: size + mtime_ns + inode against the receipt, O(1) per file, no content read. Catches a
+  truncated, replaced or rewritten file; a byte flipped in place with the mtime restored is, by
+  design, only caught by reading.
+* quick: re-read every byte through xxh3-128 (memory speed) and compare with the fingerprint a
+  previous full verify or pull stored; files without a fingerprint fall back to sha256.
+* full: sha256 of every byte (files in parallel, see `hashing`), compared with the receipt and with
+  what the manifest or its lock pins. Stores the xxh3 fingerprint for later quick runs.
+
+A content check that matches while the stat changed (a `touch`, a copy back) re-stamps the receipt,
+and a full check of a file that has no receipt but matches a pinned sha256 adopts it (writes the
+receipt a crash between publish and receipt left out, see `install.py`). Receipts are only
+rewritten when the file's stat did not change while it was read and no other modelctl holds the
+destination's lock, so a concurrent pull always wins.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from modelctl.manifest.model import ResolvedAsset
+from modelctl.store import receipts
+from modelctl.store.layout import Layout
+from modelctl.store.receipts import Receipt
+
+MODES = ("fast", "quick", "full")
+GOOD = ("ok", "adopted")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One file to verify: its dest, its receipt, and what a manifest/lock expects (if any)."""
+
+    dest: str
+    receipt: Receipt | None
+    asset: ResolvedAsset | None = None
+
+    @property
+    def expected_sha256(self) -> str | None:
+        if self.asset is not None and self.asset.sha256:
+            return self.asset.sha256.lower()
+        return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    dest: str
+    state: str  # ok | adopted | missing | modified | corrupt | outdated | unmanaged | unreadable
+    detail: str = ""
+    size: int | None = None
+    sha256: str | None = None  # computed now (quick/full) or from the receipt
+    restamped: bool = False
+    asset: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state in GOOD
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "dest": self.dest,
+            "asset": self.asset,
+            "state": self.state,
+            "ok": self.ok,
+            "detail": self.detail,
+            "size": self.size,
+            "sha256": self.sha256,
+            "restamped": self.restamped,
+        }
+
+
+def targets_for_receipts(layout: Layout) -> list[Target]:
+    """Every installed file the volume has a receipt for."""
+    return [Target(r.dest, r) for r in receipts.all_receipts(layout)]
+
+
+def targets_for_assets(layout: Layout, assets: Iterable[ResolvedAsset]) -> list[Target]:
+    """The assets of one or more selections, one target per destination."""
+    seen: dict[str, Target] = {}
+    for asset in assets:
+        if asset.dest not in seen:
+            seen[asset.dest] = Target(asset.dest, receipts.read(layout, asset.dest), asset)
+    return list(seen.values())
+
+
+def verify(
+    layout: Layout,
+    targets: list[Target],
+    mode: str = "fast",
+    jobs: int | None = None,
+    on_verdict: Callable[[Verdict], None] | None = None,
+) -> list[Verdict]:
+    """Check each target; verdicts in target order."""
+    if mode not in MODES:
+        raise ValueError(mode)
+    verdicts: dict[str, Verdict] = {}
+    to_hash: dict[str, tuple[Target, os.stat_result, bool]] = {}  # dest -> (target, stat, sha?)
+    for t in targets:
+        first = _stat_verdict(layout, t, mode)
+        if isinstance(first, Verdict):
+            verdicts[t.dest] = first
+            if on_verdict:
+                on_verdict(first)
+            continue
+        st = first
+        need_sha = mode == "full" or t.receipt is None or not t.receipt.xxh3_128
+        to_hash[t.dest] = (t, st, need_sha)
+    if to_hash:
+        verdicts.update(_hash_verdicts(layout, to_hash, jobs, on_verdict))
+    return [verdicts[t.dest] for t in targets]
+
+
+def _stat_verdict(layout: Layout, t: Target, mode: str) -> Verdict | os.stat_result:
+    """A final verdict from stat alone, or the stat result when contents must be read."""
+    path = layout.dest(t.dest)
+    name = t.asset.id if t.asset else None
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        why = "receipt present, file gone" if t.receipt else "not installed"
+        return Verdict(t.dest, "missing", why, asset=name)
+    except OSError as exc:
+        return Verdict(t.dest, "unreadable", exc.strerror or str(exc), asset=name)
+    if not path.is_file():
+        return Verdict(t.dest, "unmanaged", "not a regular file", asset=name)
+    r = t.receipt
+    if r is None:
+        if mode == "full" and t.expected_sha256:
+            return st  # may be adopted if its bytes match the pin
+        why = "no receipt: modelctl did not install this file"
+        if t.expected_sha256:
+            why += " (verify --full adopts it when it matches the pinned sha256)"
+        return Verdict(t.dest, "unmanaged", why, size=st.st_size, asset=name)
+    if t.asset is not None and _outdated(t.asset, r):
+        return Verdict(t.dest, "outdated", _outdated(t.asset, r), st.st_size, r.sha256, asset=name)
+    if mode == "fast":
+        if r.matches(st):
+            return Verdict(t.dest, "ok", "", st.st_size, r.sha256, asset=name)
+        return Verdict(t.dest, "modified", _stat_change(r, st), st.st_size, asset=name)
+    return st
+
+
+def _outdated(asset: ResolvedAsset, r: Receipt) -> str:
+    """Why the installed file is not what the manifest/lock asks for ('' when it is)."""
+    if asset.sha256 and r.sha256 != asset.sha256.lower():
+        return f"installed sha256 {r.sha256[:12]}…, pinned {asset.sha256.lower()[:12]}…"
+    if r.source != asset.source:
+        return f"installed from {r.source}"
+    rev = asset.revision
+    if rev and len(rev) == 40 and r.commit and r.commit != rev:
+        return f"installed from commit {r.commit[:12]}, pinned {rev[:12]}"
+    return ""
+
+
+def _stat_change(r: Receipt, st: os.stat_result) -> str:
+    if st.st_size != r.size:
+        return f"size is {st.st_size} bytes, receipt says {r.size}"
+    if st.st_ino != r.inode:
+        return "the file was replaced (inode changed)"
+    return "the file was written after install (mtime changed)"
+
+
+def _hash_verdicts(
+    layout: Layout,
+    to_hash: dict[str, tuple[Target, os.stat_result, bool]],
+    jobs: int | None,
+    on_verdict: Callable[[Verdict], None] | None,
+) -> dict[str, Verdict]:
+    from modelctl.store.hashing import hash_many
+
+    by_path = {layout.dest(d): d for d in to_hash}
+    out: dict[str, Verdict] = {}
+    groups = {
+        True: [p for p, d in by_path.items() if to_hash[d][2]],
+        False: [p for p, d in by_path.items() if not to_hash[d][2]],
+    }
+    for need_sha, paths in groups.items():
+        if not paths:
+            continue
+
+        def done(path: Path, result: object) -> None:
+            dest = by_path[path]
+            target, st, _ = to_hash[dest]
+            verdict = _content_verdict(layout, target, st, result)
+            out[dest] = verdict
+            if on_verdict:
+                on_verdict(verdict)
+
+        hash_many(paths, jobs=jobs, sha256=need_sha, xxh3=True, on_done=done)
+    return out
+
+
+def _content_verdict(layout: Layout, t: Target, st: os.stat_result, result: object) -> Verdict:
+    from modelctl.store.hashing import Digest
+
+    path = layout.dest(t.dest)
+    name = t.asset.id if t.asset else None
+    if not isinstance(result, Digest):
+        return Verdict(t.dest, "unreadable", getattr(result, "strerror", None) or str(result))
+    r = t.receipt
+    expected = r.sha256 if r is not None else t.expected_sha256
+    if result.sha256 is not None:
+        good = result.sha256 == expected
+        if good and t.expected_sha256 and result.sha256 != t.expected_sha256:
+            good = False
+        actual = result.sha256
+    else:  # quick: xxh3 against the stored fingerprint
+        good = r is not None and result.xxh3_128 == r.xxh3_128
+        actual = r.sha256 if good and r is not None else None
+    if r is not None and good and result.size != r.size:
+        good = False
+    if not good:
+        what = "sha256" if result.sha256 is not None else "xxh3-128 fingerprint"
+        detail = f"content does not match the recorded {what}"
+        if r is None:
+            detail = f"no receipt, and its sha256 {actual[:12]}… is not the pinned one"  # type: ignore[index]
+            return Verdict(t.dest, "unmanaged", detail, result.size, actual, asset=name)
+        return Verdict(t.dest, "corrupt", detail, result.size, actual, asset=name)
+    stamped = _restamp(layout, t, st, result, path)
+    if r is None:
+        state = "adopted" if stamped else "unmanaged"
+        detail = "receipt written: matches the pinned sha256" if stamped else "busy; not adopted"
+        return Verdict(t.dest, state, detail, result.size, actual, asset=name)
+    changed = not r.matches(st)
+    return Verdict(
+        t.dest,
+        "ok",
+        "stat changed, content intact: receipt re-stamped" if changed and stamped else "",
+        result.size,
+        actual,
+        restamped=changed and stamped,
+        asset=name,
+    )
+
+
+def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: object, path: Path) -> bool:
+    """Record the new stat identity / xxh3 fingerprint, when that is safe. True when written."""
+    r = t.receipt
+    xxh3 = getattr(digest, "xxh3_128", None)
+    if r is not None and r.matches(before) and r.xxh3_128 == xxh3:
+        return True  # nothing to record
+    from modelctl.store.locks import try_hold
+
+    lock = try_hold(layout.lock(t.dest))
+    if lock is None:
+        return False  # a pull (or rm) is working on this destination right now
+    try:
+        try:
+            after = path.stat()
+        except OSError:
+            return False
+        if not _same_stat(before, after):
+            return False  # changed while we read it: our hash says nothing about it now
+        current = receipts.read(layout, t.dest)
+        if r is not None and current != r:
+            return False  # someone re-installed meanwhile
+        if r is None:
+            if current is not None:
+                return False
+            a = t.asset
+            assert a is not None
+            new = Receipt.for_file(
+                path,
+                dest=t.dest,
+                source=a.source,
+                sha256=getattr(digest, "sha256", ""),
+                commit=a.revision if a.revision and len(a.revision) == 40 else None,
+                revision=a.revision,
+                xxh3_128=xxh3,
+            )
+        else:
+            new = replace(
+                r, size=after.st_size, mtime_ns=after.st_mtime_ns, inode=after.st_ino, xxh3_128=xxh3
+            )
+        receipts.write(layout, new)
+        return True
+    finally:
+        lock.release()  # type: ignore[attr-defined]
+
+
+def _same_stat(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ino, a.st_dev) == (
+        b.st_size,
+        b.st_mtime_ns,
+        b.st_ino,
+        b.st_dev,
+    )
