@@ -1,0 +1,158 @@
+"""`modelctl from-workflow` end to end, as users run it (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.helpers.cli import run_cli
+from tests.workflow.builders import UI, api, hub_url, model, write_json
+
+ZIT = "Comfy-Org/z_image_turbo"
+
+
+def workflow(tmp_path, with_unresolved=True):
+    ui = UI()
+    sub = ui.subgraph("66666666-6666-4666-8666-666666666666", "Text to image")
+    ui.node(sub["id"], [])
+    ui.node(
+        "UNETLoader",
+        ["z_image_turbo_bf16.safetensors", "default"],
+        [
+            model(
+                "z_image_turbo_bf16.safetensors",
+                "diffusion_models",
+                hub_url(
+                    ZIT, "split_files/diffusion_models/z_image_turbo_bf16.safetensors", view="blob"
+                ),
+            )
+        ],
+        graph=sub,
+    )
+    ui.node(
+        "VAELoader",
+        ["ae.safetensors"],
+        [model("ae.safetensors", "vae", hub_url(ZIT, "split_files/vae/ae.safetensors"))],
+        graph=sub,
+    )
+    ui.node("VAELoader", ["ae.safetensors"])  # the same file again, outside the subgraph
+    if with_unresolved:
+        ui.node("LoraLoaderModelOnly", ["no_url_anywhere_lora.safetensors", 1.0])
+    return ui.write(tmp_path / "My Workflow.json")
+
+
+def test_writes_a_manifest_that_show_loads(tmp_path):
+    path = workflow(tmp_path)
+    out = tmp_path / "stack.yaml"
+    r = run_cli("from-workflow", str(path), "-o", str(out))
+    assert r.code == 0, r.err
+    assert f"wrote {out}" in r.out and "no_url_anywhere_lora.safetensors" in r.out
+    text = out.read_text()
+    assert "# Unresolved" in text and "loras/no_url_anywhere_lora.safetensors" in text
+    shown = run_cli("show", str(out), "--json", "--models-dir", str(tmp_path / "models"))
+    assert shown.code == 0, shown.err
+    data = json.loads(shown.out)
+    assert data["manifest"] == "my-workflow"
+    assets = {a["dest"]: a for a in data["assets"]}
+    assert set(assets) == {"diffusion_models/z_image_turbo_bf16.safetensors", "vae/ae.safetensors"}
+    assert assets["vae/ae.safetensors"]["source"] == f"hf://{ZIT}/split_files/vae/ae.safetensors"
+    assert assets["vae/ae.safetensors"]["revision"] == "main"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+
+
+def test_prints_to_stdout_and_reports_to_stderr(tmp_path):
+    r = run_cli("from-workflow", str(workflow(tmp_path)), "--name", "zit")
+    assert r.code == 0, r.err
+    assert r.out.startswith("# Generated") and 'name: "zit"' in r.out
+    assert "unresolved" in r.err and "hint:" in r.err
+
+
+def test_json_report(tmp_path):
+    r = run_cli("from-workflow", str(workflow(tmp_path)), "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert data["format"] == "ui" and data["output"] is None
+    assert [m["dest"] for m in data["models"]] == [
+        "diffusion_models/z_image_turbo_bf16.safetensors",
+        "vae/ae.safetensors",
+    ]
+    vae = data["models"][1]
+    assert [u["node"] for u in vae["used_by"]] == ["1:3", "4"]
+    (unresolved,) = data["unresolved"]
+    assert unresolved["folder"] == "loras" and "properties.models" in unresolved["hint"]
+    assert data["manifest"].startswith("# Generated")
+
+
+def test_existing_output_is_kept_unless_forced(tmp_path):
+    out = tmp_path / "stack.yaml"
+    out.write_text("mine\n")
+    r = run_cli("from-workflow", str(workflow(tmp_path)), "-o", str(out))
+    assert r.code == 2 and r.err.startswith("error: ") and "--force" in r.err
+    assert out.read_text() == "mine\n"
+    r = run_cli("from-workflow", str(workflow(tmp_path)), "-o", str(out), "--force")
+    assert r.code == 0 and out.read_text().startswith("# Generated")
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "out.yaml"
+    cases = {
+        "not-json.json": "{nodes: oops",
+        "not-workflow.json": json.dumps({"hello": "world"}),
+        "bad-url.json": json.dumps(
+            _one_lora(model("x.safetensors", "loras", "ftp://host/x.safetensors"))
+        ),
+        "bad-dir.json": json.dumps(
+            _one_lora(model("x.safetensors", "../loras", hub_url("o/r", "x.safetensors")))
+        ),
+        "bad-name.json": json.dumps(
+            _one_lora(model("a/x.safetensors", "loras", hub_url("o/r", "x.safetensors")))
+        ),
+    }
+    for file_name, text in cases.items():
+        path = tmp_path / file_name
+        path.write_text(text)
+        r = run_cli("from-workflow", str(path), "-o", str(out))
+        assert r.code == 2, (file_name, r.err)
+        lines = r.err.splitlines()
+        assert lines[0].startswith("error: "), (file_name, r.err)
+        assert all(line.startswith(("error: ", "  hint: ")) for line in lines), r.err
+        assert "Traceback" not in r.err and not out.exists()
+
+
+def _one_lora(entry):
+    ui = UI()
+    ui.node("LoraLoaderModelOnly", ["x.safetensors", 1.0], [entry])
+    return ui.doc
+
+
+def test_tokens_in_urls_are_never_printed(tmp_path):
+    secret = "hf_abcdefghijklmnopqrstuvwxyz012345"
+    url = f"https://civitai.com/api/download/models/5?type=Model&token={secret}"
+    path = write_json(tmp_path / "w.json", _one_lora(model("x.safetensors", "loras", url)))
+    r = run_cli("from-workflow", str(path), "--json")
+    assert r.code == 0, r.err
+    assert secret not in r.out and secret not in r.err
+    assert (
+        json.loads(r.out)["models"][0]["source"]
+        == "https://civitai.com/api/download/models/5?type=Model"
+    )
+
+
+def test_workflow_without_models_writes_nothing_and_succeeds(tmp_path):
+    path = write_json(tmp_path / "api.json", api({"1": ("OpenAIGPTImage1", {"prompt": "a cat"})}))
+    out = tmp_path / "out.yaml"
+    r = run_cli("from-workflow", str(path), "-o", str(out))
+    assert r.code == 0 and "nothing written" in r.err and not out.exists()
+
+
+def test_only_unresolved_models_is_exit_2_with_the_list(tmp_path):
+    prompt = api(
+        {
+            "1": (
+                "LoraLoaderModelOnly",
+                {"model": ["2", 0], "lora_name": "nowhere_lora.safetensors", "strength_model": 1.0},
+            )
+        }
+    )
+    out = tmp_path / "out.yaml"
+    r = run_cli("from-workflow", str(write_json(tmp_path / "api.json", prompt)), "-o", str(out))
+    assert r.code == 2 and "loras/nowhere_lora.safetensors" in r.err and not out.exists()
