@@ -1,0 +1,178 @@
+"""`inspect TARGET [--json] [--tensors]`: header-only identification, local or remote.
+
+Reads only the header (remote targets through growing HTTP Range requests), never tensor data,
+never unpickles. A malformed file exits 2 with the byte offset; an impostor (Git LFS pointer,
+HTML or JSON error page) or an unrecognised file is described, then exits 2 as well.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import typer
+
+from modelctl.cli.options import Json
+from modelctl.cli.output import human_size, print_json
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+MAX_SHOWN = 200
+
+
+def register(app: typer.Typer) -> None:
+    app.command("inspect")(inspect_command)
+
+
+def inspect_command(
+    target: Annotated[str, typer.Argument(help="A file path, hf://owner/repo/path[@rev] or URL.")],
+    json_output: Json = False,
+    tensors: Annotated[
+        bool, typer.Option("--tensors", help="List every tensor: name, shape, type, bytes.")
+    ] = False,
+) -> int:
+    """Identify a GGUF, safetensors or tokenizer file from its header only."""
+    from modelctl.identify import identify_target
+
+    identity, inspection = identify_target(target)
+    header = inspection.header
+    data = _as_json(identity, inspection, tensors)
+    if json_output:
+        print_json(data)
+    else:
+        _print_summary(data, identity, inspection, tensors)
+    return _verdict(header, inspection)
+
+
+def _as_json(identity: Any, inspection: Any, with_tensors: bool) -> dict[str, Any]:
+    header = inspection.header
+    data: dict[str, Any] = {
+        "target": inspection.display,
+        "format": header.format,
+        "size": header.size,
+        "header_size": header.header_size,
+        "metadata": header.metadata,
+        "tensor_count": len(header.tensors),
+        "identity": identity.to_json(),
+        "warnings": identity.warnings,
+    }
+    if header.format == "gguf":
+        data["gguf_version"] = header.detail.version
+        data["alignment"] = header.detail.alignment
+    if inspection.commit:
+        data["commit"] = inspection.commit
+    if inspection.bytes_fetched is not None:
+        data["bytes_fetched"] = inspection.bytes_fetched
+    if with_tensors:
+        data["tensors"] = [
+            {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "nbytes": t.nbytes,
+             "offset": t.offset}
+            for t in header.tensors
+        ]  # fmt: skip
+    return data
+
+
+def _verdict(header: Any, inspection: Any) -> int:
+    from modelctl.cli.main import print_error
+
+    kind = header.metadata.get("kind") if header.format not in ("gguf", "safetensors") else None
+    hints = {
+        "lfs-pointer": (
+            "is a Git LFS pointer, not the model data",
+            "the repository was cloned without git-lfs, or the URL points at /blob/ instead of "
+            "/resolve/; download the real file",
+        ),
+        "html": (
+            "is an HTML page, not a model",
+            "an error or login page was saved in its place (gated repo? wrong URL?); download "
+            "it again",
+        ),
+        "json-error": (
+            "is a JSON error response, not a model",
+            "the server answered with an error that was saved as the file; download it again",
+        ),
+        "unknown": ("is not a recognised model format", "check that this is the file you meant"),
+        "empty": ("is empty (0 bytes)", "the download did not complete; download it again"),
+    }
+    if kind in hints:
+        what, hint = hints[kind]
+        print_error(f"{inspection.display} {what}", hint)
+        return 2
+    return 0
+
+
+def _clean(value: Any, limit: int = MAX_SHOWN) -> str:
+    """Metadata is attacker-controlled text: escape control/ANSI characters, truncate, no markup."""
+    from rich.markup import escape
+
+    text = value if isinstance(value, str) else repr(value)
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    if len(text) > limit:
+        text = text[:limit] + f"… ({len(text)} chars)"
+    return escape(text)
+
+
+def _print_summary(data: dict, identity: Any, inspection: Any, with_tensors: bool) -> None:
+    from rich.table import Table
+
+    from modelctl.cli.output import console
+
+    out = console()
+    facts = identity.facts
+    rows: list[tuple[str, str]] = []
+    fmt = data["format"] + (f" v{data['gguf_version']}" if "gguf_version" in data else "")
+    line = f"{fmt} · {human_size(data['size'])}"
+    if data["tensor_count"]:
+        line += f" · {data['tensor_count']} tensors"
+    if "parameter_count" in facts:
+        line += f" · {facts['parameter_count'] / 1e9:.2f} B parameters"
+    rows.append(("format", line))
+    if data["format"] not in ("gguf", "safetensors", "sentencepiece"):
+        rows.append(("content", _clean(data["metadata"].get("description", ""))))
+    role = f"{identity.role}" + (f" · {identity.family}" if identity.family else "")
+    if identity.rule:
+        role += f"  [dim](rule {identity.rule})[/dim]"
+    rows.append(("identity", role))
+    for key in ("architecture", "general_type", "file_type_name", "tokenizer_model"):
+        if key in facts:
+            rows.append((key.replace("_", " "), _clean(facts[key])))
+    widths = [
+        f"{k} {facts[k]}" for k in (
+            "dim", "cap_feat_dim", "embedding_length", "in_channels", "latent_channels",
+            "vae_dims", "block_count", "n_layers", "vocab_size",
+        ) if k in facts
+    ]  # fmt: skip
+    if widths:
+        rows.append(("widths", " · ".join(widths)))
+    if "svdquant" in facts:
+        sq = facts["svdquant"]
+        rows.append(
+            ("svdquant", f"precision {sq.get('precision', '?')} · rank {sq.get('rank', '?')}")
+        )
+    if "quantization" in facts:
+        mix = " · ".join(
+            f"{d} {v['share'] * 100:.1f}% ({v['tensors']})"
+            for d, v in facts["quantization"].items()
+        )
+        rows.append(("quantization", mix))
+    if "commit" in data:
+        rows.append(("commit", data["commit"]))
+    if "bytes_fetched" in data:
+        rows.append(("fetched", f"{human_size(data['bytes_fetched'])} (header "
+                                f"{human_size(data['header_size'])})"))  # fmt: skip
+    for w in identity.warnings:
+        rows.append(("warning", f"[yellow]{_clean(w, 400)}[/yellow]"))
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(_clean(data["target"], 400))
+    out.print(table)
+    if with_tensors and data.get("tensors"):
+        t = Table(box=None, pad_edge=False)
+        for column in ("tensor", "shape", "type", "bytes"):
+            t.add_column(column)
+        for row in data["tensors"]:
+            t.add_row(_clean(row["name"]), "×".join(map(str, row["shape"])) or "scalar",
+                      row["dtype"], human_size(row["nbytes"]))  # fmt: skip
+        out.print(t)

@@ -1,0 +1,223 @@
+"""A safetensors header reader with the Rust crate's rules, through a ByteSource.
+
+Why not the `safetensors` package: `safe_open` needs the whole file on local disk (no remote
+prefix, no partial download) and hides which byte was wrong. This reader reads only the 8-byte
+length and the JSON header and applies the checks of `safetensors/src/tensor.rs`: header at most
+100,000,000 bytes and inside the file, UTF-8, a JSON object starting with `{`, no duplicate keys
+(the README forbids them; Python's json keeps the last one, a parser differential), strict JSON
+(no NaN/Infinity, integers that are not booleans), `__metadata__` a string-to-string map, known
+dtypes, offsets contiguous from 0 with no gaps or overlaps, each tensor's byte length equal to
+dtype bits x elements / 8 (sub-byte dtypes on a byte boundary), and the data ending exactly at the
+end of the file. Tests check it against the `safetensors` package as the oracle.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelctl.formats.model import Header, TensorInfo
+from modelctl.formats.source import ByteSource, bad
+
+KIND = "safetensors"
+MAX_HEADER_SIZE = 100_000_000
+METADATA_KEY = "__metadata__"
+# Bits per element, as the Rust crate's `Dtype::bitsize` (names as written in headers).
+DTYPE_BITS: dict[str, int] = {
+    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
+    "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+    "I16": 16, "U16": 16, "F16": 16, "BF16": 16, "I32": 32, "U32": 32, "F32": 32,
+    "I64": 64, "U64": 64, "F64": 64, "C64": 64,
+}  # fmt: skip
+JSON_METADATA_KEYS = ("config", "quantization_config", "comfy_config")
+
+
+@dataclass
+class SafetensorsInfo:
+    header_length: int
+    metadata: dict[str, str] | None
+    parsed_metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class _Duplicate(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _Duplicate(k)
+        out[k] = v
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def read_safetensors(source: ByteSource, *, check_data: bool = True) -> Header:
+    """Parse and validate the safetensors header of `source` (FormatError on any violation).
+
+    `check_data=False` skips the end-of-file check, for reading a header from a prefix.
+    """
+    size = source.size
+    if size < 8:
+        raise bad(source, KIND, 0, f"the file is {size} bytes, too short for the header length")
+    n = int.from_bytes(source.read_at(0, 8), "little")
+    if n > MAX_HEADER_SIZE:
+        raise bad(source, KIND, 0, f"header length {n} exceeds the {MAX_HEADER_SIZE}-byte limit")
+    if 8 + n > size:
+        raise bad(
+            source, KIND, 0,
+            f"header of {n} bytes extends past the end of the file ({size} bytes): truncated",
+        )  # fmt: skip
+    raw = source.read_at(8, n)
+    if len(raw) < n:
+        raise bad(source, KIND, 8 + len(raw), "short read inside the header")
+    header = _parse_json(source, raw)
+    metadata = _metadata(source, raw, header.pop(METADATA_KEY, None))
+    tensors = _tensors(source, raw, header, n)
+    end = _check_layout(source, tensors, n, size, check_data)
+    info = SafetensorsInfo(n, metadata, _parse_json_metadata(metadata))
+    warnings = [f"__metadata__[{k!r}] is not valid JSON" for k in info.parsed_metadata.pop("", [])]
+    return Header(
+        format="safetensors",
+        size=size,
+        header_size=8 + n,
+        metadata=dict(metadata or {}),
+        tensors=sorted(tensors, key=lambda t: t.offset),
+        warnings=warnings + ([] if end is None else [end]),
+        detail=info,
+    )
+
+
+def _parse_json(source: ByteSource, raw: bytes) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad(source, KIND, 8 + exc.start, "the header is not valid UTF-8") from None
+    if not text.startswith("{"):
+        raise bad(source, KIND, 8, "the header does not start with '{'")
+    try:
+        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constants)
+    except _Duplicate as exc:
+        raise bad(source, KIND, _find(raw, exc.key), f"duplicate key {exc.key!r}") from None
+    except json.JSONDecodeError as exc:
+        at = 8 + len(text[: exc.pos].encode("utf-8"))
+        raise bad(source, KIND, at, f"the header is not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:
+        raise bad(source, KIND, 8, f"the header is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise bad(source, KIND, 8, "the header is not a JSON object")
+    return value
+
+
+def _find(raw: bytes, key: str) -> int:
+    """Byte offset of a key in the header (best effort; 8 when not found)."""
+    idx = raw.find(json.dumps(key, ensure_ascii=False).encode("utf-8"))
+    if idx < 0:
+        idx = raw.find(json.dumps(key).encode())
+    return 8 + max(idx, 0)
+
+
+def _metadata(source: ByteSource, raw: bytes, value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    at = _find(raw, METADATA_KEY)
+    if not isinstance(value, dict):
+        raise bad(source, KIND, at, "__metadata__ is not a JSON object")
+    for k, v in value.items():
+        if not isinstance(v, str):
+            raise bad(source, KIND, at, f"__metadata__[{k!r}] is not a string")
+    return value
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _tensors(source: ByteSource, raw: bytes, header: dict[str, Any], n: int) -> list[TensorInfo]:
+    out = []
+    for name, entry in header.items():
+        at = _find(raw, name)
+        if not isinstance(entry, dict):
+            raise bad(source, KIND, at, f"tensor {name!r} is not a JSON object")
+        missing = [k for k in ("dtype", "shape", "data_offsets") if k not in entry]
+        if missing:
+            raise bad(source, KIND, at, f"tensor {name!r} lacks {', '.join(missing)}")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+            raise bad(source, KIND, at, f"tensor {name!r} has unknown dtype {dtype!r}")
+        if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+            raise bad(source, KIND, at, f"tensor {name!r} shape is not a list of integers >= 0")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(_is_int(o) and o >= 0 for o in offsets)
+        ):
+            raise bad(source, KIND, at, f"tensor {name!r} data_offsets is not [begin, end]")
+        begin, end = offsets
+        if end < begin:
+            raise bad(source, KIND, at, f"tensor {name!r} data_offsets end before they begin")
+        elements = 1
+        for d in shape:
+            elements *= d
+        bits = elements * DTYPE_BITS[dtype]
+        if bits >= 1 << 64:
+            raise bad(source, KIND, at, f"tensor {name!r} size overflows 64 bits")
+        if bits % 8:
+            raise bad(source, KIND, at, f"tensor {name!r} of {dtype} does not end on a byte")
+        if end - begin != bits // 8:
+            raise bad(
+                source, KIND, at,
+                f"tensor {name!r} spans {end - begin} bytes but {dtype} x {shape} needs "
+                f"{bits // 8}",
+            )  # fmt: skip
+        out.append(TensorInfo(name, tuple(shape), dtype, end - begin, 8 + n + begin))
+    return out
+
+
+def _check_layout(
+    source: ByteSource, tensors: list[TensorInfo], n: int, size: int, check_data: bool
+) -> str | None:
+    """Offsets contiguous from 0, no overlap, data ending exactly at the end of the file."""
+    expected = 8 + n
+    for t in sorted(tensors, key=lambda t: (t.offset, t.nbytes)):
+        if t.offset != expected:
+            what = "overlaps the previous tensor" if t.offset < expected else "leaves a gap"
+            raise bad(source, KIND, t.offset, f"tensor {t.name!r} data {what} (expected offset "
+                      f"{expected - 8 - n}, got {t.offset - 8 - n})")  # fmt: skip
+        expected = t.offset + t.nbytes
+    if not check_data:
+        return None
+    if expected > size:
+        raise bad(
+            source, KIND, size,
+            f"tensor data should end at byte {expected} but the file is {size} bytes: "
+            "truncated or incomplete download",
+        )  # fmt: skip
+    if expected < size:
+        raise bad(
+            source, KIND, expected,
+            f"{size - expected} bytes follow the last tensor (the data must end the file)",
+        )  # fmt: skip
+    return None
+
+
+def _parse_json_metadata(metadata: dict[str, str] | None) -> dict[str, Any]:
+    """Nunchaku stores `config`, `quantization_config`, `comfy_config` as JSON text."""
+    out: dict[str, Any] = {}
+    broken = []
+    for key in JSON_METADATA_KEYS:
+        if metadata and key in metadata:
+            try:
+                out[key] = json.loads(metadata[key])
+            except (ValueError, RecursionError):
+                broken.append(key)
+    if broken:
+        out[""] = broken
+    return out

@@ -1,0 +1,175 @@
+"""SentencePiece `tokenizer.model` reader: the protobuf wire format walked in pure Python.
+
+Why not the `sentencepiece` package: it is native code that crashes the whole process on crafted
+files (a piece of ~100 KB overflows the stack, google/sentencepiece#1263; an out-of-bounds read
+through a crafted `precompiled_charsmap`, #1269), and an inspector must survive hostile input. It
+is also not needed to answer what a compatibility check asks (how many pieces, which model type).
+Why not `protobuf`: it would need the generated `sentencepiece_model_pb2` module and a heavy
+runtime for five fields. The wire format is small: varints, 32/64-bit fixed and length-delimited
+fields, each bounded here by the bytes that remain. Field numbers are those of
+`src/sentencepiece_model.proto` (google/sentencepiece); tests compare with the `sentencepiece`
+package as the oracle on a model it trained.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelctl.formats.model import Header
+from modelctl.formats.source import ByteSource, bad
+
+KIND = "SentencePiece model"
+MAX_FILE_SIZE = 256 << 20
+MAX_SAFE_PIECE = 64 << 10  # longer pieces crash the native loader (sentencepiece#1263)
+MODEL_TYPES = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}
+PIECE_TYPES = {1: "normal", 2: "unknown", 3: "control", 4: "user_defined", 5: "unused", 6: "byte"}
+# ModelProto fields
+PIECES, TRAINER_SPEC, NORMALIZER_SPEC = 1, 2, 3
+# TrainerSpec fields (varints)
+TRAINER_FIELDS = {3: "model_type", 4: "vocab_size", 35: "byte_fallback", 40: "unk_id",
+                  41: "bos_id", 42: "eos_id", 43: "pad_id"}  # fmt: skip
+_F32 = struct.Struct("<f")
+
+
+@dataclass
+class SentencePieceInfo:
+    vocab_size: int
+    model_type: str | None = None
+    trainer: dict[str, Any] = field(default_factory=dict)
+    normalizer: str | None = None
+    piece_types: dict[str, int] = field(default_factory=dict)
+    max_piece_length: int = 0
+
+
+class _Wire:
+    """Bounded protobuf wire reader over one bytes object."""
+
+    def __init__(self, source: ByteSource, data: bytes, base: int = 0) -> None:
+        self.source, self.data, self.base = source, data, base
+
+    def error(self, pos: int, what: str) -> Exception:
+        return bad(self.source, KIND, self.base + pos, what)
+
+    def varint(self, pos: int, end: int) -> tuple[int, int]:
+        value = shift = 0
+        start = pos
+        while True:
+            if pos >= end:
+                raise self.error(start, "truncated varint")
+            b = self.data[pos]
+            pos += 1
+            value |= (b & 0x7F) << shift
+            if b < 0x80:
+                return value, pos
+            shift += 7
+            if shift >= 70:
+                raise self.error(start, "varint longer than 10 bytes")
+
+    def fields(self, pos: int, end: int):
+        """Yield (field number, wire type, value or (start, end) span, field start)."""
+        while pos < end:
+            at = pos
+            key, pos = self.varint(pos, end)
+            number, wire = key >> 3, key & 7
+            if number == 0:
+                raise self.error(at, "field number 0")
+            if wire == 0:
+                value, pos = self.varint(pos, end)
+                yield number, wire, value, at
+            elif wire == 1 or wire == 5:
+                width = 8 if wire == 1 else 4
+                if pos + width > end:
+                    raise self.error(at, "truncated fixed-width field")
+                yield number, wire, self.data[pos : pos + width], at
+                pos += width
+            elif wire == 2:
+                length, pos = self.varint(pos, end)
+                if length > end - pos:
+                    raise self.error(at, f"field {number} declares {length} bytes, past its end")
+                yield number, wire, (pos, pos + length), at
+                pos += length
+            else:
+                raise self.error(at, f"unsupported wire type {wire} for field {number}")
+
+
+def read_sentencepiece(source: ByteSource) -> Header:
+    """Parse a SentencePiece ModelProto; FormatError if it is not one."""
+    size = source.size
+    if size > MAX_FILE_SIZE:
+        raise bad(source, KIND, 0, f"{size} bytes is too large for a tokenizer model")
+    data = source.read_at(0, size)
+    wire = _Wire(source, data)
+    info = SentencePieceInfo(vocab_size=0)
+    warnings: list[str] = []
+    for number, wt, value, at in wire.fields(0, len(data)):
+        if number == PIECES and wt == 2:
+            _piece(wire, value, at, info)
+        elif number == TRAINER_SPEC and wt == 2:
+            _trainer(wire, value, info)
+        elif number == NORMALIZER_SPEC and wt == 2:
+            _normalizer(wire, value, info)
+        elif number in (PIECES, TRAINER_SPEC, NORMALIZER_SPEC):
+            raise wire.error(at, f"field {number} has wire type {wt}, expected a message")
+    if info.vocab_size == 0:
+        raise bad(source, KIND, 0, "no vocabulary pieces")
+    if info.max_piece_length > MAX_SAFE_PIECE:
+        warnings.append(
+            f"a piece of {info.max_piece_length} bytes crashes the sentencepiece library "
+            "(google/sentencepiece#1263)"
+        )
+    metadata = {
+        "vocab_size": info.vocab_size,
+        "model_type": info.model_type,
+        "trainer_spec": info.trainer,
+        "normalizer": info.normalizer,
+        "piece_types": info.piece_types,
+    }
+    return Header("sentencepiece", size, size, metadata, [], warnings, info)
+
+
+def _piece(wire: _Wire, span: tuple[int, int], at: int, info: SentencePieceInfo) -> None:
+    start, end = span
+    kind = "normal"
+    for number, wt, value, fat in wire.fields(start, end):
+        if number == 1 and wt == 2:
+            s, e = value
+            try:
+                wire.data[s:e].decode("utf-8")
+            except UnicodeDecodeError:
+                raise wire.error(s, "piece is not valid UTF-8") from None
+            info.max_piece_length = max(info.max_piece_length, e - s)
+        elif number == 3 and wt == 0:
+            kind = PIECE_TYPES.get(value, f"type {value}")
+        elif number in (1, 2, 3) and wt != {1: 2, 2: 5, 3: 0}[number]:
+            raise wire.error(fat, f"piece field {number} has the wrong wire type {wt}")
+    info.vocab_size += 1
+    info.piece_types[kind] = info.piece_types.get(kind, 0) + 1
+
+
+def _trainer(wire: _Wire, span: tuple[int, int], info: SentencePieceInfo) -> None:
+    for number, wt, value, _ in wire.fields(*span):
+        name = TRAINER_FIELDS.get(number)
+        if name and wt == 0:
+            if name.endswith("_id") and value >= 1 << 63:
+                value -= 1 << 64  # int32 -1 is sent as a 10-byte varint
+            info.trainer[name] = bool(value) if name == "byte_fallback" else value
+    model_type = info.trainer.get("model_type", 1)
+    info.model_type = MODEL_TYPES.get(model_type, f"type {model_type}")
+
+
+def _normalizer(wire: _Wire, span: tuple[int, int], info: SentencePieceInfo) -> None:
+    for number, wt, value, _ in wire.fields(*span):
+        if number == 1 and wt == 2:
+            info.normalizer = wire.data[value[0] : value[1]].decode("utf-8", "replace")
+
+
+def looks_like_sentencepiece(head: bytes) -> bool:
+    """First bytes of a ModelProto: field 1 (a piece message) whose first field is the piece."""
+    if len(head) < 4 or head[0] != 0x0A:
+        return False
+    pos = 1
+    while pos < len(head) and head[pos] & 0x80:
+        pos += 1
+    return pos + 1 < len(head) and head[pos + 1] == 0x0A

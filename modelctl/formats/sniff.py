@@ -1,0 +1,121 @@
+"""What a file really is, from its first bytes, whatever its name says.
+
+Names lie: a Git LFS pointer saved as `model.safetensors`, a login page saved as `ae.safetensors`,
+a 7z archive named `.pt` (the nullifAI models). The magic bytes decide (robustness notes #1, #20,
+#32, #34, #35). Pickles and zip checkpoints are named, never unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelctl.formats.sentencepiece import looks_like_sentencepiece
+
+HEAD_BYTES = 1024
+LFS_SPEC = b"version https://git-lfs.github.com/spec/v1"
+MAX_JSON_BYTES = 64 << 20
+IMPOSTORS = ("lfs-pointer", "html", "json-error")
+_TITLE = re.compile(rb"<title[^>]*>(.{0,200}?)</title>", re.I | re.S)
+
+
+@dataclass
+class Sniffed:
+    """`format` as in Identity; `kind` refines it (e.g. `json-error`, `7z`, `zip`)."""
+
+    format: str
+    kind: str
+    description: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def impostor(self) -> bool:
+        return self.kind in IMPOSTORS
+
+
+def sniff(head: bytes, size: int) -> Sniffed:
+    """Classify a file from its first bytes (`head`, up to HEAD_BYTES) and total size."""
+    if not head:
+        return Sniffed("unknown", "empty", "empty file (0 bytes)")
+    if head[:4] == b"GGUF":
+        return Sniffed("gguf", "gguf", "GGUF model")
+    if head[:4] == b"FUGG":
+        return Sniffed("gguf", "gguf-big-endian", "big-endian GGUF model")
+    if _is_safetensors(head, size):
+        return Sniffed("safetensors", "safetensors", "safetensors model")
+    if head.startswith(LFS_SPEC):
+        return _lfs_pointer(head, size)
+    if head[:4] == b"PK\x03\x04":
+        return _zip(head)
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return Sniffed("pickle", "pickle", f"Python pickle (protocol {head[1]})",
+                       {"pickle_protocol": head[1]})  # fmt: skip
+    if head[:6] == b"7z\xbc\xaf\x27\x1c":
+        return Sniffed("unknown", "7z", "7z archive (a known way to smuggle a torch pickle)")
+    if looks_like_sentencepiece(head):
+        return Sniffed("sentencepiece", "sentencepiece", "SentencePiece tokenizer model")
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:1] == b"<":
+        return _html(head)
+    if text[:1] in (b"{", b"["):
+        return Sniffed("json", "json", "JSON document")
+    return Sniffed("unknown", "unknown", "unrecognised format")
+
+
+def _is_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 9:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return 2 <= n <= 100_000_000 and head[8:9] == b"{"  # a short file is a truncated one
+
+
+def _lfs_pointer(head: bytes, size: int) -> Sniffed:
+    facts: dict[str, Any] = {}
+    for line in head.decode("utf-8", "replace").splitlines():
+        if line.startswith("oid sha256:"):
+            facts["lfs_oid"] = line.removeprefix("oid sha256:").strip()[:64]
+        elif line.startswith("size "):
+            value = line.removeprefix("size ").strip()
+            facts["lfs_size"] = int(value) if value.isdigit() else value[:32]
+    return Sniffed("lfs-pointer", "lfs-pointer", "Git LFS pointer file, not the model data", facts)
+
+
+def _zip(head: bytes) -> Sniffed:
+    name_len = int.from_bytes(head[26:28], "little")
+    first = head[30 : 30 + name_len].decode("utf-8", "replace")
+    if first.endswith("data.pkl") or "/data/" in first or first.endswith("/version"):
+        return Sniffed("torch-zip", "torch-zip", "PyTorch zip checkpoint (pickle inside)",
+                       {"first_entry": first})  # fmt: skip
+    return Sniffed("unknown", "zip", "zip archive", {"first_entry": first})
+
+
+def _html(head: bytes) -> Sniffed:
+    facts: dict[str, Any] = {}
+    m = _TITLE.search(head)
+    if m:
+        facts["html_title"] = m.group(1).decode("utf-8", "replace").strip()
+    return Sniffed("html", "html", "HTML page (an error or login page saved as a file)", facts)
+
+
+def classify_json(data: bytes) -> Sniffed:
+    """Tell a tokenizer.json or config from an error document saved in place of a model."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return Sniffed("json", "json-invalid", "text that starts like JSON but is not valid JSON")
+    if isinstance(doc, dict):
+        model = doc.get("model")
+        if isinstance(model, dict) and ("added_tokens" in doc or "pre_tokenizer" in doc):
+            vocab = model.get("vocab")
+            facts: dict[str, Any] = {"tokenizer_type": model.get("type")}
+            if isinstance(vocab, (dict, list)):
+                facts["vocab_size"] = len(vocab) + len(doc.get("added_tokens") or [])
+            return Sniffed("json", "tokenizer-json", "Hugging Face tokenizer.json", facts)
+        error = doc.get("error") or doc.get("message") or doc.get("errors")
+        if error is not None and len(doc) <= 8:
+            return Sniffed("json", "json-error", "JSON error response saved as a file",
+                           {"json_error": str(error)[:200]})  # fmt: skip
+        return Sniffed("json", "json", "JSON document", {"json_keys": sorted(doc)[:20]})
+    return Sniffed("json", "json", "JSON document")

@@ -1,0 +1,92 @@
+"""SVDQuant (Nunchaku) facts: precision and rank, read three ways and cross-checked.
+
+Precision comes from the `wscales` dtype (BF16/F16 => int4, F8_E4M3 => fp4; nunchaku
+`models/linear.py`), rank from `proj_down.shape[1]`; `quantization_config` in `__metadata__` and
+the `svdq-{precision}_r{rank}` file name are compared with them and any disagreement is a warning.
+The tables live in `data/svdquant_tables.yaml`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from modelctl.formats.model import Header
+from modelctl.identify.rules import View
+
+
+@cache
+def _table() -> dict[str, Any]:
+    import yaml
+
+    text = (
+        resources.files("modelctl.identify")
+        .joinpath("data/svdquant_tables.yaml")
+        .read_text("utf-8")
+    )
+    return yaml.safe_load(text)
+
+
+def svdquant_facts(view: View, header: Header, filename: str | None) -> tuple[dict, list[str]]:
+    """`{"svdquant": {...}}` and warnings for disagreements between weights, metadata, name."""
+    table = _table()
+    t = view.tensors
+    warnings: list[str] = []
+    out: dict[str, Any] = {}
+    wscales = sorted(k for k in t if k.endswith(".wscales"))
+    # W4A4 layers have proj_down; AWQ W4A16 modulation layers only qweight/wscales/wzeros.
+    w4a4 = [k for k in wscales if k.removesuffix(".wscales") + ".proj_down" in t]
+    dtypes = {t[k].dtype for k in (w4a4 or wscales)}
+    by_dtype = {table["wscales_dtype"].get(d) for d in dtypes} - {None}
+    if len(by_dtype) == 1:
+        out["precision"] = by_dtype.pop()
+    elif len(by_dtype) > 1:
+        warnings.append(f"SVDQuant wscales have mixed dtypes {sorted(dtypes)}")
+    ranks = {t[k].shape[1] for k in t if k.endswith(".proj_down") and len(t[k].shape) == 2}
+    if len(ranks) == 1:
+        out["rank"] = ranks.pop()
+    elif ranks:
+        out["rank"] = max(ranks)
+        warnings.append(f"SVDQuant proj_down ranks differ between layers: {sorted(ranks)}")
+    out["sources"] = {"weights": dict(out)}
+    config = header.detail.parsed_metadata.get("quantization_config") if header.detail else None
+    if isinstance(config, dict):
+        meta = _from_config(config, table)
+        out["sources"]["metadata"] = meta
+        _compare(out, meta, "quantization_config", warnings)
+    if filename:
+        m = re.search(table["filename_pattern"], filename)
+        if m:
+            name = {"precision": m.group("precision"), "rank": int(m.group("rank"))}
+            out["sources"]["filename"] = name
+            _compare(out, name, "the file name", warnings)
+    for key in ("precision", "rank"):
+        if key not in out:
+            for where in ("metadata", "filename"):
+                if key in out["sources"].get(where, {}):
+                    out[key] = out["sources"][where][key]
+                    break
+    if header.metadata is not None and "config" not in header.metadata:
+        warnings.append("SVDQuant file has no `config` metadata (nunchaku's loader requires it)")
+    return {"svdquant": out}, warnings
+
+
+def _from_config(config: dict[str, Any], table: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    weight = config.get("weight")
+    if isinstance(weight, dict) and weight.get("dtype") in table["config_weight_dtype"]:
+        meta["precision"] = table["config_weight_dtype"][weight["dtype"]]
+    rank = config.get("rank")
+    if isinstance(rank, int) and not isinstance(rank, bool):
+        meta["rank"] = rank
+    return meta
+
+
+def _compare(out: dict, other: dict, where: str, warnings: list[str]) -> None:
+    for key in ("precision", "rank"):
+        if key in out and key in other and out[key] != other[key]:
+            warnings.append(
+                f"SVDQuant {key} is {out[key]} in the weights but {other[key]} in {where}"
+            )
