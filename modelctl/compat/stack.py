@@ -1,0 +1,196 @@
+"""Build the parts of a stack and check them: from a manifest selection, or from loose files / URLs.
+
+A selection's installed files are read locally; the others are read remotely through
+`identify_target`, which fetches header bytes with Range requests only, so a check never downloads a
+model. Reads run in a small thread pool: a stack is a handful of files, each a few round trips.
+Loose files get their role from their identity (nothing declares one).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from modelctl.compat import names
+from modelctl.compat.engine import evaluate_rules
+from modelctl.compat.expect import expect_mismatches
+from modelctl.compat.model import Part, Report
+from modelctl.compat.rules import load_rules
+from modelctl.errors import ModelctlError
+
+LOCAL_STATES = ("installed", "modified", "unmanaged")  # what is on disk is what ComfyUI will load
+MAX_READERS = 8
+
+
+def identity_json(identity: Any) -> dict[str, Any]:
+    """Identity as the JSON form of the design contract: role, family, format and facts."""
+    to_json = getattr(identity, "to_json", None)
+    if callable(to_json):
+        return dict(to_json())
+    data = {"format": identity.format, "role": identity.role, "family": identity.family}
+    data.update(identity.facts or {})
+    return data
+
+
+def make_part(
+    identity: Any,
+    *,
+    name: str,
+    source: str,
+    folder: str,
+    role: str | None = None,
+    asset: Any = None,
+) -> Part:
+    """A `Part` whose facts are the identity's facts plus what its name and manifest asset say."""
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    facts: dict[str, Any] = dict(identity.facts or {})
+    facts.update(
+        role=role or identity.role or "unknown",
+        family=identity.family,
+        format=identity.format,
+        name=name,
+        stem=stem,
+        dir=folder,
+        source=source,
+        named=names.read_name(name),
+        identity=identity_json(identity),
+    )
+    expect = dict(asset.expect or {}) if asset is not None else {}
+    repo_path = source.rsplit("/", 1)[0] if "/" in source else ""
+    claimed = expect.get("family") or names.claimed_family(name, repo_path)
+    if claimed:
+        facts["claimed_family"] = claimed
+    if asset is not None:
+        facts.update(
+            asset=asset.id, expect=expect, expect_mismatches=expect_mismatches(asset, identity)
+        )
+    return Part(role=facts["role"], name=name, source=source, facts=facts,
+                asset=asset.id if asset is not None else None)  # fmt: skip
+
+
+def run_check(
+    stack_name: str | None, parts: list[Part], env: dict[str, Any], label: str | None = None
+) -> Report:
+    """Evaluate every rule over `parts`."""
+    stack = {"name": stack_name, "named": names.read_name(stack_name or "")}
+    verdicts = evaluate_rules(load_rules(), parts, stack, env)
+    return Report(stack=label or stack_name or "files", parts=parts, verdicts=verdicts, env=env)
+
+
+def _read_all(jobs: Sequence[Callable[[], Part]]) -> list[Part]:
+    """Run header reads concurrently; the first failure (in stack order) is raised."""
+    if not jobs:
+        return []
+    with ThreadPoolExecutor(max_workers=min(MAX_READERS, len(jobs))) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        results, errors = [], []
+        for future in futures:
+            try:
+                results.append(future.result())
+            except ModelctlError as exc:
+                errors.append(exc)
+    if errors:
+        raise errors[0]
+    return results
+
+
+# ---- manifest selections
+
+
+def selection_target(asset: Any) -> str:
+    """What `identify_target` reads for an asset not installed: its source, at its revision."""
+    if asset.source.startswith("hf://") and asset.revision:
+        return f"{asset.source}@{asset.revision}"
+    if asset.source.startswith("file://"):
+        return urlsplit(asset.source).path
+    return asset.source
+
+
+def dest_folder(dest: str) -> str:
+    """The ComfyUI folder of a dest, aliases mapped (`clip/a/x.gguf` -> `text_encoders/a`)."""
+    from modelctl.store.layout import canonical_folder
+
+    parent = dest.partition("/")[2].rpartition("/")[0]
+    return "/".join(filter(None, [canonical_folder(dest), parent]))
+
+
+def check_selection(selection: Any, layout: Any, gpu_sm: int | None = None) -> Report:
+    """Check a manifest selection: installed files read locally, the rest by header over HTTP."""
+    from modelctl.compat.machine import machine_env
+    from modelctl.identify import identify_target
+    from modelctl.plan.resolve import plan
+
+    env = machine_env(gpu_sm)
+    selection = _resolve_precision(selection, env)
+
+    def job(item: Any) -> Callable[[], Part]:
+        def read() -> Part:
+            local = item.state in LOCAL_STATES
+            target = str(item.path) if local else selection_target(item.asset)
+            identity = identify_target(target)
+            dest = item.asset.dest
+            return make_part(
+                identity,
+                name=dest.rsplit("/", 1)[-1],
+                source=item.asset.source,
+                folder=dest_folder(dest),
+                role=item.asset.role,
+                asset=item.asset,
+            )
+
+        return read
+
+    parts = _read_all([job(item) for item in plan(selection, layout)])
+    return run_check(selection.manifest.name, parts, env, label=selection.spec)
+
+
+def _resolve_precision(selection: Any, env: dict[str, Any]) -> Any:
+    """Resolve a `precision=auto` variant for the GPU the check is about (doctor's resolver)."""
+    try:
+        from modelctl.env.precision import needs_resolution, resolve_auto
+    except ImportError:  # pragma: no cover - doctor's package absent
+        return selection
+    if not needs_resolution(selection):
+        return selection
+    return resolve_auto(selection, env.get("gpu_sm"))
+
+
+# ---- loose files and URLs
+
+
+def target_location(target: str) -> tuple[str, str]:
+    """(file name, folder) of a path, hf:// URI or URL; folders compare equal for siblings."""
+    if target.startswith("hf://"):
+        base = target.rsplit("@", 1)[0] if "@" in target.rsplit("/", 1)[-1] else target
+        folder, _, name = base.rpartition("/")
+        return name, folder
+    if "://" in target:
+        parts = urlsplit(target)
+        folder, _, name = parts.path.rpartition("/")
+        return name, f"{parts.scheme}://{parts.netloc}{folder}"
+    path = Path(target).expanduser()
+    return path.name, str(path.absolute().parent)
+
+
+def check_files(targets: Sequence[str], gpu_sm: int | None = None) -> Report:
+    """Check loose files / URLs as one stack, roles inferred from each file's identity."""
+    from modelctl.compat.machine import machine_env
+    from modelctl.identify import identify_target
+
+    env = machine_env(gpu_sm)
+
+    def job(target: str) -> Callable[[], Part]:
+        def read() -> Part:
+            identity = identify_target(target)
+            name, folder = target_location(target)
+            return make_part(identity, name=name, source=target, folder=folder)
+
+        return read
+
+    parts = _read_all([job(t) for t in targets])
+    label = " ".join(os.path.basename(t.rstrip("/")) for t in targets)
+    return run_check(None, parts, env, label=label)
