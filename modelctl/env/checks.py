@@ -560,6 +560,16 @@ def hub_checks(hub: HubReport) -> list[Check]:
         return [Check("hub.token", "fail", hub.error, "fix or unset HF_TOKEN / HF_TOKEN_PATH")]
     if not hub.checked:
         return [token, Check("hub.endpoint", "skip", f"{hub.endpoint} not contacted (offline)")]
+    if hub.reachable is None:
+        return [
+            token,
+            Check(
+                "hub.endpoint",
+                "warn",
+                f"{hub.endpoint}: the Hub check failed: {hub.error}",
+                "retry; if it persists, report it with MODELCTL_DEBUG=1",
+            ),
+        ]
     if not hub.reachable:
         return [
             token,

@@ -79,8 +79,8 @@ def _whoami(endpoint: str, token: str, base: dict, timeout: float) -> HubReport:
             token_rejected=status == 401,
             error=redact(_first_line(exc)),
         )
-    except Exception as exc:  # transport failures: DNS, refused, TLS, timeout
-        return HubReport(**base, checked=True, reachable=False, error=redact(_first_line(exc)))
+    except Exception as exc:
+        return _failed(base, exc)
     role = ((info.get("auth") or {}).get("accessToken") or {}).get("role")
     return HubReport(
         **base,
@@ -98,8 +98,20 @@ def _anonymous(endpoint: str, base: dict, timeout: float) -> HubReport:
     try:
         response = get_session().get(f"{endpoint}/api/whoami-v2", timeout=timeout)
     except Exception as exc:
-        return HubReport(**base, checked=True, reachable=False, error=redact(_first_line(exc)))
+        return _failed(base, exc)
     return HubReport(**base, checked=True, reachable=True, http_status=response.status_code)
+
+
+def _failed(base: dict, exc: Exception) -> HubReport:
+    """A transport failure (DNS, refused, TLS, timeout) means unreachable; anything else is an
+    answer we could not use, so reachability stays unknown."""
+    transport = isinstance(exc, OSError) or any(
+        c.__name__ in ("TransportError", "TimeoutException") for c in type(exc).__mro__
+    )
+    error = redact(_first_line(exc))
+    if transport:
+        return HubReport(**base, checked=True, reachable=False, error=error)
+    return HubReport(**base, checked=True, error=f"{type(exc).__name__}: {error}")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -19,7 +19,9 @@ def describe(name):
     except importlib.metadata.PackageNotFoundError:
         return None
     meta = dist.metadata
-    own_abi = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    # Tagged suffixes only (`.cpython-312-x86_64-linux-gnu.so`, `.abi3.so`, `.cp312-win_amd64.pyd`):
+    # the plain `.so` in EXTENSION_SUFFIXES would accept a module built for any Python.
+    own_abi = tuple(s for s in importlib.machinery.EXTENSION_SUFFIXES if s.count(".") >= 2)
     extensions = []
     for file in dist.files or []:
         path = str(file)
@@ -28,7 +30,7 @@ def describe(name):
                 {
                     "path": path,
                     "exists": dist.locate_file(file).exists(),
-                    "abi_ok": path.endswith(own_abi),
+                    "abi_ok": path.endswith(own_abi) or path.rsplit("/", 1)[-1].count(".") == 1,
                 }
             )
     wheel = dist.read_text("WHEEL") or ""

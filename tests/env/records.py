@@ -1,0 +1,65 @@
+"""Recorded NVML answers (the JSON `modelctl.env.gpu.record_nvml` returns) for machines we test
+against without owning them, plus writers of fake installed distributions.
+
+The H100 record is the answer NVML gave on a real H100 80GB HBM3 (see `doctor --save-nvml`);
+the others follow the same shape with the cards' published figures (compute capability from
+NVIDIA's CUDA GPU table, memory as NVML reports it: total bytes, a little less free).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+def device(index: int, name: str, cc: tuple[int, int], total: int, free: int) -> dict:
+    return {
+        "index": index,
+        "name": name,
+        "uuid": f"GPU-{index:08x}-0000-0000-0000-000000000000",
+        "cuda_compute_capability": list(cc),
+        "memory": {"total": total, "free": free, "used": total - free},
+    }
+
+
+def machine(*devices: dict, driver: str = "580.95.05", cuda: int = 13000) -> dict:
+    return {
+        "nvml_module": "13.580.82",
+        "driver_version": driver,
+        "cuda_driver_version": cuda,
+        "devices": list(devices),
+    }
+
+
+RTX_3090 = machine(device(0, "NVIDIA GeForce RTX 3090", (8, 6), 24576 * MIB, 23871 * MIB))
+RTX_5090 = machine(device(0, "NVIDIA GeForce RTX 5090", (12, 0), 32607 * MIB, 31880 * MIB))
+H100 = machine(device(0, "NVIDIA H100 80GB HBM3", (9, 0), 81559 * MIB, 81004 * MIB))
+RTX_3060_12GB = machine(device(0, "NVIDIA GeForce RTX 3060", (8, 6), 12288 * MIB, 11710 * MIB))
+NO_GPU = {"error": "NVMLError_LibraryNotFound: NVML Shared Library Not Found"}
+NO_DRIVER = {"error": "NVMLError_DriverNotLoaded: Driver Not Loaded"}
+NO_MODULE = {"error": "nvidia-ml-py is not installed", "missing_module": True}
+MIXED = machine(
+    device(0, "NVIDIA GeForce RTX 5090", (12, 0), 32607 * MIB, 31880 * MIB),
+    device(1, "NVIDIA GeForce RTX 4090", (8, 9), 24564 * MIB, 24000 * MIB),
+)
+
+RECORDS = {
+    "rtx3090": RTX_3090,
+    "rtx5090": RTX_5090,
+    "h100": H100,
+    "rtx3060-12gb": RTX_3060_12GB,
+    "no-gpu": NO_GPU,
+    "no-driver": NO_DRIVER,
+    "no-module": NO_MODULE,
+    "mixed": MIXED,
+}
+
+
+def write_record(directory: Path, key: str) -> Path:
+    """Save record `key` as JSON for MODELCTL_NVML_RECORD."""
+    path = Path(directory) / f"nvml-{key}.json"
+    path.write_text(json.dumps(RECORDS[key]), "utf-8")
+    return path
