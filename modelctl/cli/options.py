@@ -15,6 +15,14 @@ ModelsDir = Annotated[
         show_default=False,
     ),
 ]
+GpuSm = Annotated[
+    str | None,
+    typer.Option(
+        "--gpu-sm",
+        help="Target GPU compute capability (e.g. 86, 8.6, 120) for precision=auto and GPU rules.",
+        show_default=False,
+    ),
+]
 Manifests = Annotated[
     str | None,
     typer.Option(
@@ -23,3 +31,12 @@ Manifests = Annotated[
         show_default=False,
     ),
 ]
+
+
+def parse_gpu_sm(value: str | None) -> int | None:
+    """`--gpu-sm` text (86, 8.6, sm_86) as an integer compute capability, or None."""
+    if value is None:
+        return None
+    from modelctl.env.precision import parse_sm
+
+    return parse_sm(value)

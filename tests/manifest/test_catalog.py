@@ -136,3 +136,27 @@ def test_show_bad_spec_is_one_error_line() -> None:
     assert result.code == 2
     assert result.err.startswith("error: `Q9` is not a value of z-image-turbo:quant")
     assert "Traceback" not in result.err
+
+
+def test_precision_auto_resolves_through_gpu_sm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MODELCTL_GPU_SM", raising=False)
+    sel = resolve_spec("qwen-image-edit-2509-nunchaku:rank=r128,steps=8", gpu_sm=86)
+    assert sel.values["precision"] == "int4"
+    assert sel.assets[0].source.endswith(
+        "/svdq-int4_r128-qwen-image-edit-2509-lightningv2.0-8steps.safetensors"
+    )
+    assert sel.assets[0].expect["precision"] == "int4"
+    assert resolve_spec("qwen-image-edit-2509-nunchaku", gpu_sm=120).values["precision"] == "fp4"
+    with pytest.raises(BadInput, match="no 4-bit kernels for sm 90"):
+        resolve_spec("qwen-image-edit-2509-nunchaku", gpu_sm=90)
+
+
+def test_show_with_gpu_sm_flag() -> None:
+    result = run_cli(
+        "show", "qwen-image-edit-2509-nunchaku:steps=none", "--gpu-sm", "8.9", "--json"
+    )
+    assert result.code == 0, result.err
+    assert (
+        json.loads(result.out)["assets"][0]["dest"]
+        == "diffusion_models/svdq-int4_r32-qwen-image-edit-2509.safetensors"
+    )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.options import Json, Manifests, ModelsDir
+from modelctl.cli.options import GpuSm, Json, Manifests, ModelsDir, parse_gpu_sm
 from modelctl.cli.output import console, human_size, print_json
 
 
@@ -70,6 +70,7 @@ def show_command(
     json_output: Json = False,
     models_dir: ModelsDir = None,
     manifests: Manifests = None,
+    gpu_sm: GpuSm = None,
 ) -> int:
     """The resolved plan: each asset, source, destination, size, installed state."""
     from modelctl.manifest.select import resolve_spec
@@ -77,7 +78,7 @@ def show_command(
     from modelctl.store.layout import Layout
     from modelctl.store.layout import models_dir as find_models_dir
 
-    selection = resolve_spec(spec, manifests)
+    selection = resolve_spec(spec, manifests, parse_gpu_sm(gpu_sm))
     layout = Layout(find_models_dir(models_dir))
     items = plan(selection, layout)
     data = {
