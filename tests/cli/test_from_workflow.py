@@ -51,18 +51,20 @@ def test_writes_a_manifest_that_show_loads(tmp_path):
     shown = run_cli("show", str(out), "--json", "--models-dir", str(tmp_path / "models"))
     assert shown.code == 0, shown.err
     data = json.loads(shown.out)
-    assert data["manifest"] == "my-workflow"
+    assert data["manifest"] == "stack"  # named after the -o file, as the catalog expects
     assets = {a["dest"]: a for a in data["assets"]}
     assert set(assets) == {"diffusion_models/z_image_turbo_bf16.safetensors", "vae/ae.safetensors"}
     assert assets["vae/ae.safetensors"]["source"] == f"hf://{ZIT}/split_files/vae/ae.safetensors"
     assert assets["vae/ae.safetensors"]["revision"] == "main"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+    by_name = run_cli("show", "stack", "--manifests", str(tmp_path), "--models-dir", str(tmp_path))
+    assert by_name.code == 0, by_name.err  # usable from a manifests folder by its name
 
 
 def test_prints_to_stdout_and_reports_to_stderr(tmp_path):
-    r = run_cli("from-workflow", str(workflow(tmp_path)), "--name", "zit")
+    r = run_cli("from-workflow", str(workflow(tmp_path)))
     assert r.code == 0, r.err
-    assert r.out.startswith("# Generated") and 'name: "zit"' in r.out
+    assert r.out.startswith("# Generated") and 'name: "my-workflow"' in r.out
     assert "unresolved" in r.err and "hint:" in r.err
 
 
@@ -88,8 +90,11 @@ def test_existing_output_is_kept_unless_forced(tmp_path):
     r = run_cli("from-workflow", str(workflow(tmp_path)), "-o", str(out))
     assert r.code == 2 and r.err.startswith("error: ") and "--force" in r.err
     assert out.read_text() == "mine\n"
-    r = run_cli("from-workflow", str(workflow(tmp_path)), "-o", str(out), "--force")
+    r = run_cli(
+        "from-workflow", str(workflow(tmp_path)), "-o", str(out), "--force", "--name", "zit"
+    )
     assert r.code == 0 and out.read_text().startswith("# Generated")
+    assert 'name: "zit"' in out.read_text()
 
 
 def test_bad_input_exits_2_and_writes_nothing(tmp_path):

@@ -41,7 +41,9 @@ def from_workflow_command(
     from modelctl.workflow import analyze, manifest_text
     from modelctl.workflow.render import check_name, default_name
 
-    manifest_name = check_name(name) if name else default_name(workflow)
+    # With -o, name the manifest after the output file, so it can sit in a manifests folder
+    # (the catalog insists that `name:` matches the file name).
+    manifest_name = check_name(name) if name else default_name(output or workflow)
     report = analyze(workflow, manifests)
     text = None
     if report.models or report.unresolved:
