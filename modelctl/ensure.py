@@ -28,7 +28,10 @@ import json
 import os
 import sys
 import time
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are strings anyway
+    from typing import Any
 
 CACHE_NAME = "ensure-cache.json"
 CACHE_SCHEMA = 1
@@ -83,6 +86,20 @@ def stamp(path: str) -> list[int] | None:
     return [st.st_mtime_ns, st.st_size, st.st_ino]
 
 
+def parse_seconds(value: str | None, option: str) -> float | None:
+    """A positive number of seconds (from an option or its environment variable), or None."""
+    if value is None or not value.strip():
+        return None
+    if not _positive(value):
+        from modelctl.errors import BadInput
+
+        raise BadInput(
+            f"{option} must be a positive number of seconds, got `{value}`",
+            f"e.g. {option} 600 (also $MODELCTL_TIMEOUT)",
+        )
+    return float(value)
+
+
 # ----------------------------------------------------------------------------- fast path
 
 
@@ -108,14 +125,19 @@ def parse_fast_args(args: list[str]) -> dict[str, Any] | None:
         else:
             opts["specs"].append(arg)
         i += 1
-    if opts["timeout"] is not None:
-        try:
-            if float(opts["timeout"]) <= 0:
-                return None
-        except ValueError:
-            return None
+    timeout = opts["timeout"] if opts["timeout"] is not None else os.environ.get("MODELCTL_TIMEOUT")
+    if timeout is not None and timeout.strip() and not _positive(timeout):
+        return None  # the full command reports it
     opts["specs"] = opts["specs"] or env_specs()
     return opts if opts["specs"] else None
+
+
+def _positive(value: str) -> bool:
+    try:
+        seconds = float(value)
+    except ValueError:
+        return False
+    return 0 < seconds < float("inf")
 
 
 def fast_main(args: list[str]) -> int | None:
@@ -299,7 +321,8 @@ def start_watchdog(timeout: float | None, deadline: float | None) -> Any:
         return lambda: None
     import threading
 
-    grace = min(10.0, max(1.0, 0.1 * timeout))
+    # the transfer checks the deadline between 1 MiB reads; give that a moment on slow links
+    grace = min(30.0, max(2.0, 0.1 * timeout))
 
     def fire() -> None:
         sys.stderr.write(
@@ -338,10 +361,16 @@ def _run(
     layout = Layout(find_models_dir(models_dir))
     items = unique_items(selections, layout)
     pending = [i for i in items if i.state != "installed"]
-    if pending and offline:
-        raise_offline(pending)
+    if offline:
+        from modelctl.sources.resolve import is_network
+
+        remote = [i for i in pending if is_network(i.asset)]
+        if remote:
+            raise_offline(remote)
+    downloaded = 0
     if pending:
-        pull(selections, layout, deadline, json_output, jobs, lock_timeout)
+        result = pull(selections, layout, deadline, offline, json_output, jobs, lock_timeout)
+        downloaded = sum(1 for r in result.items if r.state == "downloaded")
         items = unique_items(selections, layout)
         left = [i for i in items if i.state != "installed"]
         if left:
@@ -358,7 +387,7 @@ def _run(
         root=root,
         assets=len(items),
         total=total,
-        downloaded=len(pending),
+        downloaded=downloaded,
         seconds=time.monotonic() - started,
         fast=False,
     )
@@ -433,13 +462,82 @@ def pull(
     selections: list[Any],
     layout: Any,
     deadline: float | None,
+    offline: bool,
     json_output: bool,
     jobs: int | None,
     lock_timeout: float | None,
-) -> None:
-    """Hand the missing assets to the pull library (which checks compatibility first)."""
-    from modelctl.errors import TimedOut
+) -> Any:
+    """Hand the selections to the pull library; returns its `PullSummary`.
 
-    if deadline is not None and time.monotonic() >= deadline:
-        raise TimedOut("--timeout reached before the download started", "raise --timeout")
-    raise NotImplementedError("pull library not available yet")
+    The pull skips what is installed, runs the compatibility check (its `preflight` hook) once,
+    checks disk space, then downloads under per-file locks on the volume, so concurrent ensures
+    fetch each file once. Offline, only local (file://) sources are copied.
+    """
+    from modelctl.errors import TimedOut
+    from modelctl.pull import PullOptions, pull_selections
+
+    options = PullOptions(offline=offline, reporter=EventPrinter(json_output))
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimedOut("--timeout reached before the download started", "raise --timeout")
+        options.timeout = left
+    if jobs:
+        options.jobs = jobs
+    if lock_timeout is not None:
+        options.lock_timeout = lock_timeout
+    options.preflight = preflight()
+    return pull_selections(selections, layout, options)
+
+
+def preflight() -> Any:
+    """The compatibility check the pull runs before its first GET (None until one exists)."""
+    try:
+        from modelctl.compat.check import preflight as check_preflight
+    except ImportError:
+        return None
+    return check_preflight
+
+
+class EventPrinter:
+    """A pull `Reporter`: one plain line per state change on stderr, or JSON lines on stdout."""
+
+    QUIET = ("plan", "summary")  # ensure prints its own summary
+
+    def __init__(self, json_output: bool) -> None:
+        self.json_output = json_output
+
+    def event(self, name: str, **data: Any) -> None:
+        if name in self.QUIET:
+            return
+        if self.json_output:
+            sys.stdout.write(json.dumps({"event": name, **data}, default=str) + "\n")
+            sys.stdout.flush()
+            return
+        line = self.plain(name, data)
+        if line:
+            sys.stderr.write(f"ensure: {line}\n")
+            sys.stderr.flush()
+
+    def advance(self, dest: str, n: int) -> None:
+        pass
+
+    @staticmethod
+    def plain(name: str, data: dict[str, Any]) -> str | None:
+        dest = data.get("dest", "")
+        if name == "start":
+            size = human_size(data["size"]) if data.get("size") else "size unknown"
+            resumed = data.get("resumed") or 0
+            again = f", resuming at {human_size(resumed)}" if resumed else ""
+            return f"downloading {dest} ({size}{again})"
+        if name == "waiting":
+            return f"waiting for another process that is pulling {dest}"
+        if name == "done":
+            return f"installed {dest} ({human_size(data.get('size') or 0)}, sha256 verified)"
+        if name == "present":
+            return f"present {dest}"
+        if name == "retry":
+            return f"retrying {dest} from zero: {data.get('reason')}"
+        if name == "failed":
+            return f"failed {dest}: {data.get('error')}"
+        return None

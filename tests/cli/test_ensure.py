@@ -3,8 +3,11 @@ pull path against the test hub (concurrent processes, a killed one, a rerun with
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -156,6 +159,171 @@ def test_unknown_stack_is_bad_input(stack):
     assert result.code == 2 and "no manifest named `nope`" in result.err
 
 
-def test_bad_timeout_is_a_usage_error(stack):
-    result = run_cli("ensure", "stack", "--timeout", "soon", env=stack["env"])
-    assert result.code == 2 and result.err.startswith("error:")
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "nan"])
+def test_bad_timeout_is_bad_input(stack, value):
+    assert run_cli("ensure", "stack", env=stack["env"]).code == 0  # the fast path must say it too
+    for args, env in ((["--timeout", value], {}), ([], {"MODELCTL_TIMEOUT": value})):
+        result = run_cli("ensure", "stack", *args, env={**stack["env"], **env})
+        assert result.code == 2, result.err
+        assert result.err.splitlines()[0] == (
+            f"error: --timeout must be a positive number of seconds, got `{value}`"
+        )
+
+
+# ----------------------------------------------------------------------------- against the test hub
+
+TWO = """\
+schema: 1
+name: two
+description: two assets from the test hub
+assets:
+  - id: unet
+    role: diffusion_model
+    source: hf://org/two/model.safetensors
+    revision: main
+    dest: diffusion_models/model.safetensors
+  - id: vae
+    role: vae
+    source: hf://org/two/vae.safetensors
+    revision: main
+    dest: vae/vae.safetensors
+"""
+SIZES = {"model.safetensors": 3 << 20, "vae.safetensors": 1 << 20}
+DESTS = {"model.safetensors": "diffusion_models", "vae.safetensors": "vae"}
+
+
+@pytest.fixture
+def two(hub, tmp_path: Path) -> dict:
+    rng = random.Random(7)
+    data = {name: rng.randbytes(size) for name, size in SIZES.items()}
+    for name, blob in data.items():
+        hub.add_file("org/two", name, blob)
+    manifest = tmp_path / "two.yaml"
+    manifest.write_text(TWO)
+    models = tmp_path / "models"
+    env = hub.env(tmp_path, MODELCTL_MODELS_DIR=str(models), MODELCTL_ENSURE=str(manifest))
+    return {"data": data, "models": models, "env": env, "manifest": manifest, "tmp": tmp_path}
+
+
+def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "modelctl", "ensure", *args],
+        env=cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(procs: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=120)
+        out.append((p.returncode, stdout, stderr))
+    return out
+
+
+def assert_installed(two: dict) -> None:
+    for name, blob in two["data"].items():
+        path = two["models"] / DESTS[name] / name
+        assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(blob).digest()
+        assert (two["models"] / ".modelctl" / "receipts" / DESTS[name] / f"{name}.json").is_file()
+
+
+def test_eight_ensures_at_once_fetch_each_file_once_and_a_rerun_makes_no_request(two, hub):
+    hub.fault("org/two", "model.safetensors", rate=2 << 20)  # ~1.5 s: the others must wait
+    procs = [start(two["env"]) for _ in range(8)]
+    results = finish(procs)
+    assert [code for code, _, _ in results] == [0] * 8, results
+    for name, size in SIZES.items():
+        assert hub.bytes_served(name) == size, name
+        assert len(hub.gets(name, origin="cdn")) == 1, name
+    assert_installed(two)
+
+    hub.clear_log()
+    rerun = run_cli("ensure", env=two["env"])
+    assert rerun.code == 0, rerun.err
+    assert hub.requests() == []
+    assert "2 assets present" in rerun.out and "nothing to download" in rerun.out
+
+
+def test_a_downloader_killed_mid_way_does_not_stop_the_others(two, hub):
+    hub.fault("org/two", "model.safetensors", rate=1 << 20)  # ~3 s for the big file
+    procs = [start(two["env"]) for _ in range(8)]
+    key = hashlib.sha256(two["data"]["model.safetensors"]).hexdigest()
+    victim = wait_for_downloader(procs, two["models"] / ".modelctl" / "partial" / key)
+    os.kill(victim.pid, signal.SIGKILL)
+    hub.clear_faults()
+    results = finish(procs)
+    codes = [code for p, (code, _, _) in zip(procs, results, strict=True) if p is not victim]
+    assert codes == [0] * 7, results
+    assert victim.returncode == -signal.SIGKILL
+    assert_installed(two)
+    ranged = [e for e in hub.gets("model.safetensors") if e.range]
+    assert ranged, "the survivor should resume the killed process's partial"
+    assert hub.bytes_served("model.safetensors") < 2 * SIZES["model.safetensors"]
+
+
+def wait_for_downloader(procs: list[subprocess.Popen[str]], prefix: Path) -> subprocess.Popen:
+    """The process writing partial `<prefix>.*.part`, once it holds 1 MiB and its state was saved
+    (found through Linux /proc)."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to find the downloading process")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for proc in procs:
+            try:
+                fds = list(Path(f"/proc/{proc.pid}/fd").iterdir())
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    target = os.readlink(fd)
+                except OSError:
+                    continue
+                if target.startswith(f"{prefix}.") and target.endswith(".part"):
+                    with contextlib.suppress(OSError, ValueError):
+                        state = json.loads(Path(target[: -len(".part")] + ".json").read_text())
+                        if sum(end - start for start, end in state["written"]) >= 1 << 20:
+                            return proc
+        time.sleep(0.05)
+    raise AssertionError("no process started downloading")
+
+
+def test_offline_with_missing_assets_names_them_and_sends_no_request(two, hub):
+    for args, extra in ((["--offline"], {}), ([], {"MODELCTL_OFFLINE": "1"})):
+        result = run_cli("ensure", *args, env={**two["env"], **extra})
+        assert result.code == 1, result.err
+        first = result.err.splitlines()[0]
+        assert first.startswith("error: offline, and 2 asset(s) are not installed:")
+        assert "unet -> diffusion_models/model.safetensors (missing)" in first
+        assert "vae -> vae/vae.safetensors (missing)" in first
+    assert hub.requests() == []
+
+
+def settled_bytes(hub, name: str) -> int:
+    """Bytes served for `name` once the hub has logged the request cut off by the client's exit."""
+    deadline = time.monotonic() + 10
+    while not hub.gets(name, origin="cdn") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return hub.bytes_served(name)
+
+
+def test_timeout_stops_with_exit_5_and_the_next_run_resumes(two, hub):
+    hub.fault("org/two", "model.safetensors", rate=512 << 10)  # 6 s for 3 MiB
+    started = time.monotonic()
+    result = run_cli("ensure", "--timeout", "3", env=two["env"])
+    assert result.code == 5, result.err
+    assert time.monotonic() - started < 20
+    assert result.err.count("error:") == 1 and "Traceback" not in result.err
+    assert not (two["models"] / "diffusion_models" / "model.safetensors").exists()
+    served = settled_bytes(hub, "model.safetensors")
+    assert 0 < served < SIZES["model.safetensors"]
+
+    hub.clear_faults()
+    hub.clear_log()
+    again = run_cli("ensure", env=two["env"])
+    assert again.code == 0, again.err
+    assert_installed(two)
+    assert hub.bytes_served("model.safetensors") <= SIZES["model.safetensors"] - (512 << 10)
+    assert any(e.range for e in hub.gets("model.safetensors")), "resumed with a Range request"

@@ -24,8 +24,13 @@ DESTS = (
 ROLES = ("diffusion_model", "text_encoder", "vae", "lora", "diffusion_model", "text_encoder")
 
 
+def source(stack: str, dest: str) -> str:
+    return f"hf://fake-org/{stack}/{dest}"
+
+
 def write_manifest(path: Path, name: str, assets: list[tuple[str, str, str]]) -> Path:
-    """A manifest v1 with one `quant` axis; `assets` are (id, role, dest) with file:// sources."""
+    """A manifest v1 with one `quant` axis; `assets` are (id, role, dest), sourced from a Hub repo
+    named after the stack (never contacted: the files are installed by `fake_stack`)."""
     lines = [
         "schema: 1",
         f"name: {name}",
@@ -38,7 +43,8 @@ def write_manifest(path: Path, name: str, assets: list[tuple[str, str, str]]) ->
         lines += [
             f"  - id: {asset_id}",
             f"    role: {role}",
-            f"    source: file://{path.parent}/mirror/{dest}",
+            f"    source: {source(name, dest)}",
+            "    revision: main",
             f"    dest: {dest}",
         ]
     path.write_text("\n".join(lines) + "\n")
@@ -46,29 +52,35 @@ def write_manifest(path: Path, name: str, assets: list[tuple[str, str, str]]) ->
 
 
 def fake_stack(
-    models: Path, manifest_dir: Path, name: str = "stack", n: int = 6, size: int = 1 << 20
+    models: Path,
+    manifest_dir: Path,
+    name: str = "stack",
+    n: int = 6,
+    size: int | list[int] = 1 << 20,
 ) -> Path:
     """Write manifest `<manifest_dir>/<name>.yaml` with `n` assets and install them (sparse files).
 
-    Returns the manifest path. Asset dests use the default variant (`Q4_K_M`).
+    `size` is one size for all, or one per asset. Returns the manifest path. Asset dests use the
+    default variant (`Q4_K_M`).
     """
+    sizes = size if isinstance(size, list) else [size] * n
     manifest_dir.mkdir(parents=True, exist_ok=True)
     assets = [(f"a{i}", ROLES[i % 6], DESTS[i % 6].format(name=f"{name}{i}", quant="{quant}"))
               for i in range(n)]  # fmt: skip
     manifest = write_manifest(manifest_dir / f"{name}.yaml", name, assets)
     layout = Layout(models)
-    for asset_id, _role, dest in assets:
+    for (asset_id, _role, dest), nbytes in zip(assets, sizes, strict=True):
         rel = dest.replace("{quant}", "Q4_K_M")
         path = layout.dest(rel)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:
-            fh.truncate(size)  # sparse: no blocks written
+            fh.truncate(nbytes)  # sparse: no blocks written
         receipts.write(
             layout,
             receipts.Receipt.for_file(
                 path,
                 dest=rel,
-                source=f"file://{manifest_dir}/mirror/{dest}".replace("{quant}", "Q4_K_M"),
+                source=source(name, rel),
                 sha256=hashlib.sha256(asset_id.encode()).hexdigest(),
             ),
         )

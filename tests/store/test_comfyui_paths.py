@@ -30,7 +30,10 @@ class ComfyFolders:
                 pt,
             ),
             "diffusion_models": (
-                [os.path.join(comfy_models, "unet"), os.path.join(comfy_models, "diffusion_models")],
+                [
+                    os.path.join(comfy_models, "unet"),
+                    os.path.join(comfy_models, "diffusion_models"),
+                ],
                 pt,
             ),
             "vae": ([os.path.join(comfy_models, "vae")], pt),

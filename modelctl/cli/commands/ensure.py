@@ -28,10 +28,10 @@ def ensure_command(
         ),
     ] = None,
     timeout: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             "--timeout",
-            min=0.001,
+            metavar="SECONDS",
             envvar="MODELCTL_TIMEOUT",
             help="Give up after this many seconds in all (exit 5); partial downloads are kept "
             "and resumed next time. Also $MODELCTL_TIMEOUT.",
@@ -67,14 +67,14 @@ def ensure_command(
     Configured entirely by environment for containers (MODELCTL_ENSURE, MODELCTL_MODELS_DIR,
     HF_TOKEN, HF_ENDPOINT, MODELCTL_OFFLINE); never prompts.
     """
-    from modelctl.ensure import env_specs, run
+    from modelctl.ensure import env_specs, parse_seconds, run
 
     return run(
         list(specs or []) or env_specs(),
         models_dir=models_dir,
         manifests=manifests,
         offline=offline,
-        timeout=timeout,
+        timeout=parse_seconds(timeout, "--timeout"),
         json_output=json_output,
         jobs=jobs,
         lock_timeout=lock_timeout,
