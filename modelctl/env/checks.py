@@ -536,6 +536,14 @@ def _space_check(fs: FsReport, needed: int, unknown: int) -> Check:
             "free space, or choose another --models-dir",
         )
     status = "warn" if unknown else "ok"
+    if unknown and not needed:
+        return Check(
+            "models_dir.space",
+            status,
+            f"the size of {unknown} asset(s) to download is unknown; "
+            f"{_gib(fs.free_bytes or 0)} free",
+            "pin `size:` in the manifest (modelctl lock) to check space exactly",
+        )
     return Check(
         "models_dir.space",
         status,

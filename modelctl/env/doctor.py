@@ -135,11 +135,13 @@ def _selections(
     """Resolve each SPEC; `precision=auto` goes through the GPU probe, and a failure to resolve it
     is a finding of doctor (a `fail` row), not an abort."""
     from modelctl.env.precision import needs_resolution, resolve_auto
-    from modelctl.manifest.select import resolve_spec
+    from modelctl.manifest.catalog import find
+    from modelctl.manifest.select import select, split_spec
 
     selections, found = [], []
     for spec in opts.specs:
-        sel = resolve_spec(spec, opts.manifests)
+        name, choices = split_spec(spec)  # not resolve_spec: an unresolvable `auto` is a finding
+        sel = select(find(name, opts.manifests), choices)
         if needs_resolution(sel):
             try:
                 sel = resolve_auto(sel, sm, report)
