@@ -7,7 +7,9 @@ import pytest
 from modelctl.env import gpu
 from modelctl.env.precision import SM_ENV, parse_sm, resolve_auto
 from modelctl.errors import BadInput
-from modelctl.manifest.select import resolve_spec
+from modelctl.manifest.catalog import find
+from modelctl.manifest.model import Selection
+from modelctl.manifest.select import select, split_spec
 from tests.env.manifests import nunchaku_manifest
 from tests.env.records import RECORDS
 
@@ -21,6 +23,12 @@ def _no_override(monkeypatch) -> None:
 @pytest.fixture
 def spec(tmp_path) -> str:
     return str(nunchaku_manifest(tmp_path))
+
+
+def resolve_spec(spec: str) -> Selection:
+    """The selection as written (`precision=auto` left in place, whatever resolve_spec does)."""
+    name, choices = split_spec(spec)
+    return select(find(name), choices)
 
 
 def report(key: str) -> gpu.GpuReport:
