@@ -11,13 +11,13 @@ replaced through `<name>.<pid>.tmp` / `<name>.tmp` files under `.modelctl/`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelctl.store import receipts
 from modelctl.store.layout import STATE_DIR, Layout, canonical_folder
 from modelctl.store.receipts import Receipt
 
@@ -82,20 +82,60 @@ def scan(layout: Layout) -> Inventory:
     inv = Inventory(layout.root)
     if layout.root.is_dir():
         _walk(layout.root, "", inv)
-    for path in _iter_files(layout.receipts):
-        name = path.name
-        if not name.endswith(".json") or name.startswith("."):
-            if STATE_TMP_RE.search(name):
-                inv.staging.append(_info(layout.root, path))
-            continue
-        relpath = path.relative_to(layout.receipts).as_posix()[: -len(".json")]
-        receipt = receipts.read(layout, relpath)
-        if receipt is None:
-            inv.broken_receipts.append(path)
-        else:
-            inv.receipts[relpath] = receipt
+    found, broken, temps = load_receipts(layout)
+    inv.receipts = found
+    inv.broken_receipts = [Path(p) for p in broken]
+    inv.staging.extend(_info(layout.root, Path(p)) for p in temps)
     inv.partials = scan_partials(layout, inv)
     return inv
+
+
+def load_receipts(layout: Layout) -> tuple[dict[str, Receipt], list[str], list[str]]:
+    """Every receipt by dest, plus unreadable receipt files and temp files, in one walk.
+
+    Plain `os.scandir` and string paths: this is the hot path of a fast verify (pathlib's
+    per-call parsing cost more than the stat calls on a few hundred files).
+    """
+    found: dict[str, Receipt] = {}
+    broken: list[str] = []
+    temps: list[str] = []
+    stack = [(str(layout.receipts), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, f"{prefix}{entry.name}/"))
+                continue
+            name = entry.name
+            if name.startswith(".") or not name.endswith(".json"):
+                if STATE_TMP_RE.search(name):
+                    temps.append(entry.path)
+                continue
+            receipt = _read_receipt(entry.path)
+            if receipt is None:
+                broken.append(entry.path)
+            else:
+                found[f"{prefix}{name[: -len('.json')]}"] = receipt
+    return dict(sorted(found.items())), sorted(broken), sorted(temps)
+
+
+def _read_receipt(path: str) -> Receipt | None:
+    """Same rules as `receipts.read`: unreadable or malformed means no receipt."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            raw = os.read(fd, 1 << 20)  # receipts are a few hundred bytes
+        finally:
+            os.close(fd)
+        data = json.loads(raw)
+        data.pop("schema", None)
+        return Receipt(**data)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def scan_partials(layout: Layout, inv: Inventory | None = None) -> list[PartialInfo]:
@@ -168,13 +208,6 @@ def _walk(folder: Path, prefix: str, inv: Inventory) -> None:
             inv.staging.append(info)
         else:
             inv.files[rel] = info
-
-
-def _iter_files(folder: Path) -> list[Path]:
-    out: list[Path] = []
-    for dirpath, _dirs, files in os.walk(folder):
-        out.extend(Path(dirpath) / f for f in files)
-    return sorted(out)
 
 
 def _info(root: Path, path: Path) -> FileInfo:

@@ -18,6 +18,7 @@ destination's lock, so a concurrent pull always wins.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -75,7 +76,10 @@ class Verdict:
 
 def targets_for_receipts(layout: Layout) -> list[Target]:
     """Every installed file the volume has a receipt for."""
-    return [Target(r.dest, r) for r in receipts.all_receipts(layout)]
+    from modelctl.store.inventory import load_receipts
+
+    found, _, _ = load_receipts(layout)
+    return [Target(dest, r) for dest, r in found.items()]
 
 
 def targets_for_assets(layout: Layout, assets: Iterable[ResolvedAsset]) -> list[Target]:
@@ -99,8 +103,9 @@ def verify(
         raise ValueError(mode)
     verdicts: dict[str, Verdict] = {}
     to_hash: dict[str, tuple[Target, os.stat_result, bool]] = {}  # dest -> (target, stat, sha?)
+    root = str(layout.root)
     for t in targets:
-        first = _stat_verdict(layout, t, mode)
+        first = _stat_verdict(root, t, mode)
         if isinstance(first, Verdict):
             verdicts[t.dest] = first
             if on_verdict:
@@ -114,18 +119,17 @@ def verify(
     return [verdicts[t.dest] for t in targets]
 
 
-def _stat_verdict(layout: Layout, t: Target, mode: str) -> Verdict | os.stat_result:
+def _stat_verdict(root: str, t: Target, mode: str) -> Verdict | os.stat_result:
     """A final verdict from stat alone, or the stat result when contents must be read."""
-    path = layout.dest(t.dest)
     name = t.asset.id if t.asset else None
     try:
-        st = path.stat()
+        st = os.stat(os.path.join(root, t.dest))
     except FileNotFoundError:
         why = "receipt present, file gone" if t.receipt else "not installed"
         return Verdict(t.dest, "missing", why, asset=name)
     except OSError as exc:
         return Verdict(t.dest, "unreadable", exc.strerror or str(exc), asset=name)
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         return Verdict(t.dest, "unmanaged", "not a regular file", asset=name)
     r = t.receipt
     if r is None:
