@@ -90,22 +90,28 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
     return wall, usage.ru_maxrss / 1024, data
 
 
+MAKE_SCRIPT = r"""
+import os, sys
+size = int(sys.argv[1])
+block = os.urandom(64 << 20)
+for i, path in enumerate(sys.argv[2:]):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.exists(path) and os.path.getsize(path) == size:
+        continue
+    with open(path, "wb") as fh:
+        left = size
+        while left:
+            chunk = block[: min(left, len(block))]
+            fh.write(bytes([i]) + chunk[1:])  # distinct per file
+            left -= len(chunk)
+"""
+
+
 def make_files(count: int, size: int) -> list[Path]:
-    """`count` random files of `size` bytes (cached between runs)."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    paths = []
-    block = os.urandom(64 << 20)
-    for i in range(count):
-        path = CACHE / f"models/unet/random-{i}-{size}.bin"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not (path.exists() and path.stat().st_size == size):
-            with open(path, "wb") as fh:
-                left = size
-                while left:
-                    chunk = block[: min(left, len(block))]
-                    fh.write(bytes([i]) + chunk[1:])  # distinct per file
-                    left -= len(chunk)
-        paths.append(path)
+    """`count` random files of `size` bytes, cached between runs; made in a child process so
+    this process's peak RSS (inherited by every contender it starts) stays small."""
+    paths = [CACHE / f"models/unet/random-{i}-{size}.bin" for i in range(count)]
+    subprocess.run([sys.executable, "-c", MAKE_SCRIPT, str(size), *map(str, paths)], check=True)
     return paths
 
 
@@ -181,7 +187,7 @@ def fast_table(n: int) -> None:
             paths.append(p)
         write_receipts(root, paths, None)
         total = sum(p.stat().st_size for p in paths)
-        wall, rss, data = timed(
+        _, rss, data = timed(
             [sys.executable, "-c", FAST_SCRIPT.format(repo=str(REPO), root=str(root), n=n)]
         )
         cli_env = {**os.environ, "PYTHONPATH": str(REPO), "MODELCTL_MODELS_DIR": str(root)}

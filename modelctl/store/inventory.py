@@ -86,6 +86,11 @@ def scan(layout: Layout) -> Inventory:
     inv.receipts = found
     inv.broken_receipts = [Path(p) for p in broken]
     inv.staging.extend(_info(layout.root, Path(p)) for p in temps)
+    try:  # e.g. ensure's `ensure-cache.json.<pid>.tmp`
+        top = [e for e in os.scandir(layout.state) if e.is_file(follow_symlinks=False)]
+    except OSError:
+        top = []
+    inv.staging.extend(_info(layout.root, Path(e.path)) for e in top if e.name.endswith(".tmp"))
     inv.partials = scan_partials(layout, inv)
     return inv
 

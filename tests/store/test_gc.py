@@ -67,10 +67,18 @@ def test_gc_removes_stale_keeps_locked_recent_and_unmanaged(tmp_path: Path) -> N
     staging = layout.dest("vae/.big.safetensors.4242.modelctl-tmp")
     staging.write_bytes(b"s" * 10)
     os.utime(staging, (OLD, OLD))
+    cache_tmp = layout.state / "ensure-cache.json.999.tmp"
+    cache_tmp.write_text("{")
+    os.utime(cache_tmp, (OLD, OLD))
     holder = _hold(lock_path(layout, "b" * 64))
     try:
         dry, _ = collect(layout, 86400, dry_run=True)
-        assert {r.path for r in dry} == {stale, layout.receipt("vae/gone.safetensors"), staging}
+        assert {r.path for r in dry} == {
+            stale,
+            layout.receipt("vae/gone.safetensors"),
+            staging,
+            cache_tmp,
+        }
         assert stale.exists()  # dry run changes nothing
         removed, kept = collect(layout, 86400)
     finally:
@@ -80,6 +88,7 @@ def test_gc_removes_stale_keeps_locked_recent_and_unmanaged(tmp_path: Path) -> N
         stale,
         layout.receipt("vae/gone.safetensors"),
         staging,
+        cache_tmp,
     }
     assert not stale.exists() and not stale.with_suffix(".json").exists()
     assert locked.exists() and recent.exists() and user.exists()
