@@ -62,6 +62,13 @@ class GGUFInfo:
     fields: dict[str, GGUFField] = field(default_factory=dict)
 
 
+# numpy (kind, itemsize) -> struct code with standard sizes; BOOL is read as a byte and checked.
+_STRUCT_CODES = {
+    ("u", 1): "B", ("i", 1): "b", ("b", 1): "B", ("u", 2): "H", ("i", 2): "h", ("f", 2): "e",
+    ("u", 4): "I", ("i", 4): "i", ("f", 4): "f", ("u", 8): "Q", ("i", 8): "q", ("f", 8): "d",
+}  # fmt: skip
+
+
 class _Types:
     """Struct codes per GGUFValueType, derived from gguf's own numpy mapping (loaded lazily)."""
 
@@ -77,8 +84,8 @@ class _Types:
         self.quant_sizes = GGML_QUANT_SIZES
         self.scalar: dict[int, struct.Struct] = {}
         for vtype, nptype in GGUFReader.gguf_scalar_to_np.items():
-            code = "B" if vtype == GGUFValueType.BOOL else np.dtype(nptype).char
-            self.scalar[int(vtype)] = struct.Struct("<" + code)
+            dt = np.dtype(nptype)
+            self.scalar[int(vtype)] = struct.Struct("<" + _STRUCT_CODES[dt.kind, dt.itemsize])
         self.names = {int(t): t.name for t in GGUFValueType}
         self.STRING = int(GGUFValueType.STRING)
         self.ARRAY = int(GGUFValueType.ARRAY)

@@ -72,13 +72,25 @@ def identify_header(header: Any, *, filename: str | None = None) -> Identity:
             facts, warnings = svdquant_facts(view, header, filename)
             identity.facts.update(facts)
             identity.warnings.extend(warnings)
-    _cross_check(identity)
+    _cross_check(identity, header)
     return identity
 
 
-def _cross_check(identity: Identity) -> None:
+def _cross_check(identity: Identity, header: Any) -> None:
     """Semantic checks on values the file claims (reported, never trusted for allocation)."""
     facts = identity.facts
+    embd = header.tensor_map().get("token_embd.weight") if header.format == "gguf" else None
+    width, vocab = facts.get("embedding_length"), facts.get("tokenizer_vocab_size")
+    if embd is not None and len(embd.shape) == 2:
+        if isinstance(width, int) and embd.shape[1] != width:
+            identity.warnings.append(
+                f"embedding_length {width} differs from token_embd.weight width {embd.shape[1]}"
+            )
+        if isinstance(vocab, int) and embd.shape[0] != vocab:
+            identity.warnings.append(
+                f"the embedded tokenizer has {vocab} tokens but token_embd.weight has "
+                f"{embd.shape[0]} rows"
+            )
     for key in ("embedding_length", "block_count", "vocab_size"):
         value = facts.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
