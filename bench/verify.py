@@ -159,7 +159,7 @@ def full_table(count: int, size: int, runs: int) -> None:
         for name, (cmd,) in contenders.items():
             results[name].append(timed(cmd))
     total_mb = count * size / 1e6
-    print(f"\nfull verify: {count} x {size >> 20} MiB, hot cache, {os.cpu_count()} cores, "
+    print(f"\nfull verify: {count} x {size >> 20} MiB, hot cache, {len(os.sched_getaffinity(0))} cores, "
           f"median of {runs}")  # fmt: skip
     print(f"{'contender':<26}{'seconds':>9}{'MB/s':>9}{'peak RSS MiB':>14}")
     med: dict[str, float] = {}
@@ -190,7 +190,8 @@ def fast_table(n: int) -> None:
         _, rss, data = timed(
             [sys.executable, "-c", FAST_SCRIPT.format(repo=str(REPO), root=str(root), n=n)]
         )
-        cli_env = {**os.environ, "PYTHONPATH": str(REPO), "MODELCTL_MODELS_DIR": str(root)}
+        pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        cli_env = {**os.environ, "PYTHONPATH": pythonpath, "MODELCTL_MODELS_DIR": str(root)}
         cli = [timed([sys.executable, "-m", "modelctl", "verify"], cli_env)[0] for _ in range(3)]
         print(f"\nfast verify: {n} sparse files, {total / 2**40:.2f} TiB apparent")
         print(f"in-process median:  {data['median'] * 1000:.1f} ms (target < 50 ms); "
