@@ -281,6 +281,7 @@ def run(
     json_output: bool = False,
     jobs: int | None = None,
     lock_timeout: float | None = None,
+    reporter: Any = None,
 ) -> int:
     """Resolve, plan, pull what is missing (unless offline), record the fast-path cache.
 
@@ -305,7 +306,7 @@ def run(
     cancel = start_watchdog(timeout, deadline)
     try:
         return _run(specs, models_dir, manifests, offline, deadline, json_output, jobs,
-                    lock_timeout, started)  # fmt: skip
+                    lock_timeout, started, reporter)  # fmt: skip
     finally:
         cancel()
 
@@ -348,6 +349,7 @@ def _run(
     jobs: int | None,
     lock_timeout: float | None,
     started: float,
+    reporter: Any,
 ) -> int:
     from modelctl.manifest.select import resolve_spec
     from modelctl.store.layout import Layout
@@ -369,7 +371,7 @@ def _run(
             raise_offline(remote)
     downloaded = 0
     if pending:
-        result = pull(selections, layout, deadline, offline, json_output, jobs, lock_timeout)
+        result = pull(selections, pending, layout, deadline, offline, reporter, jobs, lock_timeout)
         downloaded = sum(1 for r in result.items if r.state == "downloaded")
         items = unique_items(selections, layout)
         left = [i for i in items if i.state != "installed"]
@@ -460,23 +462,37 @@ def raise_not_installed(left: list[Any]) -> None:
 
 def pull(
     selections: list[Any],
+    pending: list[Any],
     layout: Any,
     deadline: float | None,
     offline: bool,
-    json_output: bool,
+    reporter: Any,
     jobs: int | None,
     lock_timeout: float | None,
 ) -> Any:
-    """Hand the selections to the pull library; returns its `PullSummary`.
+    """Check the whole stacks, then hand only what is not installed to the pull library.
 
-    The pull skips what is installed, runs the compatibility check (its `preflight` hook) once,
-    checks disk space, then downloads under per-file locks on the volume, so concurrent ensures
-    fetch each file once. Offline, only local (file://) sources are copied.
+    Ensure means "make present", never "update": an installed file that tracks a branch is left
+    alone (no metadata request, no upgrade in passing; `modelctl pull` does that). So the pull gets
+    selections trimmed to the pending assets, and the compatibility check, which needs every part
+    of a stack, runs here on the full selections instead of as the pull's preflight (once, not
+    twice). The pull checks disk space, then downloads under per-file locks on the volume, so
+    concurrent ensures fetch each file once. Offline, only local (file://) sources are copied.
     """
+    from dataclasses import replace
+
     from modelctl.errors import TimedOut
     from modelctl.pull import PullOptions, pull_selections
 
-    options = PullOptions(offline=offline, reporter=EventPrinter(json_output))
+    preflight, post_verify = check_hooks()
+    if preflight is not None:
+        preflight(selections, layout)
+    wanted = {i.asset.dest for i in pending}
+    trimmed = [replace(s, assets=tuple(a for a in s.assets if a.dest in wanted))
+               for s in selections]  # fmt: skip
+    options = PullOptions(offline=offline, post_verify=post_verify)
+    if reporter is not None:
+        options.reporter = PullEvents(reporter)
     if deadline is not None:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -486,58 +502,28 @@ def pull(
         options.jobs = jobs
     if lock_timeout is not None:
         options.lock_timeout = lock_timeout
-    options.preflight = preflight()
-    return pull_selections(selections, layout, options)
+    return pull_selections([s for s in trimmed if s.assets], layout, options)
 
 
-def preflight() -> Any:
-    """The compatibility check the pull runs before its first GET (None until one exists)."""
+def check_hooks() -> tuple[Any, Any]:
+    """The compatibility check (`preflight`, before any GET) and the per-file identity check
+    (`post_verify`), the same hooks `modelctl pull` wires; (None, None) until they exist."""
     try:
-        from modelctl.compat.check import preflight as check_preflight
+        from modelctl.compat import check
     except ImportError:
-        return None
-    return check_preflight
+        return None, None
+    return getattr(check, "preflight", None), getattr(check, "post_verify", None)
 
 
-class EventPrinter:
-    """A pull `Reporter`: one plain line per state change on stderr, or JSON lines on stdout."""
+class PullEvents:
+    """Passes pull events to the CLI's reporter; the pull's own `summary` becomes `pull_summary`
+    so that the last JSON line of an ensure is always ensure's summary."""
 
-    QUIET = ("plan", "summary")  # ensure prints its own summary
-
-    def __init__(self, json_output: bool) -> None:
-        self.json_output = json_output
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
 
     def event(self, name: str, **data: Any) -> None:
-        if name in self.QUIET:
-            return
-        if self.json_output:
-            sys.stdout.write(json.dumps({"event": name, **data}, default=str) + "\n")
-            sys.stdout.flush()
-            return
-        line = self.plain(name, data)
-        if line:
-            sys.stderr.write(f"ensure: {line}\n")
-            sys.stderr.flush()
+        self.inner.event("pull_summary" if name == "summary" else name, **data)
 
     def advance(self, dest: str, n: int) -> None:
-        pass
-
-    @staticmethod
-    def plain(name: str, data: dict[str, Any]) -> str | None:
-        dest = data.get("dest", "")
-        if name == "start":
-            size = human_size(data["size"]) if data.get("size") else "size unknown"
-            resumed = data.get("resumed") or 0
-            again = f", resuming at {human_size(resumed)}" if resumed else ""
-            return f"downloading {dest} ({size}{again})"
-        if name == "waiting":
-            return f"waiting for another process that is pulling {dest}"
-        if name == "done":
-            return f"installed {dest} ({human_size(data.get('size') or 0)}, sha256 verified)"
-        if name == "present":
-            return f"present {dest}"
-        if name == "retry":
-            return f"retrying {dest} from zero: {data.get('reason')}"
-        if name == "failed":
-            return f"failed {dest}: {data.get('error')}"
-        return None
+        self.inner.advance(dest, n)

@@ -249,14 +249,14 @@ def test_eight_ensures_at_once_fetch_each_file_once_and_a_rerun_makes_no_request
 
 def test_a_downloader_killed_mid_way_does_not_stop_the_others(two, hub):
     hub.fault("org/two", "model.safetensors", rate=1 << 20)  # ~3 s for the big file
-    procs = [start(two["env"]) for _ in range(8)]
+    procs = [start(two["env"]) for _ in range(4)]  # four keep the suite fast; eight above
     key = hashlib.sha256(two["data"]["model.safetensors"]).hexdigest()
     victim = wait_for_downloader(procs, two["models"] / ".modelctl" / "partial" / key)
     os.kill(victim.pid, signal.SIGKILL)
     hub.clear_faults()
     results = finish(procs)
     codes = [code for p, (code, _, _) in zip(procs, results, strict=True) if p is not victim]
-    assert codes == [0] * 7, results
+    assert codes == [0] * 3, results
     assert victim.returncode == -signal.SIGKILL
     assert_installed(two)
     ranged = [e for e in hub.gets("model.safetensors") if e.range]
@@ -327,3 +327,15 @@ def test_timeout_stops_with_exit_5_and_the_next_run_resumes(two, hub):
     assert_installed(two)
     assert hub.bytes_served("model.safetensors") <= SIZES["model.safetensors"] - (512 << 10)
     assert any(e.range for e in hub.gets("model.safetensors")), "resumed with a Range request"
+
+
+def test_ensure_fetches_only_what_is_missing_and_never_upgrades_in_passing(two, hub):
+    assert run_cli("ensure", env=two["env"]).code == 0
+    (two["models"] / "vae" / "vae.safetensors").unlink()
+    hub.add_file("org/two", "model.safetensors", b"a newer model on main")
+    hub.clear_log()
+    result = run_cli("ensure", env=two["env"])
+    assert result.code == 0, result.err
+    assert "1 downloaded" in result.out
+    assert [e for e in hub.requests() if e.file == "model.safetensors"] == []
+    assert_installed(two)  # the installed model is still the one the receipt names

@@ -53,18 +53,44 @@ def setup(tmp_path: Path) -> dict:
     return {"tmp": tmp_path, "env": env, "marker": marker, "stub": stub, "comfy": comfy}
 
 
-def test_hook_ensures_writes_paths_and_execs_the_command(setup):
-    result = run_hook(setup["env"], *setup["stub"], cwd=setup["tmp"])
+MANIFEST = """\
+schema: 1
+name: hooked
+description: one file from the test hub
+assets:
+  - id: vae
+    role: vae
+    source: hf://org/hooked/vae.safetensors
+    revision: main
+    dest: vae/vae.safetensors
+"""
+
+
+def test_hook_ensures_writes_paths_and_execs_the_command(setup, hub):
+    blob = os.urandom(256 << 10)
+    hub.add_file("org/hooked", "vae.safetensors", blob)
+    (setup["tmp"] / "manifests" / "hooked.yaml").write_text(MANIFEST)
+    env = {**setup["env"], **hub.env(setup["tmp"]), "MODELCTL_ENSURE": "hooked stack"}
+    result = run_hook(env, *setup["stub"], cwd=setup["tmp"])
     assert result.returncode == 0, result.stderr
     pid, args = setup["marker"].read_text().split(" ", 1)
     assert int(pid) == result.pid  # exec: the command replaced the hook's process
     assert args.strip() == "--listen 0.0.0.0"
-    assert "3 assets present" in result.stdout
+    models = Path(env["MODELCTL_MODELS_DIR"])
+    assert (models / "vae" / "vae.safetensors").read_bytes() == blob
+    assert hub.bytes_served("vae.safetensors") == len(blob)
+    assert "4 assets present" in result.stdout and "1 downloaded" in result.stdout
     paths = yaml.safe_load((setup["comfy"] / "extra_model_paths.yaml").read_text())
-    assert paths["modelctl"]["base_path"] == setup["env"]["MODELCTL_MODELS_DIR"]
+    assert paths["modelctl"]["base_path"] == env["MODELCTL_MODELS_DIR"]
+    assert paths["modelctl"]["vae"] == "vae/"
     log = [line for line in result.stderr.splitlines() if "modelctl-hook:" in line]
-    assert any("ensure: stack" in line for line in log)
+    assert any("ensure: hooked stack" in line for line in log)
     assert any("starting: sh -c" in line for line in log)
+
+    hub.clear_log()  # a restart: nothing to fetch, nothing asked
+    again = run_hook(env, *setup["stub"], cwd=setup["tmp"])
+    assert again.returncode == 0 and hub.requests() == []
+    assert "nothing to download" in again.stdout
 
 
 def test_failing_ensure_stops_without_running_the_command(setup):

@@ -67,18 +67,27 @@ def ensure_command(
     Configured entirely by environment for containers (MODELCTL_ENSURE, MODELCTL_MODELS_DIR,
     HF_TOKEN, HF_ENDPOINT, MODELCTL_OFFLINE); never prompts.
     """
+    from modelctl.cli.progress import make_reporter
     from modelctl.ensure import env_specs, parse_seconds, run
 
-    return run(
-        list(specs or []) or env_specs(),
-        models_dir=models_dir,
-        manifests=manifests,
-        offline=offline,
-        timeout=parse_seconds(timeout, "--timeout"),
-        json_output=json_output,
-        jobs=jobs,
-        lock_timeout=lock_timeout,
-    )
+    seconds = parse_seconds(timeout, "--timeout")
+    reporter = make_reporter(json_output)
+    try:
+        return run(
+            list(specs or []) or env_specs(),
+            models_dir=models_dir,
+            manifests=manifests,
+            offline=offline,
+            timeout=seconds,
+            json_output=json_output,
+            jobs=jobs,
+            lock_timeout=lock_timeout,
+            reporter=reporter,
+        )
+    finally:
+        stop = getattr(reporter, "stop", None)
+        if stop is not None:
+            stop()
 
 
 def comfyui_paths_command(
