@@ -26,7 +26,9 @@ from modelctl.workflow.graph import Node, Workflow
 from modelctl.workflow.table import Table
 from modelctl.workflow.urls import UrlError, to_source
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+# Characters no file name should hold and YAML cannot print raw: C0/C1 controls, Unicode line
+# separators, lone surrogates (JSON can encode them) and the non-characters U+FFFE/U+FFFF.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 

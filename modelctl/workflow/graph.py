@@ -89,8 +89,11 @@ def load_json(data: bytes, where: str) -> Any:
 def parse(doc: Any, where: str, table: Table) -> Workflow:
     """Turn a parsed JSON document into a `Workflow`, or explain why it is not one."""
     if isinstance(doc, dict) and isinstance(doc.get("prompt"), dict):
-        ui = doc.get("workflow") or ((doc.get("extra_data") or {}).get("extra_pnginfo") or {}).get(
-            "workflow"
+        pnginfo = _dict(_dict(doc.get("extra_data")).get("extra_pnginfo"))
+        ui = (
+            doc.get("workflow")
+            if isinstance(doc.get("workflow"), dict)
+            else pnginfo.get("workflow")
         )
         if isinstance(ui, dict) and isinstance(ui.get("nodes"), list):
             return _parse_ui(ui, where, table)
@@ -104,6 +107,11 @@ def parse(doc: Any, where: str, table: Table) -> Workflow:
         "`{id: {class_type, inputs}}` (API format)",
         "save the workflow from ComfyUI with Save or Export (API)",
     )
+
+
+def _dict(value: Any) -> dict:
+    """`value` when it is a JSON object, else an empty one (for optional wrapper fields)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _is_api(doc: Any) -> bool:
@@ -160,7 +168,10 @@ def _definitions(doc: dict, where: str) -> dict[str, dict]:
     stack = [doc]
     while stack:
         graph = stack.pop()
-        subs = (graph.get("definitions") or {}).get("subgraphs") or []
+        definitions = graph.get("definitions")
+        if definitions is not None and not isinstance(definitions, dict):
+            raise BadInput(f"{where}: `definitions` is not an object")
+        subs = (definitions or {}).get("subgraphs") or []
         if not isinstance(subs, list):
             raise BadInput(f"{where}: definitions.subgraphs is not a list")
         for sub in subs:
@@ -192,7 +203,7 @@ def _walk(
             raise BadInput(f"{where}: node #{i} of {prefix or 'the workflow'} has no `type`")
         path = f"{prefix}{raw.get('id', i)}"
         mode = raw.get("mode", 0)
-        node_active = active and mode not in table.inactive_modes
+        node_active = active and not (isinstance(mode, int) and mode in table.inactive_modes)
         node = _ui_node(raw, path, node_active, where, defs)
         out.append(node)
         if node.subgraph_instance:

@@ -133,7 +133,8 @@ def _comment_block(title: str, items: list[tuple[Model, str]], key: str) -> list
 
 
 def _q(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    """A YAML double-quoted scalar; `clean_text` keeps it printable (a no-op for checked names)."""
+    return json.dumps(clean_text(text), ensure_ascii=False)
 
 
 def _nothing_to_write(report: Report) -> BadInput:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from pathlib import Path
@@ -12,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelctl.errors import BadInput
+from modelctl.errors import BadInput, ManifestError
 from modelctl.manifest.validate import parse_manifest
 from modelctl.workflow import analyze_bytes, manifest_text
 from modelctl.workflow.render import default_name
@@ -170,5 +169,72 @@ def test_arbitrary_json_only_ever_fails_as_bad_input(doc):
     except BadInput:
         return
     if report.models:
-        with contextlib.suppress(BadInput):  # e.g. braces in a name; anything else fails the test
-            parse_manifest(manifest_text(report, "fuzz").encode())
+        _render_or_refuse(report)
+
+
+def _render_or_refuse(report) -> None:
+    """Either a manifest the validator loads, or a plain BadInput naming the model; never a
+    ManifestError, which would mean we wrote YAML the validator rejects."""
+    try:
+        text = manifest_text(report, "fuzz")
+    except ManifestError as exc:
+        raise AssertionError(f"generated an invalid manifest: {exc}") from exc
+    except BadInput:
+        return
+    parse_manifest(text.encode())
+
+
+names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12).map(
+    lambda s: s + ".safetensors"
+) | st.sampled_from(["a.safetensors", "sub/b.gguf", "c\\d.pt", "{x}.sft", "..", "e f.ckpt", "None"])
+loaders = st.sampled_from(
+    [
+        "UNETLoader",
+        "CLIPLoader",
+        "VAELoader",
+        "LoraLoader",
+        "UnetLoaderGGUF",
+        "NunchakuQwenImageDiTLoader",
+        "MyCustomLoader",
+    ]
+)
+urls = st.sampled_from(
+    [
+        "https://huggingface.co/o/r/resolve/main/x.safetensors",
+        "https://huggingface.co/o/r/blob/v1/dir/y.gguf?download=true",
+        "https://example.com/files/z.safetensors?token=secret",
+        "https://huggingface.co/o/r/resolve/main/a%40b.safetensors",
+        "",
+    ]
+)
+
+
+@st.composite
+def ui_workflows(draw):
+    ui = UI()
+    for _ in range(draw(st.integers(1, 5))):
+        name = draw(names)
+        declared = draw(st.booleans())
+        entry = model(
+            draw(names) if draw(st.booleans()) else name,
+            draw(st.sampled_from(["vae", "loras", "diffusion_models", "unet"])),
+            draw(urls),
+        )
+        ui.node(
+            draw(loaders),
+            [name, "default"],
+            [entry] if declared else None,
+            mode=draw(st.sampled_from([0, 0, 2, 4])),
+        )
+    return ui.doc
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ui_workflows())
+def test_workflow_shaped_input_gives_a_valid_manifest_or_bad_input(doc):
+    try:
+        report = analyze_bytes(json.dumps(doc).encode(), "fuzz.json", use_catalog=False)
+    except BadInput:
+        return
+    if report.models:
+        _render_or_refuse(report)
