@@ -104,31 +104,14 @@ def parse_seconds(value: str | None, option: str) -> float | None:
 
 
 def parse_fast_args(args: list[str]) -> dict[str, Any] | None:
-    """The options the fast path understands; None for anything else (help, typos, `--`)."""
-    opts: dict[str, Any] = {"specs": [], "offline": False, "json": False, "timeout": None}
-    opts.update(models_dir=None, manifests=None)
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        name, eq, value = arg.partition("=")
-        if arg in _FLAGS:
-            opts[_FLAGS[arg]] = True
-        elif name in _VALUED:
-            if not eq:
-                i += 1
-                if i >= len(args):
-                    return None
-                value = args[i]
-            opts[_VALUED[name]] = value
-        elif arg.startswith("-"):
-            return None
-        else:
-            opts["specs"].append(arg)
-        i += 1
+    """The options the ensure fast path understands; None for anything else (help, typos, `--`)."""
+    opts = parse_options(args, _FLAGS, _VALUED)
+    if opts is None:
+        return None
     timeout = opts["timeout"] if opts["timeout"] is not None else os.environ.get("MODELCTL_TIMEOUT")
     if timeout is not None and timeout.strip() and not _positive(timeout):
         return None  # the full command reports it
-    opts["specs"] = opts["specs"] or env_specs()
+    opts["specs"] = opts.pop("args") or env_specs()
     return opts if opts["specs"] else None
 
 
@@ -141,10 +124,65 @@ def _positive(value: str) -> bool:
 
 
 def fast_main(args: list[str]) -> int | None:
-    """Exit code 0 when every asset of the SPECs is installed and intact; None: run the full app.
+    """Answer `ensure …` / `comfyui-paths …` without the full CLI when possible; None: run it.
 
-    Never raises: any surprise means "not sure", and the full command decides.
+    These two run at every container start, where the full CLI's start-up (Typer, and through it
+    pydantic) costs over a second. Never raises: any surprise means "not sure", and the full
+    command decides (and reports errors with their exit codes).
     """
+    if args[:1] == ["ensure"]:
+        return fast_ensure(args[1:])
+    if args[:1] == ["comfyui-paths"]:
+        return fast_comfyui_paths(args[1:])
+    return None
+
+
+def fast_comfyui_paths(args: list[str]) -> int | None:
+    """`comfyui-paths [--write PATH] [--json] [--models-dir D]` with the stdlib only."""
+    try:
+        opts = parse_options(args, {"--json": "json"}, {"--write": "write", "--models-dir": "dir"})
+        if opts is None or opts.pop("args"):
+            return None
+        from modelctl.store import comfyui_paths
+
+        text = comfyui_paths.report(models_root(opts["dir"]), opts["write"], opts["json"])
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+    except Exception:
+        return None
+
+
+def parse_options(
+    args: list[str], flags: dict[str, str], valued: dict[str, str]
+) -> dict[str, Any] | None:
+    """Click-compatible parsing of the given options (`--x v`, `--x=v`); None for anything else."""
+    opts: dict[str, Any] = {"args": []}
+    opts.update({name: False for name in flags.values()})
+    opts.update({name: None for name in valued.values()})
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.partition("=")
+        if arg in flags:
+            opts[flags[arg]] = True
+        elif name in valued:
+            if not eq:
+                i += 1
+                if i >= len(args):
+                    return None
+                value = args[i]
+            opts[valued[name]] = value
+        elif arg.startswith("-"):
+            return None
+        else:
+            opts["args"].append(arg)
+        i += 1
+    return opts
+
+
+def fast_ensure(args: list[str]) -> int | None:
+    """Exit code 0 when every asset of the SPECs is installed and intact; None: run the full app."""
     try:
         opts = parse_fast_args(args)
         if opts is None:

@@ -24,10 +24,10 @@ def print_error(message: str, hint: str | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
-    if args[:1] == ["ensure"]:  # container start: answer from receipts, stdlib only, when we can
+    if args[:1] in (["ensure"], ["comfyui-paths"]):  # container start: stdlib only, when we can
         from modelctl.ensure import fast_main
 
-        code = fast_main(args[1:])
+        code = fast_main(args)
         if code is not None:
             return code
     try:

@@ -155,6 +155,32 @@ def write(path: str, block: str) -> bool:
     return True
 
 
+def generate(models_root: str, write_to: str | None) -> tuple[str, bool | None, dict]:
+    """The block for `models_root` (absolute), written to `write_to` when given.
+
+    Returns (block, changed: None when not writing, folder map). Used by the `comfyui-paths`
+    command and by its stdlib-only fast path in `modelctl.ensure`.
+    """
+    from modelctl.store.layout import STATE_DIR
+
+    folders = folder_map(installed_folders(os.path.join(models_root, STATE_DIR, "receipts")))
+    block = render(models_root, folders)
+    changed = write(write_to, block) if write_to else None
+    return block, changed, folders
+
+
+def report(models_root: str, write_to: str | None, json_output: bool) -> str:
+    """Generate (and maybe write), and return what the command prints."""
+    block, changed, folders = generate(models_root, write_to)
+    if json_output:
+        data = {"models_dir": models_root, "path": write_to, "changed": changed, "folders": folders}
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if write_to:
+        state = "written" if changed else "unchanged"
+        return f"comfyui-paths: {write_to} {state} (models dir {models_root})\n"
+    return block
+
+
 def installed_folders(receipts_dir: str) -> list[str]:
     """Top-level folders that hold installed files, from the receipts tree (no file is opened)."""
     try:

@@ -200,3 +200,16 @@ def test_unwritable_target_is_one_error_line(tmp_path):
 @pytest.mark.parametrize("name", ["custom_nodes", "base_path", ".hidden", "a b"])
 def test_unsafe_receipt_folders_are_not_exposed(name):
     assert name not in comfyui_paths.folder_map([name])
+
+
+def test_fast_path_prints_what_the_full_command_prints_and_imports_nothing_heavy(tmp_path, capsys):
+    from modelctl.cli.commands.ensure import comfyui_paths_command
+    from tests.helpers.probe import probe
+
+    models = tmp_path / "models"
+    fake_stack(models, tmp_path / "manifests", name="s", n=2)
+    for args in ([], ["--json"]):
+        result, out, err = probe("comfyui-paths", "--models-dir", str(models), *args, env={})
+        assert result == {"code": 0, "heavy": []}, err
+        comfyui_paths_command(write=None, json_output=bool(args), models_dir=str(models))
+        assert capsys.readouterr().out == out

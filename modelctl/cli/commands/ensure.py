@@ -105,21 +105,8 @@ def comfyui_paths_command(
     models_dir: ModelsDir = None,
 ) -> int:
     """ComfyUI extra_model_paths.yaml pointing ComfyUI (and ComfyUI-GGUF) at the models dir."""
-    from modelctl.cli.output import print_json
+    from modelctl.ensure import models_root
     from modelctl.store import comfyui_paths
-    from modelctl.store.layout import Layout
-    from modelctl.store.layout import models_dir as find_models_dir
 
-    layout = Layout(find_models_dir(models_dir))
-    folders = comfyui_paths.folder_map(comfyui_paths.installed_folders(str(layout.receipts)))
-    block = comfyui_paths.render(str(layout.root), folders)
-    changed = comfyui_paths.write(write, block) if write else None
-    if json_output:
-        print_json({"models_dir": str(layout.root), "path": write, "changed": changed,
-                    "folders": folders})  # fmt: skip
-    elif write:
-        state = "written" if changed else "unchanged"
-        typer.echo(f"comfyui-paths: {write} {state} (models dir {layout.root})")
-    else:
-        typer.echo(block, nl=False)
+    typer.echo(comfyui_paths.report(models_root(models_dir), write, json_output), nl=False)
     return 0
