@@ -20,7 +20,10 @@ def read_header(
             raise bad(source, "GGUF", 0, "big-endian GGUF files are not supported")
         from modelctl.formats.gguf import read_gguf
 
-        return read_gguf(source, max_array_items=max_array_items, check_data=check_data)
+        chunk = getattr(source, "read_chunk", 1 << 20)  # remote sources want small read-ahead
+        return read_gguf(
+            source, max_array_items=max_array_items, check_data=check_data, chunk=chunk
+        )
     if found.format == "safetensors":
         from modelctl.formats.safetensors import read_safetensors
 

@@ -33,6 +33,8 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 class RemoteSource:
     """A ByteSource over HTTP Range requests; `bytes_fetched` counts body bytes received."""
 
+    read_chunk = FIRST_BLOCK  # what a sequential reader should ask for at a time
+
     def __init__(
         self,
         url: str,
