@@ -1,7 +1,7 @@
 """Recorded NVML answers (the JSON `modelctl.env.gpu.record_nvml` returns) for machines we test
 against without owning them, plus writers of fake installed distributions.
 
-The H100 record is the answer NVML gave on a real H100 80GB HBM3 (see `doctor --save-nvml`);
+The H100 record is the answer NVML gave on a real H100 80GB HBM3 (`doctor --save-nvml`);
 the others follow the same shape with the cards' published figures (compute capability from
 NVIDIA's CUDA GPU table, memory as NVML reports it: total bytes, a little less free).
 """
@@ -36,7 +36,21 @@ def machine(*devices: dict, driver: str = "580.95.05", cuda: int = 13000) -> dic
 
 RTX_3090 = machine(device(0, "NVIDIA GeForce RTX 3090", (8, 6), 24576 * MIB, 23871 * MIB))
 RTX_5090 = machine(device(0, "NVIDIA GeForce RTX 5090", (12, 0), 32607 * MIB, 31880 * MIB))
-H100 = machine(device(0, "NVIDIA H100 80GB HBM3", (9, 0), 81559 * MIB, 81004 * MIB))
+# Recorded on an H100 with `modelctl doctor --save-nvml` (nvidia-ml-py there reports no __version__).
+H100 = {
+    "nvml_module": None,
+    "driver_version": "580.159.04",
+    "cuda_driver_version": 13000,
+    "devices": [
+        {
+            "index": 0,
+            "name": "NVIDIA H100 80GB HBM3",
+            "uuid": "GPU-f96cf38d-1b31-9043-1443-2d8b975a9593",
+            "cuda_compute_capability": [9, 0],
+            "memory": {"total": 85520809984, "free": 85017493504, "used": 503316480},
+        }
+    ],
+}
 RTX_3060_12GB = machine(device(0, "NVIDIA GeForce RTX 3060", (8, 6), 12288 * MIB, 11710 * MIB))
 NO_GPU = {"error": "NVMLError_LibraryNotFound: NVML Shared Library Not Found"}
 NO_DRIVER = {"error": "NVMLError_DriverNotLoaded: Driver Not Loaded"}
