@@ -222,7 +222,7 @@ def _decide(wants: list[_Want], layout: Layout, opts: PullOptions) -> list[_Want
             names = ", ".join(f"{w.asset.dest} ({w.state})" for w in missing)
             raise SourceError(
                 f"offline, and {len(missing)} asset(s) are not installed: {names}",
-                "run `modelctl pull` with network access first (or drop --offline / HF_HUB_OFFLINE)",
+                "run `modelctl pull` with network access first (drop --offline / HF_HUB_OFFLINE)",
             )
     if need:
         with ThreadPoolExecutor(max_workers=min(8, len(need))) as ex:
@@ -292,14 +292,14 @@ def _space(todo: list[_Want], layout: Layout, opts: PullOptions) -> list[FsVerdi
 def _plan_rows(wants: list[_Want]) -> list[dict[str, Any]]:
     rows = []
     for w in wants:
-        r = w.remote
+        r, rec = w.remote, w.receipt
         rows.append({
             "id": w.asset.id,
             "dest": w.asset.dest,
             "source": redact(w.asset.source),
             "state": w.state,
             "action": "skip" if w.result is not None else "download",
-            "size": (r.size if r else None) or w.asset.size or (w.receipt.size if w.receipt else None),
+            "size": (r.size if r else None) or w.asset.size or (rec.size if rec else None),
             "sha256": (r.sha256 if r else None) or w.asset.sha256,
             "commit": r.commit if r else None,
         })  # fmt: skip
@@ -403,8 +403,10 @@ def _fetch_verified(
         state = partials.PartialState(key, asset.source, remote.size, remote.sha256, remote.commit)
         part = partials.claim(layout, state)
         resumed = partials.Ranges(part.state.written).total()
-        opts.reporter.event("start", dest=asset.dest, id=asset.id, size=remote.size, resumed=resumed,
-                            source=remote.display)  # fmt: skip
+        opts.reporter.event(
+            "start", dest=asset.dest, id=asset.id, size=remote.size, resumed=resumed,
+            source=remote.display,
+        )  # fmt: skip
         result = fetch(
             remote, part, topts, lambda n: opts.reporter.advance(asset.dest, n), opts.cancel
         )
@@ -460,10 +462,9 @@ def pickle_reason(path: Path, dest: str) -> str | None:
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return "a pickle file"
     if head.startswith(b"PK\x03\x04"):
-        with contextlib.suppress(zipfile.BadZipFile, OSError):
-            with zipfile.ZipFile(path) as zf:
-                if any(n.endswith(".pkl") for n in zf.namelist()):
-                    return "a zip-packed PyTorch checkpoint"
+        with contextlib.suppress(zipfile.BadZipFile, OSError), zipfile.ZipFile(path) as zf:
+            if any(n.endswith(".pkl") for n in zf.namelist()):
+                return "a zip-packed PyTorch checkpoint"
         return "a zip archive" if dest.lower().endswith(PICKLE_SUFFIXES) else None
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return "a 7z archive (a disguised PyTorch checkpoint?)"

@@ -137,7 +137,8 @@ def check(verdicts: list[FsVerdict]) -> None:
     files = ", ".join(f"{n.label} {human_size(n.bytes)}" for n in v.needs if n.bytes)
     raise DiskFull(
         f"not enough space on {v.path}: need {human_size(v.needed)} ({files}) + "
-        f"{human_size(v.margin)} margin, free {human_size(v.free)}, short by {human_size(v.shortfall)}",
+        f"{human_size(v.margin)} margin, free {human_size(v.free)}, "
+        f"short by {human_size(v.shortfall)}",
         "free space, use a larger volume (--models-dir), or lower the margin with --min-free",
     )
 

@@ -41,7 +41,8 @@ def resolve(asset: ResolvedAsset, base: Path | None, allow_unverified: bool = Fa
         )
     if asset.size is not None and st.st_size != asset.size:
         raise SourceError(
-            f"{asset.source}: the mirror's file has {st.st_size} bytes, the manifest says {asset.size}",
+            f"{asset.source}: the mirror's file has {st.st_size} bytes, "
+            f"the manifest says {asset.size}",
             "the mirror holds another version of the file; refresh it or fix the manifest",
         )
     return RemoteFile(

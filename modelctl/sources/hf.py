@@ -86,7 +86,7 @@ def resolve(
         raise SourceError(
             f"{ref.uri()}@{commit[:12]}: the Hub's sha256 {hub_sha} differs from the manifest's "
             f"{asset.sha256.lower()}",
-            "the file changed upstream: pin `revision:` to the commit you verified, or update sha256",
+            "the file changed upstream: pin `revision:` to a checked commit, or update sha256",
         )
     return RemoteFile(
         source=asset.source,

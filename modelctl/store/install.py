@@ -56,7 +56,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def publish(tmp: Path, dest: Path, replace: bool = False) -> None:
-    """Move the verified file `tmp` to `dest` atomically; EEXIST -> DestinationExists unless `replace`.
+    """Move the verified `tmp` to `dest` atomically; EEXIST -> DestinationExists unless `replace`.
 
     `tmp` must already be fsynced. On success `tmp` no longer exists.
     """

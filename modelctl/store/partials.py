@@ -5,14 +5,14 @@ rename, never a copy — robustness F.61):
 
     <key>.lock               filelock, held by whoever is writing a partial of this key right now
     <key>.<token>.part       the bytes, written at their final offsets (may be sparse)
-    <key>.<token>.json       state: which byte ranges of .part are written, expected size/sha256,
-                             source, commit, the server's validator (ETag / Last-Modified for If-Range)
+    <key>.<token>.json       state: which byte ranges of .part are written, expected size and
+                             sha256, source, commit, the server's validator (ETag or Last-Modified)
 
 `key` is the expected sha256 (64 hex) when known — the same content resumes whatever the source —
-else `u-` + sha256(source@commit)[:40]. `token` (`<pid>-<random>`) makes every live partial unique to
-one process (G.65): a later run *claims* a leftover by renaming it to its own token while holding
-`<key>.lock`; the rename succeeds for exactly one process. A partial is never truncated in place:
-starting over unlinks it and creates a new file.
+else `u-` + sha256(source@commit)[:40]. `token` (`<pid>-<random>`) makes every live partial
+unique to one process (G.65): a later run *claims* a leftover by renaming it to its own token
+while holding `<key>.lock`; the rename succeeds for exactly one process. A partial is never
+truncated in place: starting over unlinks it and creates a new file.
 
 `gc` may delete `<key>.*` when it can take `<key>.lock` without waiting (nobody is writing), and the
 files are older than its age limit. The state file is written after the bytes it describes (a
@@ -71,12 +71,12 @@ class Ranges:
         return self._ends[0] if self._starts and self._starts[0] == 0 else 0
 
     def total(self) -> int:
-        return sum(e - s for s, e in zip(self._starts, self._ends))
+        return sum(e - s for s, e in zip(self._starts, self._ends, strict=True))
 
     def missing(self, size: int) -> list[tuple[int, int]]:
         """The holes in [0, size)."""
         out, pos = [], 0
-        for s, e in zip(self._starts, self._ends):
+        for s, e in zip(self._starts, self._ends, strict=True):
             if s >= size:
                 break
             if s > pos:
@@ -87,7 +87,7 @@ class Ranges:
         return out
 
     def spans(self) -> list[list[int]]:
-        return [[s, e] for s, e in zip(self._starts, self._ends)]
+        return [[s, e] for s, e in zip(self._starts, self._ends, strict=True)]
 
 
 @dataclass

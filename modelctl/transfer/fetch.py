@@ -39,7 +39,8 @@ from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, Pool, Redire
 from modelctl.transfer.retry import RetryPolicy
 
 MiB = 1 << 20
-MIN_STEAL = 4 * MiB
+MIN_STEAL = 4 * MiB  # split a piece in flight only when at least twice this is left
+MIN_PIECE = 1 * MiB
 
 
 @dataclass
@@ -276,7 +277,7 @@ def _single(job: _Job) -> None:
                 failures = _on_status(job, exc, failures)
             except (_DiskError, _Cancelled, TimedOut, SourceError):
                 raise
-            except NETWORK_ERRORS + (RedirectError,) as exc:
+            except (*NETWORK_ERRORS, RedirectError) as exc:
                 if isinstance(exc, RedirectError):
                     raise SourceError(str(exc)) from None
                 failures = 0 if job.fetched > before else failures
@@ -322,7 +323,7 @@ def _consume(job: _Job, resp: Response, buf: memoryview, pos: int, end: int | No
         if length and length.isdigit() and int(length) != job.size:
             raise SourceError(
                 f"{job.remote.display}: the server sends {length} bytes, expected {job.size}",
-                "the file at the source changed; pin a revision or update the manifest's size/sha256",
+                "the file at the source changed; pin a revision or update the manifest's sha256",
             )
     while True:
         job.check()
@@ -368,7 +369,7 @@ def _refuse_html(job: _Job, resp: Response) -> None:
     if ctype.startswith("text/html") and not path.endswith((".html", ".htm")):
         raise SourceError(
             f"{job.remote.display}: the server sent an HTML page instead of the file",
-            "a login wall, a gated repository or a /blob/ URL? use the /resolve/ URL and set HF_TOKEN",
+            "a login wall, a gated repo or a /blob/ URL? use the /resolve/ URL and set HF_TOKEN",
         )
 
 
@@ -471,7 +472,7 @@ def _segmented(job: _Job) -> None:
     if not holes:
         return
     o = job.opts
-    piece = max(MIN_STEAL, min(o.segment_size, job.size // max(1, o.connections)))
+    piece = max(MIN_PIECE, min(o.segment_size, -(-job.size // max(1, o.connections))))
     sched = _Scheduler(holes, piece)
     count = min(o.connections, len(sched.queue))
     _run_workers(job, [lambda: _segment_worker(job, sched) for _ in range(count)])
@@ -502,7 +503,7 @@ def _segment_worker(job: _Job, sched: _Scheduler) -> None:
                     failures = _on_status(job, exc, failures)
                 except (_Restart, _DiskError, _Cancelled, TimedOut, SourceError):
                     raise
-                except NETWORK_ERRORS + (RedirectError,) as exc:
+                except (*NETWORK_ERRORS, RedirectError) as exc:
                     if isinstance(exc, RedirectError):
                         raise SourceError(str(exc)) from None
                     failures = 0 if job.fetched > before else failures

@@ -41,7 +41,7 @@ class Written:
 
 
 class PrefixHasher(threading.Thread):
-    """Hash `fd` from byte 0 as far as `written` is contiguous; `finish()` returns the hex digest."""
+    """Hash `fd` from byte 0 as far as `written` is contiguous; `finish()` gives the digest."""
 
     def __init__(self, fd: int, written: Written) -> None:
         super().__init__(name="modelctl-sha256", daemon=True)

@@ -58,7 +58,25 @@ class Response:
     conn: http.client.HTTPConnection
 
     def readinto(self, buf: memoryview) -> int:
-        return self.raw.readinto(buf)
+        """Read what has arrived (at most `len(buf)`); 0 at the end of the body.
+
+        Unlike `HTTPResponse.readinto`, which fills the whole buffer before returning, this returns
+        as soon as some bytes are there (`readinto1`), so a stall or a dropped connection loses no
+        byte already received: what came before it is written and resumed from.
+        """
+        raw = self.raw
+        if raw.chunked or raw.length is None or raw.fp is None:
+            return raw.readinto(buf)
+        if raw.length == 0:
+            raw.close()
+            return 0
+        n = raw.fp.readinto1(buf[: raw.length])
+        if not n:
+            raise http.client.IncompleteRead(b"", raw.length)
+        raw.length -= n
+        if raw.length == 0:
+            raw.close()  # as http.client does at the end of a body: the connection stays reusable
+        return n
 
     def close(self, reuse: bool = False) -> None:
         """Release the response; keep the connection only when the body was fully read."""

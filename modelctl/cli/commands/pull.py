@@ -63,6 +63,15 @@ def pull_command(
     offline: Annotated[
         bool, typer.Option("--offline", help="Never use the network (file:// sources still copy).")
     ] = False,
+    segment_threshold: Annotated[
+        int,
+        typer.Option(
+            "--segment-threshold",
+            envvar="MODELCTL_SEGMENT_THRESHOLD",
+            hidden=True,
+            help="Files from this many bytes up are fetched over several connections.",
+        ),
+    ] = 64 << 20,
     json_output: Json = False,
     models_dir: ModelsDir = None,
     manifests: Manifests = None,
@@ -87,6 +96,7 @@ def pull_command(
     options = PullOptions(
         jobs=jobs,
         connections=connections,
+        segment_threshold=segment_threshold,
         force=force,
         dry_run=dry_run,
         allow_unverified=allow_unverified,

@@ -1,0 +1,196 @@
+"""Download throughput: `modelctl pull` (sha256-verified) vs `curl -o` vs `hf_hub_download`.
+
+Run from the repo root: `python bench/download.py [--size-mib 1024] [--capped-size-mib 256]
+[--rate-mbs 20] [--runs 3]`. The test hub (tests/helpers/hub.py) runs in its own process so its
+CPU does not share our GIL; each client runs as its own process and is measured by wall time and
+peak RSS (`wait4` rusage). All three fetch the same `/resolve/` URL and follow the hub's signed
+redirect to its CDN origin.
+
+Table 1: loopback, no cap. Table 2: the hub caps every connection at `--rate-mbs` (a CDN's
+per-connection limit): curl and hf_hub_download use one connection, modelctl its default
+segmented transfer (8 connections). Targets (issue 4): >= 0.8x curl and >= 1.5x hf_hub_download on
+table 1; >= 6x both on table 2. This is a benchmark, not a test: nothing asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / "bench" / ".cache"
+EXTRA: list[str] = []  # extra `modelctl pull` arguments (--pull-args)
+
+HUB_SCRIPT = r"""
+import sys, json, time
+sys.path.insert(0, {repo!r})
+from pathlib import Path
+from tests.helpers.hub import TestHub
+hub = TestHub().start()
+hub.add_file("bench/repo", "model.gguf", Path({path!r}), sha256={sha!r})
+rate = {rate!r}
+if rate:
+    hub.fault("bench/repo", "model.gguf", rate=rate)
+print(json.dumps({{"endpoint": hub.endpoint}}), flush=True)
+sys.stdin.read()
+hub.stop()
+"""
+
+HF_SCRIPT = r"""
+from huggingface_hub import hf_hub_download
+hf_hub_download("bench/repo", "model.gguf", local_dir={out!r})
+"""
+
+
+def make_file(size: int) -> tuple[Path, str]:
+    """A random (incompressible) file of `size` bytes, cached with its sha256."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"random-{size}.bin"
+    meta = path.with_suffix(".sha256")
+    if not (path.exists() and path.stat().st_size == size and meta.exists()):
+        h = hashlib.sha256()
+        with open(path, "wb") as fh:
+            left = size
+            while left:
+                block = os.urandom(min(left, 16 << 20))
+                h.update(block)
+                fh.write(block)
+                left -= len(block)
+        meta.write_text(h.hexdigest())
+    return path, meta.read_text().strip()
+
+
+def start_hub(path: Path, sha: str, rate: int | None) -> tuple[subprocess.Popen, str]:
+    code = HUB_SCRIPT.format(repo=str(REPO), path=str(path), sha=sha, rate=rate)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    endpoint = json.loads(proc.stdout.readline())["endpoint"]
+    return proc, endpoint
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Run `cmd`; (seconds, peak RSS MiB, CPU seconds (user+sys) of that process)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{err}")
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+
+
+def clients(endpoint: str, work: Path, sha: str) -> dict[str, tuple[list[str], Path]]:
+    url = f"{endpoint}/bench/repo/resolve/main/model.gguf"
+    manifest = work / "bench.yaml"
+    manifest.write_text(
+        "schema: 1\nname: bench\ndescription: download benchmark\nassets:\n"
+        "  - id: model\n    role: other\n    source: hf://bench/repo/model.gguf\n"
+        f"    revision: main\n    dest: unet/model.gguf\n    sha256: {sha}\n"
+    )
+    ours = work / "models"
+    return {
+        "modelctl pull": (
+            [sys.executable, "-m", "modelctl", "pull", str(manifest), "--models-dir", str(ours),
+             "--no-check", "--min-free", "0", *EXTRA],
+            ours / "unet" / "model.gguf",
+        ),
+        "curl -o": (["curl", "-sS", "-L", "-o", str(work / "curl.bin"), url], work / "curl.bin"),
+        "hf_hub_download": (
+            [sys.executable, "-c", HF_SCRIPT.format(out=str(work / "hf"))],
+            work / "hf" / "model.gguf",
+        ),
+    }  # fmt: skip
+
+
+def table(size: int, rate: int | None, runs: int) -> dict[str, tuple[float, float, float]]:
+    path, sha = make_file(size)
+    hub, endpoint = start_hub(path, sha, rate)
+    work = Path(tempfile.mkdtemp(prefix="modelctl-bench-"))
+    env = dict(os.environ)
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HOME=str(work / "hf_home"),
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        NO_PROXY="127.0.0.1",
+    )
+    env.pop("HF_TOKEN", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure installed code (.pyc cached), not compiling
+    results: dict[str, tuple[float, float, float]] = {}
+    try:
+        for name, (cmd, out) in clients(endpoint, work, sha).items():
+            times, rss, cpu = [], 0.0, []
+            for run in range(runs + 1):  # run 0 warms the page cache and the .pyc files
+                for leftover in (work / "models", work / "hf", work / "curl.bin"):
+                    if leftover.is_dir():
+                        shutil.rmtree(leftover)
+                    elif leftover.exists():
+                        leftover.unlink()
+                seconds, peak, used = timed(cmd, env)
+                if out.stat().st_size != size:
+                    raise SystemExit(f"{name}: wrong size {out.stat().st_size}")
+                if run == 0:
+                    continue
+                times.append(seconds)
+                cpu.append(used)
+                rss = max(rss, peak)
+            results[name] = (statistics.median(times), rss, statistics.median(cpu))
+    finally:
+        assert hub.stdin is not None
+        hub.stdin.close()
+        hub.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def show(title: str, size: int, results: dict[str, tuple[float, float, float]]) -> None:
+    ours = results["modelctl pull"][0]
+    print(f"\n{title}")
+    print("| client | MB/s | seconds | CPU s | peak RSS MiB | modelctl speed-up |")
+    print("|---|---|---|---|---|---|")
+    for name, (seconds, rss, cpu) in results.items():
+        mbs = size / seconds / 1e6
+        ratio = seconds / ours
+        print(f"| {name} | {mbs:,.0f} | {seconds:.2f} | {cpu:.2f} | {rss:.0f} | {ratio:.2f}x |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--capped-size-mib", type=int, default=256)
+    ap.add_argument("--rate-mbs", type=float, default=20.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--skip-capped", action="store_true")
+    ap.add_argument("--pull-args", default="", help="extra arguments for modelctl pull")
+    args = ap.parse_args()
+    EXTRA.extend(args.pull_args.split())
+    print(f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}, curl: {shutil.which('curl')}")
+    size = args.size_mib << 20
+    show(f"1) loopback, {args.size_mib} MiB, median of {args.runs}", size,
+         table(size, None, args.runs))  # fmt: skip
+    if not args.skip_capped:
+        size = args.capped_size_mib << 20
+        rate = int(args.rate_mbs * 1e6)
+        show(
+            f"2) {args.rate_mbs:.0f} MB/s per connection, {args.capped_size_mib} MiB, median of 1",
+            size,
+            table(size, rate, 1),
+        )
+
+
+if __name__ == "__main__":
+    main()
