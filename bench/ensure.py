@@ -7,6 +7,8 @@ Compared side by side in one run, interleaved, same interpreter:
   * `python -c pass`                       the floor: interpreter start alone
   * `modelctl` (console-script entry)      `from modelctl.cli.main import main; main()`
   * `python -m modelctl ensure`            the same through runpy
+  * `modelctl comfyui-paths --write`       the hook's second step
+  * the whole `docker/entrypoint-hook.sh`  both steps under `sh`, then `exec true`
   * slow path (cache removed each run)     what ensure costs without the fast path (reference)
 
 Prints median / p90 wall time, peak RSS (GNU time), the ratio to the bare interpreter, the
@@ -91,6 +93,8 @@ def main() -> int:
             MODELCTL_ENSURE="stack",
             HF_HUB_OFFLINE="1",
             HF_HOME=str(root / "hf_home"),
+            MODELCTL_BIN=f"{sys.executable} -m modelctl",
+            MODELCTL_COMFYUI_PATHS=str(root / "hook-paths.yaml"),
         )
         py = sys.executable
         cache = models / ".modelctl" / "ensure-cache.json"
@@ -101,6 +105,12 @@ def main() -> int:
                 "ensure",
             ],
             "python -m modelctl ensure": [py, "-m", "modelctl", "ensure"],
+            "modelctl comfyui-paths --write": [
+                py, "-m", "modelctl", "comfyui-paths", "--write", str(root / "paths.yaml"),
+            ],
+            "entrypoint hook (sh, cmd `true`)": [
+                "sh", str(REPO / "docker" / "entrypoint-hook.sh"), "true",
+            ],
         }  # fmt: skip
         slow = [py, "-m", "modelctl", "ensure"]
 

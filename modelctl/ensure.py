@@ -13,9 +13,10 @@ Two paths share this module:
   when all hold. Anything unexpected (no cache, other options, a changed manifest, a file gone, a
   parse error) returns None and the caller runs the full command: the cache can make ensure
   faster, never wrong.
-* **Slow path** (`run`): resolve the SPECs, plan, and when something is missing pull it (the pull
-  library runs the compatibility check itself), all inside one `--timeout` deadline; `--offline`
-  never touches the network and lists what is missing. Heavy imports happen inside the functions.
+* **Slow path** (`run`): resolve the SPECs, plan, and when something is missing run the
+  compatibility check on the whole stacks and pull only the missing files, all inside one
+  `--timeout` deadline; `--offline` never touches the network and lists what is missing. Heavy
+  imports happen inside the functions.
 
 The cache key includes the working directory (a SPEC may be a relative manifest path) and the
 manifest search folders (`$MODELCTL_MANIFESTS`, `--manifests`); concurrent writers replace the file
@@ -41,7 +42,8 @@ DEFAULT_MODELS_DIR = "./shared/models"  # = modelctl.store.layout.DEFAULT_MODELS
 TRUE_VALUES = ("1", "true", "yes", "on")
 
 _FLAGS = {"--offline": "offline", "--json": "json"}
-_VALUED = {"--timeout": "timeout", "--models-dir": "models_dir", "--manifests": "manifests"}
+_VALUED = {"--timeout": "timeout", "--models-dir": "models_dir", "--manifests": "manifests",
+           "--jobs": "jobs", "--lock-timeout": "lock_timeout"}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- environment
@@ -111,8 +113,20 @@ def parse_fast_args(args: list[str]) -> dict[str, Any] | None:
     timeout = opts["timeout"] if opts["timeout"] is not None else os.environ.get("MODELCTL_TIMEOUT")
     if timeout is not None and timeout.strip() and not _positive(timeout):
         return None  # the full command reports it
+    if opts["jobs"] is not None and not (opts["jobs"].isdigit() and int(opts["jobs"]) >= 1):
+        return None
+    if opts["lock_timeout"] is not None and not _number(opts["lock_timeout"]):
+        return None
     opts["specs"] = opts.pop("args") or env_specs()
     return opts if opts["specs"] else None
+
+
+def _number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _positive(value: str) -> bool:
@@ -328,28 +342,36 @@ def run(
     little after it in case something does not honour it (partials stay resumable: the transfer
     layer survives SIGKILL by design, so it survives this too).
     """
-    from modelctl.errors import BadInput
+    from modelctl.errors import ModelctlError
 
     started = time.monotonic()
-    if not specs:
-        raise BadInput(
-            "no SPEC to ensure",
-            "pass SPECs (`modelctl ensure z-image-turbo:quant=Q8_0`) or set MODELCTL_ENSURE",
-        )
     offline = offline or env_offline()
     if offline:
         # huggingface_hub reads this at import time and then refuses every request itself.
         os.environ["HF_HUB_OFFLINE"] = "1"
     deadline = started + timeout if timeout else None
-    cancel = start_watchdog(timeout, deadline)
+    cancel = start_watchdog(timeout, deadline, json_output)
     try:
         return _run(specs, models_dir, manifests, offline, deadline, json_output, jobs,
                     lock_timeout, started, reporter)  # fmt: skip
+    except ModelctlError as exc:
+        if json_output:  # scripts get a final summary either way; the error line goes to stderr
+            report_error(exc.exit_code, exc.message)
+        raise
     finally:
         cancel()
 
 
-def start_watchdog(timeout: float | None, deadline: float | None) -> Any:
+def report_error(exit_code: int, message: str) -> None:
+    from modelctl.redact import redact
+
+    event = {"event": "summary", "command": "ensure", "status": "error",
+             "exit_code": exit_code, "error": redact(message)}  # fmt: skip
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+def start_watchdog(timeout: float | None, deadline: float | None, json_output: bool) -> Any:
     """End the process with exit 5 shortly after `deadline`; returns the function that disarms it.
 
     The pull honours the deadline itself and stops cleanly; this is the backstop for what cannot be
@@ -364,6 +386,8 @@ def start_watchdog(timeout: float | None, deadline: float | None) -> Any:
     grace = min(30.0, max(2.0, 0.1 * timeout))
 
     def fire() -> None:
+        if json_output:
+            report_error(5, f"--timeout {timeout:g}s reached; stopped")
         sys.stderr.write(
             f"error: --timeout {timeout:g}s reached; stopped\n"
             "  hint: partial downloads are kept; run the same command again to resume\n"
@@ -389,10 +413,16 @@ def _run(
     started: float,
     reporter: Any,
 ) -> int:
+    from modelctl.errors import BadInput
     from modelctl.manifest.select import resolve_spec
     from modelctl.store.layout import Layout
     from modelctl.store.layout import models_dir as find_models_dir
 
+    if not specs:
+        raise BadInput(
+            "no SPEC to ensure",
+            "pass SPECs (`modelctl ensure z-image-turbo:quant=Q8_0`) or set MODELCTL_ENSURE",
+        )
     key = cache_key(specs, manifests)
     # Stamp what resolution reads *before* reading it: a manifest edited meanwhile then fails the
     # stamp check next time instead of being trusted with the old content.

@@ -276,6 +276,9 @@ def test_offline_with_missing_assets_names_them_and_sends_no_request(two, hub):
         assert first.startswith("error: offline, and 2 asset(s) are not installed:")
         assert "unet -> diffusion_models/model.safetensors (missing)" in first
         assert "vae -> vae/vae.safetensors (missing)" in first
+    result = run_cli("ensure", "--offline", "--json", env=two["env"])
+    event = json.loads(result.out.splitlines()[-1])
+    assert (event["event"], event["status"], event["exit_code"]) == ("summary", "error", 1)
     assert hub.requests() == []
 
 
