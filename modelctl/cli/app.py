@@ -14,8 +14,17 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    from modelctl.cli.commands import catalog, doctor, ensure, inspect, inventory, pull, workflow
+    from modelctl.cli.commands import (
+        catalog,
+        check,
+        doctor,
+        ensure,
+        inspect,
+        inventory,
+        pull,
+        workflow,
+    )
 
-    for module in (catalog, ensure, doctor, workflow, inventory, pull, inspect):
+    for module in (catalog, ensure, doctor, workflow, inventory, pull, inspect, check):
         module.register(app)
     return app

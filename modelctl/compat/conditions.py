@@ -19,7 +19,8 @@ A condition is a mapping with exactly one key, the operator:
 Operands are literals (numbers, strings, booleans, null, lists) or references `$alias.path`, where
 `alias` is a part bound by the rule (or `stack` / `env`), and `path` walks the part's facts. A
 reference ending in `?` reads a missing fact as null instead of "unknown". Two functions transform
-operands: `{lower: A}`, `{strip: [A, REGEX]}` (delete every REGEX match) and `{add: [A, B]}`.
+operands: `{lower: A}`, `{strip: [A, REGEX]}` (delete every REGEX match),
+`{add: [A, B]}` and `{mul: [A, B]}`.
 
 Evaluation is three-valued (Kleene logic): a comparison that reads an unknown fact is *unknown*
 (`None`), not false, so a rule the files cannot decide is reported as skipped with the facts it
@@ -47,7 +48,7 @@ COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 }
 BINARY = (*COMPARISONS, "in", "not_in", "contains", "matches")
 OPERATORS = (*BINARY, "present", "absent", "all", "any", "not", "exists")
-FUNCTIONS = ("lower", "strip", "add")
+FUNCTIONS = ("lower", "strip", "add", "mul")
 SPECIAL_ALIASES = ("stack", "env")
 
 
@@ -115,8 +116,9 @@ def operand(scope: Scope, term: Any) -> Any:
         if name == "strip":
             text, pattern = arg
             return re.sub(pattern, "", str(operand(scope, text)))
-        if name == "add":
-            return sum(operand(scope, t) for t in arg)
+        if name in ("add", "mul"):
+            a, b = (operand(scope, t) for t in arg)
+            return a + b if name == "add" else a * b
         raise ConditionError(f"unknown function `{name}`")
     return term
 
@@ -253,7 +255,7 @@ def _validate_operand(term: Any, aliases: set[str], where: str) -> None:
         if len(term) != 1 or next(iter(term)) not in FUNCTIONS:
             raise ConditionError(f"{where}: unknown function {term!r}")
         ((name, arg),) = term.items()
-        if name in ("strip", "add"):
+        if name in ("strip", "add", "mul"):
             if not isinstance(arg, list) or len(arg) != 2:
                 raise ConditionError(f"{where}: `{name}` takes [A, B]")
             if name == "strip":

@@ -131,7 +131,7 @@ def check_selection(selection: Any, layout: Any, gpu_sm: int | None = None) -> R
         def read() -> Part:
             local = item.state in LOCAL_STATES
             target = str(item.path) if local else selection_target(item.asset)
-            identity = identify_target(target)
+            identity, _ = identify_target(target)
             dest = item.asset.dest
             return make_part(
                 identity,
@@ -185,7 +185,7 @@ def check_files(targets: Sequence[str], gpu_sm: int | None = None) -> Report:
 
     def job(target: str) -> Callable[[], Part]:
         def read() -> Part:
-            identity = identify_target(target)
+            identity, _ = identify_target(target)
             name, folder = target_location(target)
             return make_part(identity, name=name, source=target, folder=folder)
 

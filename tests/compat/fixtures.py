@@ -267,6 +267,9 @@ def hf_llm_tensors(hidden: int, layers: int, vocab: int, heads: int, kv: int, he
                    *, q_norm: bool, post_ffw_norm: bool, k_bias: bool) -> list[Tensor]:  # fmt: skip
     t: list[Tensor] = [("model.embed_tokens.weight", (vocab, hidden), "BF16"),
                        ("model.norm.weight", (hidden,), "BF16")]  # fmt: skip
+    if k_bias:  # Qwen2.5-VL: the vision tower travels with the text model
+        t += [("visual.patch_embed.proj.weight", (1280, 3, 2, 14, 14), "BF16"),
+              ("visual.merger.mlp.2.weight", (hidden, 5120), "BF16")]  # fmt: skip
     for n in range(layers):
         p = f"model.layers.{n}"
         t += [
@@ -426,6 +429,8 @@ FILES: dict[str, Builder] = {
     "z_image_turbo-Q5_K_M.gguf": _dit_gguf("lumina2", z_image_tensors),
     "z_image_turbo-Q4_K_M-zimage-arch.gguf": _dit_gguf("z_image", z_image_tensors),
     "lumina_2_model_bf16.safetensors": _st(lumina2_tensors),
+    # a Lumina-Image-2.0 GGUF under a Z-Image name (sold as Z-Image)
+    "z_image_turbo-lumina2-inside.gguf": _dit_gguf("lumina2", lumina2_tensors),
     "qwen_image_edit_2509_fp8_e4m3fn.safetensors": _st(qwen_image_tensors),
     # text encoders
     "qwen_3_4b.safetensors": _llm_st("qwen3"),
@@ -444,7 +449,7 @@ FILES: dict[str, Builder] = {
     "sdxl_vae.safetensors": _st(sd_vae_tensors),
     # tokenizers
     "gemma2-tokenizer.model": lambda p: write_tokenizer_model(p, 256000),
-    "gemma3-tokenizer.model": lambda p: write_tokenizer_model(p, 262144),
+    "llama-tokenizer.model": lambda p: write_tokenizer_model(p, 32000),
 }
 for _precision in ("int4", "fp4"):
     for _rank in (32, 128):
@@ -456,6 +461,10 @@ for _precision in ("int4", "fp4"):
             )
 # The original Edit's Lightning v1.0 (not 2509's); and a file whose name says r128 but holds rank 32.
 FILES["svdq-int4_r32-qwen-image-edit-lightningv1.0-4steps.safetensors"] = _st(
+    lambda: svdquant_qwen_image_tensors("int4", 32), svdquant_metadata("int4", 32)
+)
+# A renamed file mixing the releases: 2509 with the original Edit's Lightning v1.0.
+FILES["svdq-int4_r32-qwen-image-edit-2509-lightningv1.0-4steps.safetensors"] = _st(
     lambda: svdquant_qwen_image_tensors("int4", 32), svdquant_metadata("int4", 32)
 )
 FILES["svdq-int4_r128-qwen-image-edit-2509-mislabelled.safetensors"] = _st(

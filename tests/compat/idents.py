@@ -38,18 +38,20 @@ LUMINA2 = Ident(
     "lumina2",
     {"dim": 2304, "cap_feat_dim": 2304, "in_channels": 16},
 )
-QWEN_IMAGE = Ident("safetensors", "diffusion_model", "qwen-image", {"in_channels": 16})
+QWEN_IMAGE = Ident(
+    "safetensors", "diffusion_model", "qwen-image", {"in_channels": 64, "cap_feat_dim": 3584}
+)
 SVDQ_INT4_R32 = Ident(
     "safetensors",
     "diffusion_model",
     "qwen-image",
-    {"in_channels": 16, "svdquant": {"precision": "int4", "rank": 32}},
+    {"in_channels": 64, "cap_feat_dim": 3584, "svdquant": {"precision": "int4", "rank": 32}},
 )
 SVDQ_FP4_R32 = Ident(
     "safetensors",
     "diffusion_model",
     "qwen-image",
-    {"in_channels": 16, "svdquant": {"precision": "fp4", "rank": 32}},
+    {"in_channels": 64, "cap_feat_dim": 3584, "svdquant": {"precision": "fp4", "rank": 32}},
 )
 QWEN3 = Ident(
     "safetensors",
