@@ -172,3 +172,14 @@ def test_remote_errors_exit_3(hub, tmp_path: Path) -> None:
     r = run_cli("inspect", "hf://org/empty/missing.gguf", env=hub.env(tmp_path))
     assert r.code == 3 and r.err.startswith("error: ")
     assert "Traceback" not in r.err
+
+
+def test_remote_survives_an_ignored_range_and_a_503(hub, tmp_path: Path, files: dict) -> None:
+    name = "ae.safetensors"
+    hub.add_file("org/vae", name, files[name][0])
+    env = hub.env(tmp_path)
+    hub.fault("org/vae", name, ignore_range=True)
+    assert _json(f"hf://org/vae/{name}", env=env)["identity"]["family"] == "flux-vae"
+    hub.clear_faults()
+    hub.fault("org/vae", name, statuses=[503])
+    assert _json(f"hf://org/vae/{name}", env=env)["identity"]["family"] == "flux-vae"
