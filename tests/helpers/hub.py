@@ -816,7 +816,7 @@ class _HubHandler(_BaseHandler):
         raw = [s for s in url.path.split("/") if s]
         query = parse_qs(url.query)
         if raw[:2] == ["api", "agent-harnesses"]:
-            return self._send_json([])
+            return self._send_json({"standardEnvVars": [], "harnesses": {}})
         if raw[:2] == ["api", "whoami-v2"]:
             return self._whoami()
         token, bad = self._token()

@@ -191,7 +191,7 @@ def test_whoami_and_invalid_token(hub: TestHub) -> None:
     status, _, _ = _request(f"{hub.endpoint}/api/whoami-v2", headers={"Authorization": "Bearer x"})
     assert status == 401
     status, _, body = _request(f"{hub.endpoint}/api/agent-harnesses")
-    assert status == 200 and json.loads(body) == []
+    assert status == 200 and json.loads(body) == {"standardEnvVars": [], "harnesses": {}}
 
 
 def _cdn_url(hub: TestHub, path: str) -> str:
