@@ -143,42 +143,48 @@ def _is_int(v: Any) -> bool:
 def _tensors(source: ByteSource, raw: bytes, header: dict[str, Any], n: int) -> list[TensorInfo]:
     out = []
     for name, entry in header.items():
-        at = _find(raw, name)
-        if not isinstance(entry, dict):
-            raise bad(source, KIND, at, f"tensor {name!r} is not a JSON object")
-        missing = [k for k in ("dtype", "shape", "data_offsets") if k not in entry]
-        if missing:
-            raise bad(source, KIND, at, f"tensor {name!r} lacks {', '.join(missing)}")
-        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
-            raise bad(source, KIND, at, f"tensor {name!r} has unknown dtype {dtype!r}")
-        if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
-            raise bad(source, KIND, at, f"tensor {name!r} shape is not a list of integers >= 0")
-        if (
-            not isinstance(offsets, list)
-            or len(offsets) != 2
-            or not all(_is_int(o) and o >= 0 for o in offsets)
-        ):
-            raise bad(source, KIND, at, f"tensor {name!r} data_offsets is not [begin, end]")
-        begin, end = offsets
-        if end < begin:
-            raise bad(source, KIND, at, f"tensor {name!r} data_offsets end before they begin")
-        elements = 1
-        for d in shape:
-            elements *= d
-        bits = elements * DTYPE_BITS[dtype]
-        if bits >= 1 << 64:
-            raise bad(source, KIND, at, f"tensor {name!r} size overflows 64 bits")
-        if bits % 8:
-            raise bad(source, KIND, at, f"tensor {name!r} of {dtype} does not end on a byte")
-        if end - begin != bits // 8:
-            raise bad(
-                source, KIND, at,
-                f"tensor {name!r} spans {end - begin} bytes but {dtype} x {shape} needs "
-                f"{bits // 8}",
-            )  # fmt: skip
-        out.append(TensorInfo(name, tuple(shape), dtype, end - begin, 8 + n + begin))
+        problem = _entry_problem(name, entry)
+        if problem:  # locate the entry only on failure: a header may hold 100k tensors
+            raise bad(source, KIND, _find(raw, name), problem)
+        begin, end = entry["data_offsets"]
+        out.append(
+            TensorInfo(name, tuple(entry["shape"]), entry["dtype"], end - begin, 8 + n + begin)
+        )
     return out
+
+
+def _entry_problem(name: str, entry: Any) -> str | None:
+    """What is wrong with one tensor entry (dtype, shape, offsets, byte length), or None."""
+    if not isinstance(entry, dict):
+        return f"tensor {name!r} is not a JSON object"
+    missing = [k for k in ("dtype", "shape", "data_offsets") if k not in entry]
+    if missing:
+        return f"tensor {name!r} lacks {', '.join(missing)}"
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+        return f"tensor {name!r} has unknown dtype {dtype!r}"
+    if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+        return f"tensor {name!r} shape is not a list of integers >= 0"
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(_is_int(o) and o >= 0 for o in offsets)
+    ):
+        return f"tensor {name!r} data_offsets is not [begin, end]"
+    begin, end = offsets
+    if end < begin:
+        return f"tensor {name!r} data_offsets end before they begin"
+    elements = 1
+    for d in shape:
+        elements *= d
+    bits = elements * DTYPE_BITS[dtype]
+    if bits >= 1 << 64:
+        return f"tensor {name!r} size overflows 64 bits"
+    if bits % 8:
+        return f"tensor {name!r} of {dtype} does not end on a byte"
+    if end - begin != bits // 8:
+        return f"tensor {name!r} spans {end - begin} bytes but {dtype} x {shape} needs {bits // 8}"
+    return None
 
 
 def _check_layout(

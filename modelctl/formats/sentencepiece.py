@@ -21,7 +21,7 @@ from modelctl.formats.model import Header
 from modelctl.formats.source import ByteSource, bad
 
 KIND = "SentencePiece model"
-MAX_FILE_SIZE = 256 << 20
+MAX_FILE_SIZE = 64 << 20  # real tokenizer.model files are a few MB
 MAX_SAFE_PIECE = 64 << 10  # longer pieces crash the native loader (sentencepiece#1263)
 MODEL_TYPES = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}
 PIECE_TYPES = {1: "normal", 2: "unknown", 3: "control", 4: "user_defined", 5: "unused", 6: "byte"}
