@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -126,16 +127,29 @@ class Partial:
         if validator is not None:
             self.state.validator = validator
         self.state.updated_at = time.time()
+        text = json.dumps(self.state.__dict__)
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.state.__dict__, fh)
-        os.replace(tmp, self.state_path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, self.state_path)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not self.state_path.exists():
+                raise
+            # disk full: rewrite in place, in the blocks the state already has (a torn write
+            # only costs the resume, never a wrong file: the sha256 is checked before publishing)
+            with open(self.state_path, "r+", encoding="utf-8") as fh:
+                fh.truncate(0)
+                fh.write(text)
 
     def reset(self) -> None:
         """Start over: drop the bytes (unlink, never truncate in place) under a new token."""
         self.discard()
         self.token = new_token()
         self.state.written, self.state.validator = [], None
+        self.save(Ranges())
 
     def discard(self) -> None:
         for path in (self.data, self.state_path):
@@ -186,11 +200,16 @@ def claim(layout: Layout, state: PartialState) -> Partial:
                 best = (have, path, old)
                 continue
         _remove(path)
-    if best is not None:
+    if best is None:
+        mine.save(
+            Ranges()
+        )  # the state exists from the start, so it can be rewritten on a full disk
+    else:
         _, path, old = best
         try:
             os.rename(path, mine.data)
         except FileNotFoundError:  # another process claimed it first (lock not effective)
+            mine.save(Ranges())
             return mine
         with contextlib.suppress(FileNotFoundError):
             path.with_suffix(".json").unlink()
