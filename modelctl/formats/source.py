@@ -227,7 +227,8 @@ class Cursor:
 
 
 _FAST_MIN = 4096
-_FAST_WINDOW = 1 << 20
+_FAST_WINDOW = 256 << 10
+_FAST_BYTES_PER_STRING = 32  # window sizing guess; a wrong guess only costs another round
 
 
 def _short_string_run(buf: bytes, off: int, count: int) -> tuple[int, int]:
@@ -241,7 +242,7 @@ def _short_string_run(buf: bytes, off: int, count: int) -> tuple[int, int]:
     """
     import numpy as np
 
-    end = min(len(buf), off + _FAST_WINDOW)
+    end = min(len(buf), off + _FAST_WINDOW, off + 4096 + count * _FAST_BYTES_PER_STRING)
     n = end - off - 7
     if n <= 0:
         return 0, off
