@@ -24,7 +24,12 @@ def register(app: typer.Typer) -> None:
 
 
 def inspect_command(
-    target: Annotated[str, typer.Argument(help="A file path, hf://owner/repo/path[@rev] or URL.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="A file path, hf://owner/repo/path (optionally @revision) or an https URL."
+        ),
+    ],
     json_output: Json = False,
     tensors: Annotated[
         bool, typer.Option("--tensors", help="List every tensor: name, shape, type, bytes.")
