@@ -50,20 +50,41 @@ def main(argv: list[str] | None = None) -> int:
         return INTERNAL_ERROR
 
 
-def _run(args: list[str]) -> int:
-    import click
+def _cli_exceptions() -> tuple[tuple, tuple, tuple]:
+    """(exit, abort, usage) exception classes of typer and of click, whichever are installed.
 
+    typer >= 0.20 raises its own classes (`typer.exceptions`); older typer raises click's.
+    """
+    exits, aborts, usage = [], [], []
+    for name, usage_class in (
+        ("typer.exceptions", "TyperException"),
+        ("click.exceptions", "ClickException"),
+    ):
+        try:
+            module = __import__(name, fromlist=["Exit"])
+        except ImportError:
+            continue
+        exits.append(module.Exit)
+        aborts.append(module.Abort)
+        if hasattr(module, usage_class):
+            usage.append(getattr(module, usage_class))
+    return tuple(exits), tuple(aborts), tuple(usage)
+
+
+def _run(args: list[str]) -> int:
     from modelctl.cli.app import build_app
 
+    exits, aborts, usage = _cli_exceptions()
     app = build_app()
     try:
         result = app(args=args, prog_name="modelctl", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except exits as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except aborts:
         raise KeyboardInterrupt from None
-    except click.ClickException as exc:
-        command = f"modelctl {args[0]} --help" if args else "modelctl --help"
-        print_error(exc.format_message(), f"see `{command}`")
+    except usage as exc:
+        message = exc.format_message()
+        known = args and not args[0].startswith("-") and "No such command" not in message
+        print_error(message, f"see `modelctl {args[0] + ' ' if known else ''}--help`")
         return 2
     return result if isinstance(result, int) else 0
