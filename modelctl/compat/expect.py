@@ -14,8 +14,9 @@ _ATTRIBUTES = ("family", "format", "role")
 _NESTED = {"precision": ("svdquant", "precision"), "rank": ("svdquant", "rank")}
 # Values that accept any identity (a variant left to be resolved from the GPU).
 _WILDCARDS = {"precision": {"auto"}}
-# Roles `identify` recognises; for others (lora, other) an `unknown` identity contradicts nothing.
-_RECOGNISED_ROLES = {"diffusion_model", "text_encoder", "vae", "tokenizer", "mmproj"}
+# Formats that are never a model, whatever the name says: an error page or a Git LFS pointer.
+# (A `json` file is a tokenizer.json when identify says so; any other JSON is an error body.)
+_IMPOSTORS = {"html", "lfs-pointer"}
 
 
 def identity_value(identity: Any, key: str) -> Any:
@@ -30,15 +31,23 @@ def identity_value(identity: Any, key: str) -> Any:
 
 
 def role_mismatch(asset_role: str, identity: Any) -> str | None:
-    """Why the file cannot be the asset's role, or None."""
+    """Why the file cannot be the asset's role, or None.
+
+    Only evidence counts: a file identified as another role, or bytes that are no model at all.
+    A file identify does not recognise (role `unknown`, format `unknown`) contradicts nothing,
+    because manifests may hold models identify has no rule for.
+    """
     found = getattr(identity, "role", None) or "unknown"
-    if found == asset_role or asset_role == "other":
+    fmt = getattr(identity, "format", None)
+    if fmt in _IMPOSTORS or (fmt == "json" and found == "unknown"):
+        return f"role: the manifest says {asset_role}, the file is {_article(fmt)} {fmt} file"
+    if found in (asset_role, "unknown") or asset_role == "other":
         return None
-    if found == "unknown":
-        if asset_role not in _RECOGNISED_ROLES:
-            return None
-        return f"role: the manifest says {asset_role}, the file is not recognisable as one"
     return f"role: the manifest says {asset_role}, the file is a {found}"
+
+
+def _article(word: str | None) -> str:
+    return "an" if (word or "x")[0] in "aeiouhl" else "a"
 
 
 def expect_mismatches(asset: Any, identity: Any) -> list[str]:

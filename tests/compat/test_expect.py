@@ -50,8 +50,8 @@ def test_svdquant_precision_and_rank_are_nested_facts() -> None:
 @pytest.mark.parametrize(
     ("role", "found", "mismatch"),
     [
-        ("vae", "unknown", True),  # an HTML page as a VAE
-        ("lora", "unknown", False),  # identify does not know every LoRA layout
+        ("vae", "unknown", False),  # a file identify has no rule for contradicts nothing
+        ("lora", "unknown", False),
         ("other", "vae", False),
         ("tokenizer", "tokenizer", False),
     ],
@@ -59,3 +59,14 @@ def test_svdquant_precision_and_rank_are_nested_facts() -> None:
 def test_roles(role: str, found: str, mismatch: bool) -> None:
     identity = I.Ident("safetensors", found, None, {})
     assert bool(expect_mismatches(asset(role), identity)) is mismatch
+
+
+@pytest.mark.parametrize(("fmt", "role"), [("html", "unknown"), ("lfs-pointer", "unknown"),
+                                           ("json", "unknown")])  # fmt: skip
+def test_impostor_bytes_contradict_any_role(fmt: str, role: str) -> None:
+    (problem,) = expect_mismatches(asset("vae"), I.Ident(fmt, role, None, {}))
+    assert problem.startswith("role: the manifest says vae, the file is")
+
+
+def test_a_tokenizer_json_is_no_impostor() -> None:
+    assert expect_mismatches(asset("tokenizer"), I.Ident("json", "tokenizer", None, {})) == []
