@@ -8,7 +8,6 @@ Loose files get their role from their identity (nothing declares one).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -192,5 +191,5 @@ def check_files(targets: Sequence[str], gpu_sm: int | None = None) -> Report:
         return read
 
     parts = _read_all([job(t) for t in targets])
-    label = " ".join(os.path.basename(t.rstrip("/")) for t in targets)
+    label = f"{len(parts)} file{'s' if len(parts) != 1 else ''}"
     return run_check(None, parts, env, label=label)
