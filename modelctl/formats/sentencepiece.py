@@ -103,7 +103,7 @@ def read_sentencepiece(source: ByteSource) -> Header:
     wire = _Wire(source, data)
     info = SentencePieceInfo(vocab_size=0)
     warnings: list[str] = []
-    for number, wt, value, at in wire.fields(0, len(data)):
+    for number, wt, value, at in wire.fields(_scan_common_pieces(data, info), len(data)):
         if number == PIECES and wt == 2:
             _piece(wire, value, at, info)
         elif number == TRAINER_SPEC and wt == 2:
@@ -127,6 +127,42 @@ def read_sentencepiece(source: ByteSource) -> Header:
         "piece_types": info.piece_types,
     }
     return Header("sentencepiece", size, size, metadata, [], warnings, info)
+
+
+def _scan_common_pieces(data: bytes, info: SentencePieceInfo) -> int:
+    """Count the leading run of pieces in the layout every trainer writes; return where it stops.
+
+    A 262k-piece Gemma tokenizer takes seconds through the generic field walk. Nearly every piece
+    is `0A <len> 0A <n> piece 15 <f32> [18 <type>]` with one-byte lengths, so this loop reads those
+    inline and stops at the first record of any other shape; the checked generic walk (`_piece`)
+    takes over from there, so hostile input still gets its precise errors.
+    """
+    pos, n = 0, len(data)
+    count, longest, types = 0, 0, info.piece_types
+    while pos + 9 <= n and data[pos] == 0x0A and data[pos + 1] < 0x80 and data[pos + 2] == 0x0A:
+        end = pos + 2 + data[pos + 1]
+        plen = data[pos + 3]
+        piece_end = pos + 4 + plen
+        if plen >= 0x80 or end > n or piece_end + 5 > end or data[piece_end] != 0x15:
+            break
+        tail = end - piece_end - 5
+        if tail == 0:
+            kind = "normal"
+        elif tail == 2 and data[piece_end + 5] == 0x18 and data[piece_end + 6] < 0x80:
+            kind = PIECE_TYPES.get(data[piece_end + 6], f"type {data[piece_end + 6]}")
+        else:
+            break
+        try:
+            data[pos + 4 : piece_end].decode("utf-8")
+        except UnicodeDecodeError:
+            break
+        longest = max(longest, plen)
+        types[kind] = types.get(kind, 0) + 1
+        count += 1
+        pos = end
+    info.vocab_size += count
+    info.max_piece_length = max(info.max_piece_length, longest)
+    return pos
 
 
 def _piece(wire: _Wire, span: tuple[int, int], at: int, info: SentencePieceInfo) -> None:

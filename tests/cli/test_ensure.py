@@ -214,8 +214,8 @@ def test_eight_ensures_at_once_fetch_each_file_once_and_a_rerun_makes_no_request
     results = finish(procs)
     assert [code for code, _, _ in results] == [0] * 8, results
     for name, size in SIZES.items():
-        assert hub.bytes_served(name) == size, name
-        assert len(hub.gets(name, origin="cdn")) == 1, name
+        assert hub.bytes_downloaded(name) == size, name  # header probes of the check aside
+        assert len(hub.downloads(name, origin="cdn")) == 1, name
     assert_installed(two)
 
     hub.clear_log()
@@ -237,9 +237,9 @@ def test_a_downloader_killed_mid_way_does_not_stop_the_others(two, hub):
     assert codes == [0] * 3, results
     assert victim.returncode == -signal.SIGKILL
     assert_installed(two)
-    ranged = [e for e in hub.gets("model.safetensors") if e.range]
+    ranged = [e for e in hub.downloads("model.safetensors") if e.range]
     assert ranged, "the survivor should resume the killed process's partial"
-    assert hub.bytes_served("model.safetensors") < 2 * SIZES["model.safetensors"]
+    assert hub.bytes_downloaded("model.safetensors") < 2 * SIZES["model.safetensors"]
 
 
 def wait_for_downloader(procs: list[subprocess.Popen[str]], prefix: Path) -> subprocess.Popen:
@@ -285,9 +285,9 @@ def test_offline_with_missing_assets_names_them_and_sends_no_request(two, hub):
 def settled_bytes(hub, name: str) -> int:
     """Bytes served for `name` once the hub has logged the request cut off by the client's exit."""
     deadline = time.monotonic() + 10
-    while not hub.gets(name, origin="cdn") and time.monotonic() < deadline:
+    while not hub.downloads(name, origin="cdn") and time.monotonic() < deadline:
         time.sleep(0.05)
-    return hub.bytes_served(name)
+    return hub.bytes_downloaded(name)
 
 
 def test_timeout_stops_with_exit_5_and_the_next_run_resumes(two, hub):
@@ -306,8 +306,8 @@ def test_timeout_stops_with_exit_5_and_the_next_run_resumes(two, hub):
     again = run_cli("ensure", env=two["env"])
     assert again.code == 0, again.err
     assert_installed(two)
-    assert hub.bytes_served("model.safetensors") <= SIZES["model.safetensors"] - (512 << 10)
-    assert any(e.range for e in hub.gets("model.safetensors")), "resumed with a Range request"
+    assert hub.bytes_downloaded("model.safetensors") <= SIZES["model.safetensors"] - (512 << 10)
+    assert any(e.range for e in hub.downloads("model.safetensors")), "resumed with a Range request"
 
 
 def test_ensure_fetches_only_what_is_missing_and_never_upgrades_in_passing(two, hub):

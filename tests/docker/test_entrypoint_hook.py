@@ -78,7 +78,7 @@ def test_hook_ensures_writes_paths_and_execs_the_command(setup, hub):
     assert args.strip() == "--listen 0.0.0.0"
     models = Path(env["MODELCTL_MODELS_DIR"])
     assert (models / "vae" / "vae.safetensors").read_bytes() == blob
-    assert hub.bytes_served("vae.safetensors") == len(blob)
+    assert hub.bytes_downloaded("vae.safetensors") == len(blob)
     assert "4 assets present" in result.stdout and "1 downloaded" in result.stdout
     paths = yaml.safe_load((setup["comfy"] / "extra_model_paths.yaml").read_text())
     assert paths["modelctl"]["base_path"] == env["MODELCTL_MODELS_DIR"]

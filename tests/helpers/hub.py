@@ -401,6 +401,15 @@ class TestHub:
         with self._lock:
             return sum(e.sent for e in self.log if e.file == path)
 
+    def downloads(self, path: str, origin: str | None = None) -> list[LogEntry]:
+        """GETs that fetch content, leaving out header probes (closed ranges of at most 1 MiB,
+        which is how `inspect` / `check` read headers remotely)."""
+        return [e for e in self.gets(path, origin) if not _is_header_probe(e.range)]
+
+    def bytes_downloaded(self, path: str) -> int:
+        """Body bytes sent for ``path`` by content downloads (header probes left out)."""
+        return sum(e.sent for e in self.downloads(path))
+
     def requests(self, origin: str | None = None) -> list[LogEntry]:
         with self._lock:
             return [e for e in self.log if origin in (None, e.origin)]
@@ -1047,3 +1056,11 @@ class _CdnHandler(_BaseHandler):
         fault = self.hub._fault_for(sha, "body") if self.hub.faults else None
         served = HubFile(path=file or f.path, data=f.data, lfs=True, _sha256=f.sha256)
         self._serve_content(served, sha, {}, fault)
+
+
+HEADER_PROBE_MAX = 1 << 20
+
+
+def _is_header_probe(range_header: str | None) -> bool:
+    match = re.fullmatch(r"bytes=(\d+)-(\d+)", range_header or "")
+    return bool(match) and int(match.group(2)) - int(match.group(1)) < HEADER_PROBE_MAX
