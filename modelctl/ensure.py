@@ -41,9 +41,9 @@ STATE_DIR = ".modelctl"  # = modelctl.store.layout.STATE_DIR (not imported: it p
 DEFAULT_MODELS_DIR = "./shared/models"  # = modelctl.store.layout.DEFAULT_MODELS_DIR
 TRUE_VALUES = ("1", "true", "yes", "on")
 
-_FLAGS = {"--offline": "offline", "--json": "json"}
+_FLAGS = {"--offline": "offline", "--json": "json", "--locked": "locked"}
 _VALUED = {"--timeout": "timeout", "--models-dir": "models_dir", "--manifests": "manifests",
-           "--jobs": "jobs", "--lock-timeout": "lock_timeout"}  # fmt: skip
+           "--jobs": "jobs", "--lock-timeout": "lock_timeout", "--gpu-sm": "gpu_sm"}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- environment
@@ -73,10 +73,17 @@ def cache_path(root: str) -> str:
     return os.path.join(root, STATE_DIR, CACHE_NAME)
 
 
-def cache_key(specs: list[str], manifests: str | None) -> str:
-    """What decides how SPECs resolve: cwd (relative paths), the SPECs, the manifest folders."""
+def cache_key(
+    specs: list[str], manifests: str | None, locked: bool = False, gpu_sm: str | None = None
+) -> str:
+    """What decides how SPECs resolve: cwd (relative paths), the SPECs, the manifest folders,
+    `--locked` (a cache entry written without it proves nothing about the lock) and the target
+    GPU (`precision=auto`)."""
     extra = os.environ.get("MODELCTL_MANIFESTS") or ""
-    return json.dumps([os.getcwd(), list(specs), extra, manifests or ""])
+    sm = gpu_sm or os.environ.get("MODELCTL_GPU_SM") or ""
+    return json.dumps(
+        [os.getcwd(), list(specs), extra, manifests or ""] + ([True, sm] if locked or sm else [])
+    )
 
 
 def stamp(path: str) -> list[int] | None:
@@ -203,7 +210,8 @@ def fast_ensure(args: list[str]) -> int | None:
             return None
         started = time.monotonic()
         root = models_root(opts["models_dir"])
-        entry = cached_entry(root, cache_key(opts["specs"], opts["manifests"]))
+        key = cache_key(opts["specs"], opts["manifests"], opts["locked"], opts["gpu_sm"])
+        entry = cached_entry(root, key)
         if entry is None:
             return None
         total = intact_bytes(root, entry["assets"])
@@ -334,6 +342,8 @@ def run(
     jobs: int | None = None,
     lock_timeout: float | None = None,
     reporter: Any = None,
+    locked: bool = False,
+    gpu_sm: int | None = None,
 ) -> int:
     """Resolve, plan, pull what is missing (unless offline), record the fast-path cache.
 
@@ -353,7 +363,7 @@ def run(
     cancel = start_watchdog(timeout, deadline, json_output)
     try:
         return _run(specs, models_dir, manifests, offline, deadline, json_output, jobs,
-                    lock_timeout, started, reporter)  # fmt: skip
+                    lock_timeout, started, reporter, locked, gpu_sm)  # fmt: skip
     except ModelctlError as exc:
         if json_output:  # scripts get a final summary either way; the error line goes to stderr
             report_error(exc.exit_code, exc.message)
@@ -412,9 +422,11 @@ def _run(
     lock_timeout: float | None,
     started: float,
     reporter: Any,
+    locked: bool = False,
+    gpu_sm: int | None = None,
 ) -> int:
     from modelctl.errors import BadInput
-    from modelctl.manifest.select import resolve_spec
+    from modelctl.plan.selections import pinned_selections
     from modelctl.store.layout import Layout
     from modelctl.store.layout import models_dir as find_models_dir
 
@@ -423,11 +435,11 @@ def _run(
             "no SPEC to ensure",
             "pass SPECs (`modelctl ensure z-image-turbo:quant=Q8_0`) or set MODELCTL_ENSURE",
         )
-    key = cache_key(specs, manifests)
+    key = cache_key(specs, manifests, locked, str(gpu_sm) if gpu_sm is not None else None)
     # Stamp what resolution reads *before* reading it: a manifest edited meanwhile then fails the
     # stamp check next time instead of being trusted with the old content.
     watched = [[path, stamp(path)] for path in watch_paths(specs, manifests)]
-    selections = [resolve_spec(spec, manifests) for spec in specs]
+    selections = pinned_selections(specs, manifests, gpu_sm, locked)
     layout = Layout(find_models_dir(models_dir))
     items = unique_items(selections, layout)
     pending = [i for i in items if i.state != "installed"]
@@ -439,7 +451,8 @@ def _run(
             raise_offline(remote)
     downloaded = 0
     if pending:
-        result = pull(selections, pending, layout, deadline, offline, reporter, jobs, lock_timeout)
+        result = pull(selections, pending, layout, deadline, offline, reporter, jobs, lock_timeout,
+                      gpu_sm)  # fmt: skip
         downloaded = sum(1 for r in result.items if r.state == "downloaded")
         items = unique_items(selections, layout)
         left = [i for i in items if i.state != "installed"]
@@ -537,6 +550,7 @@ def pull(
     reporter: Any,
     jobs: int | None,
     lock_timeout: float | None,
+    gpu_sm: int | None = None,
 ) -> Any:
     """Check the whole stacks, then hand only what is not installed to the pull library.
 
@@ -549,12 +563,11 @@ def pull(
     """
     from dataclasses import replace
 
+    from modelctl.compat.check import post_verify, preflight
     from modelctl.errors import TimedOut
     from modelctl.pull import PullOptions, pull_selections
 
-    preflight, post_verify = check_hooks()
-    if preflight is not None:
-        preflight(selections, layout)
+    preflight(selections, layout, gpu_sm)
     wanted = {i.asset.dest for i in pending}
     trimmed = [replace(s, assets=tuple(a for a in s.assets if a.dest in wanted))
                for s in selections]  # fmt: skip
@@ -571,16 +584,6 @@ def pull(
     if lock_timeout is not None:
         options.lock_timeout = lock_timeout
     return pull_selections([s for s in trimmed if s.assets], layout, options)
-
-
-def check_hooks() -> tuple[Any, Any]:
-    """The compatibility check (`preflight`, before any GET) and the per-file identity check
-    (`post_verify`), the same hooks `modelctl pull` wires; (None, None) until they exist."""
-    try:
-        from modelctl.compat import check
-    except ImportError:
-        return None, None
-    return getattr(check, "preflight", None), getattr(check, "post_verify", None)
 
 
 class PullEvents:

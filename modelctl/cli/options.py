@@ -23,6 +23,12 @@ GpuSm = Annotated[
         show_default=False,
     ),
 ]
+Locked = Annotated[
+    bool,
+    typer.Option(
+        "--locked", help="Require NAME.lock.yaml and fail (exit 1) if the manifest drifted."
+    ),
+]
 Manifests = Annotated[
     str | None,
     typer.Option(

@@ -83,8 +83,8 @@ def test_new_manifest_that_overrides_the_name_is_noticed(stack, tmp_path):
     env = {**stack["env"], "MODELCTL_MANIFESTS": f"{stack['env']['MODELCTL_MANIFESTS']}:{override}"}
     assert run_cli("ensure", "stack", env=env).code == 1  # other key: slow path, offline, missing
     assert run_cli("ensure", "stack", env=stack["env"]).code == 0
-    # a manifest appearing in a watched folder after the cache was written
-    (Path(stack["env"]["MODELCTL_MANIFESTS"]) / "stack.lock.yaml").write_text("# lock\n")
+    # a file appearing in a watched folder after the cache was written
+    (Path(stack["env"]["MODELCTL_MANIFESTS"]) / "other.yml").write_text("# not yet a manifest\n")
     result, _, _ = probe("ensure", "stack", env=stack["env"])
     assert result["code"] == 0 and "yaml" in result["heavy"]
 

@@ -73,12 +73,12 @@ def show_command(
     gpu_sm: GpuSm = None,
 ) -> int:
     """The resolved plan: each asset, source, destination, size, installed state."""
-    from modelctl.manifest.select import resolve_spec
     from modelctl.plan.resolve import plan
+    from modelctl.plan.selections import pinned_selection
     from modelctl.store.layout import Layout
     from modelctl.store.layout import models_dir as find_models_dir
 
-    selection = resolve_spec(spec, manifests, parse_gpu_sm(gpu_sm))
+    selection = pinned_selection(spec, manifests, parse_gpu_sm(gpu_sm))
     layout = Layout(find_models_dir(models_dir))
     items = plan(selection, layout)
     data = {

@@ -110,14 +110,14 @@ def _run(
     manifests: str | None,
 ) -> list[Any]:
     from modelctl.compat import check_files, check_selection
-    from modelctl.manifest.select import resolve_spec
+    from modelctl.plan.selections import pinned_selection
     from modelctl.store.layout import Layout
     from modelctl.store.layout import models_dir as find_models_dir
 
     files = [t for t in targets if is_file_target(t)]
     specs = [t for t in targets if not is_file_target(t)]
     layout = Layout(find_models_dir(models_dir))
-    reports = [check_selection(resolve_spec(spec, manifests, sm), layout, sm) for spec in specs]
+    reports = [check_selection(pinned_selection(spec, manifests, sm), layout, sm) for spec in specs]
     if workflow:
         from modelctl.workflow import selection_from_workflow
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.options import Json, Manifests, ModelsDir
+from modelctl.cli.options import GpuSm, Json, Locked, Manifests, ModelsDir, parse_gpu_sm
 
 
 def register(app: typer.Typer) -> None:
@@ -58,6 +58,8 @@ def ensure_command(
             show_default=False,
         ),
     ] = None,
+    locked: Locked = False,
+    gpu_sm: GpuSm = None,
     json_output: Json = False,
     models_dir: ModelsDir = None,
     manifests: Manifests = None,
@@ -83,6 +85,8 @@ def ensure_command(
             jobs=jobs,
             lock_timeout=lock_timeout,
             reporter=reporter,
+            locked=locked,
+            gpu_sm=parse_gpu_sm(gpu_sm),
         )
     finally:
         stop = getattr(reporter, "stop", None)

@@ -36,14 +36,9 @@ def _layout(models_dir: str | None) -> Any:
 
 def _selections(specs: list[str], manifests: str | None) -> list[Any]:
     """Each SPEC as a Selection, pinned by its manifest's lock file when there is one."""
-    from modelctl.manifest.select import resolve_spec
-    from modelctl.plan.lockfile import apply_lock, load_lock
+    from modelctl.plan.selections import pinned_selections
 
-    out = []
-    for spec in specs:
-        selection = resolve_spec(spec, manifests)
-        out.append(apply_lock(selection, load_lock(selection.manifest.path)))
-    return out
+    return pinned_selections(specs, manifests)
 
 
 # ------------------------------------------------------------------------------------ verify

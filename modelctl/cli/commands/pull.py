@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 import typer
 
-from modelctl.cli.options import Json, Manifests, ModelsDir
+from modelctl.cli.options import GpuSm, Json, Locked, Manifests, ModelsDir, parse_gpu_sm
 
 
 def register(app: typer.Typer) -> None:
@@ -72,19 +73,23 @@ def pull_command(
             help="Files from this many bytes up are fetched over several connections.",
         ),
     ] = 64 << 20,
+    locked: Locked = False,
+    gpu_sm: GpuSm = None,
     json_output: Json = False,
     models_dir: ModelsDir = None,
     manifests: Manifests = None,
 ) -> int:
     """Download, verify (sha256) and place the files of stacks, resumably and in parallel."""
     from modelctl.cli.progress import make_reporter
+    from modelctl.compat.check import post_verify, preflight
     from modelctl.errors import BadInput
-    from modelctl.manifest.select import resolve_spec
+    from modelctl.plan.selections import pinned_selections
     from modelctl.pull import PullOptions, pull_selections
     from modelctl.store.layout import Layout
     from modelctl.store.layout import models_dir as find_models_dir
 
-    selections = [resolve_spec(spec, manifests) for spec in specs or []]
+    sm = parse_gpu_sm(gpu_sm)
+    selections = pinned_selections(specs or [], manifests, sm, locked)
     for path in workflow or []:
         from modelctl.workflow import selection_from_workflow
 
@@ -105,8 +110,8 @@ def pull_command(
         timeout=timeout,
         offline=offline,
         stall_timeout=stall_timeout,
-        preflight=None if no_check else _preflight(),
-        post_verify=_post_verify(),
+        preflight=None if no_check else functools.partial(preflight, gpu_sm=sm),
+        post_verify=post_verify,
         reporter=reporter,
     )
     try:
@@ -121,24 +126,6 @@ def pull_command(
     if not json_output:
         _print_summary(summary)
     return 0
-
-
-def _preflight() -> Any:
-    """The compatibility check hook (modelctl check); None until it exists. Wired by the lead."""
-    try:
-        from modelctl.compat.check import preflight
-    except ImportError:
-        return None
-    return preflight
-
-
-def _post_verify() -> Any:
-    """The per-file identity hook (asset `expect:` against the file); None until it exists."""
-    try:
-        from modelctl.compat.check import post_verify
-    except ImportError:
-        return None
-    return post_verify
 
 
 def _print_summary(summary: Any) -> None:
