@@ -19,7 +19,8 @@ GpuSm = Annotated[
     str | None,
     typer.Option(
         "--gpu-sm",
-        help="Target GPU compute capability (e.g. 86, 8.6, 120) for precision=auto and GPU rules.",
+        help="Compute capability of the GPU that will run the stack (86, 8.6, 120) for "
+        "precision=auto and the GPU rules; default: $MODELCTL_GPU_SM, else the GPU NVML sees.",
         show_default=False,
     ),
 ]

@@ -8,31 +8,12 @@ from hypothesis import strategies as st
 
 from modelctl.errors import ManifestError
 from modelctl.manifest.model import Manifest
+from modelctl.manifest import validate as V
 from modelctl.manifest.validate import parse_manifest
 from tests.manifest.test_validate import GOOD
 
-KEYS = [
-    "schema",
-    "name",
-    "description",
-    "variants",
-    "assets",
-    "requires",
-    "id",
-    "role",
-    "source",
-    "revision",
-    "dest",
-    "sha256",
-    "size",
-    "when",
-    "expect",
-    "allow_pickle",
-    "values",
-    "default",
+KEYS = sorted(V.TOP_KEYS | V.ASSET_KEYS | V.AXIS_KEYS | V.REQUIRES_KEYS | V.GPU_KEYS) + [
     "quant",
-    "gpu",
-    "min_vram_gib",
     "family",
     "x",
 ]

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelctl.cli.options import Json, Manifests, ModelsDir
+from modelctl.cli.options import GpuSm, Json, Manifests, ModelsDir, parse_gpu_sm
 from modelctl.cli.output import console, print_json
 
 # Suffixes that make an argument a model file rather than a manifest name.
@@ -34,15 +34,6 @@ Targets = Annotated[
     typer.Argument(
         help="A SPEC (NAME[:axis=value,…] or a manifest file), or model files / hf:// / https:// "
         "URLs checked together as one stack.",
-        show_default=False,
-    ),
-]
-GpuSm = Annotated[
-    str | None,
-    typer.Option(
-        "--gpu-sm",
-        help="Compute capability of the GPU that will run the stack (86, 8.6, 120); "
-        "default: $MODELCTL_GPU_SM, else the GPU NVML sees.",
         show_default=False,
     ),
 ]
@@ -81,7 +72,7 @@ def check_command(
     targets = list(targets or [])
     if not targets and not workflow:
         raise BadInput("nothing to check", "give a SPEC, model files / URLs, or --workflow FILE")
-    sm = _parse_gpu_sm(gpu_sm)
+    sm = parse_gpu_sm(gpu_sm)
     reports = _run(targets, workflow, sm, models_dir, manifests)
     if json_output:
         data = [r.to_json() for r in reports]
@@ -92,14 +83,6 @@ def check_command(
                 console().print()
             print_report(report)
     return 0 if all(r.ok for r in reports) else 1
-
-
-def _parse_gpu_sm(text: str | None) -> int | None:
-    if text is None:
-        return None
-    from modelctl.env.precision import parse_sm
-
-    return parse_sm(text)
 
 
 def _run(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.options import Json, Manifests, ModelsDir
+from modelctl.cli.options import GpuSm, Json, Manifests, ModelsDir, parse_gpu_sm
 
 
 def register(app: typer.Typer) -> None:
@@ -43,15 +43,7 @@ def doctor_command(
             "--python", help="The Python that runs ComfyUI (default: this one).", show_default=False
         ),
     ] = None,
-    gpu_sm: Annotated[
-        str | None,
-        typer.Option(
-            "--gpu-sm",
-            help="Check for this compute capability (86, 8.6, 120) instead of "
-            "the local GPU; also $MODELCTL_GPU_SM.",
-            show_default=False,
-        ),
-    ] = None,
+    gpu_sm: GpuSm = None,
     save_nvml: Annotated[
         Path | None,
         typer.Option(
@@ -66,7 +58,6 @@ def doctor_command(
     Exit 0 when nothing failed (warnings allowed), 1 when a check failed, 2 on bad input.
     """
     from modelctl.env.doctor import DoctorOptions, run
-    from modelctl.env.precision import parse_sm
 
     opts = DoctorOptions(
         specs=list(specs or []),
@@ -74,7 +65,7 @@ def doctor_command(
         models_dir=models_dir,
         python=python or sys.executable,
         comfyui=comfyui,
-        gpu_sm=parse_sm(gpu_sm) if gpu_sm else None,
+        gpu_sm=parse_gpu_sm(gpu_sm),
         offline=offline,
         save_nvml=save_nvml,
     )
