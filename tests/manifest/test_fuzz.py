@@ -7,15 +7,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelctl.errors import ManifestError
-from modelctl.manifest.model import Manifest
 from modelctl.manifest import validate as V
+from modelctl.manifest.model import Manifest
 from modelctl.manifest.validate import parse_manifest
 from tests.manifest.test_validate import GOOD
 
-KEYS = sorted(V.TOP_KEYS | V.ASSET_KEYS | V.AXIS_KEYS | V.REQUIRES_KEYS | V.GPU_KEYS) + [
-    "quant",
-    "family",
-    "x",
+EXTRA_KEYS = ["quant", "family", "x"]
+KEYS = [
+    *sorted(V.TOP_KEYS | V.ASSET_KEYS | V.AXIS_KEYS | V.REQUIRES_KEYS | V.GPU_KEYS),
+    *EXTRA_KEYS,
 ]
 scalars = st.one_of(
     st.none(),
