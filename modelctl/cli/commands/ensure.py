@@ -70,7 +70,8 @@ def ensure_command(
     HF_TOKEN, HF_ENDPOINT, MODELCTL_OFFLINE); never prompts.
     """
     from modelctl.cli.progress import make_reporter
-    from modelctl.ensure import env_specs, parse_seconds, run
+    from modelctl.ensure.config import env_specs, parse_seconds
+    from modelctl.ensure.run import run
 
     seconds = parse_seconds(timeout, "--timeout")
     reporter = make_reporter(json_output)
@@ -109,7 +110,7 @@ def comfyui_paths_command(
     models_dir: ModelsDir = None,
 ) -> int:
     """ComfyUI extra_model_paths.yaml pointing ComfyUI (and ComfyUI-GGUF) at the models dir."""
-    from modelctl.ensure import models_root
+    from modelctl.ensure.config import models_root
     from modelctl.store import comfyui_paths
 
     typer.echo(comfyui_paths.report(models_root(models_dir), write, json_output), nl=False)

@@ -1,0 +1,115 @@
+"""The fast-path cache: `<models>/.modelctl/ensure-cache.json`, what SPECs resolved to, stamped.
+
+An entry records each asset's dest and the facts that decide "outdated", plus the stat stamps of
+every manifest file and folder the resolution read; a later run trusts it only while every stamp,
+receipt and file stat still matches. Writers replace the file atomically, so a race costs at most
+one slow run. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from modelctl.ensure.config import STATE_DIR
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are strings anyway
+    from typing import Any
+
+CACHE_NAME = "ensure-cache.json"
+CACHE_SCHEMA = 1
+MAX_ENTRIES = 32
+
+
+def cache_path(root: str) -> str:
+    return os.path.join(root, STATE_DIR, CACHE_NAME)
+
+
+def cache_key(
+    specs: list[str], manifests: str | None, locked: bool = False, gpu_sm: str | None = None
+) -> str:
+    """What decides how SPECs resolve: cwd (relative paths), the SPECs, the manifest folders,
+    `--locked` (a cache entry written without it proves nothing about the lock) and the target
+    GPU (`precision=auto`)."""
+    extra = os.environ.get("MODELCTL_MANIFESTS") or ""
+    sm = gpu_sm or os.environ.get("MODELCTL_GPU_SM") or ""
+    return json.dumps(
+        [os.getcwd(), list(specs), extra, manifests or ""] + ([True, sm] if locked or sm else [])
+    )
+
+
+def stamp(path: str) -> list[int] | None:
+    """A file's or folder's stat stamp; None when it does not exist (its appearing must count)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size, st.st_ino]
+
+
+def read_cache(root: str) -> dict[str, Any]:
+    try:
+        with open(cache_path(root), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {"schema": CACHE_SCHEMA, "entries": []}
+    if not isinstance(data, dict) or data.get("schema") != CACHE_SCHEMA:
+        return {"schema": CACHE_SCHEMA, "entries": []}
+    return data
+
+
+def cached_entry(root: str, key: str) -> dict[str, Any] | None:
+    """The cache entry for `key` when every manifest file and folder it read is unchanged."""
+    for entry in read_cache(root).get("entries", []):
+        if entry.get("key") == key:
+            if all(stamp(path) == recorded for path, recorded in entry["watch"]):
+                return entry
+            return None
+    return None
+
+
+def intact_bytes(root: str, assets: list[dict[str, Any]]) -> int | None:
+    """Total size when every asset's receipt matches its file and the manifest's pins; else None."""
+    total = 0
+    receipts = os.path.join(root, STATE_DIR, "receipts")
+    for asset in assets:
+        try:
+            with open(os.path.join(receipts, asset["dest"] + ".json"), encoding="utf-8") as fh:
+                receipt = json.load(fh)
+            st = os.stat(os.path.join(root, asset["dest"]))
+        except (OSError, ValueError):
+            return None
+        same_file = (
+            st.st_size == receipt.get("size")
+            and st.st_mtime_ns == receipt.get("mtime_ns")
+            and st.st_ino == receipt.get("inode")
+        )
+        if not same_file or receipt.get("source") != asset["source"]:
+            return None
+        if asset.get("sha256") and receipt.get("sha256") != asset["sha256"]:
+            return None
+        if asset.get("commit") and receipt.get("commit") != asset["commit"]:
+            return None
+        total += st.st_size
+    return total
+
+
+def write_cache(root: str, key: str, entry: dict[str, Any]) -> None:
+    """Add or replace `key`'s entry (newest first, at most MAX_ENTRIES), atomically. Best effort."""
+    data = read_cache(root)
+    entries = [e for e in data.get("entries", []) if e.get("key") != key]
+    entries.insert(0, {"key": key, **entry})
+    data = {"schema": CACHE_SCHEMA, "entries": entries[:MAX_ENTRIES]}
+    path = cache_path(root)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1)
+        os.replace(tmp, path)
+    except OSError:
+        import contextlib
+
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)

@@ -1,0 +1,45 @@
+"""The one summary line (or JSON event) an ensure prints, and its error event. Stdlib only."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are strings anyway
+    from typing import Any
+
+
+def report_ok(json_output: bool, **summary: Any) -> None:
+    """The one summary line of a successful ensure (plain text, or a JSON summary event)."""
+    if json_output:
+        event = {"event": "summary", "command": "ensure", "status": "ok", **summary}
+        event["seconds"] = round(summary["seconds"], 3)
+        sys.stdout.write(json.dumps(event) + "\n")
+    else:
+        n = summary["downloaded"]
+        done = f"{n} downloaded" if n else "nothing to download"
+        sys.stdout.write(
+            f"ensure: {summary['assets']} assets present ({human_size(summary['total'])}) "
+            f"for {' '.join(summary['specs'])} in {summary['root']}; {done} "
+            f"[{summary['seconds']:.2f}s]\n"
+        )
+    sys.stdout.flush()
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def report_error(exit_code: int, message: str) -> None:
+    from modelctl.redact import redact
+
+    event = {"event": "summary", "command": "ensure", "status": "error",
+             "exit_code": exit_code, "error": redact(message)}  # fmt: skip
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
