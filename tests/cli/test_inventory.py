@@ -190,3 +190,29 @@ def test_lock_errors(hub: TestHub, tmp_path: Path) -> None:
     res = run_cli("lock", str(https), env=env)
     assert res.code == 2 and "sha256" in res.err
     assert not (tmp_path / "h.lock.yaml").exists()
+
+
+def test_lock_skips_precision_auto_and_resolves_it_when_chosen(
+    hub: TestHub, tmp_path: Path
+) -> None:
+    for precision in ("int4", "fp4"):
+        hub.add_file("acme/svdq", f"svdq-{precision}_r32-m.safetensors", precision.encode() * 100)
+    manifest = tmp_path / "svdq.yaml"
+    manifest.write_text(
+        "schema: 1\nname: svdq\n"
+        "variants:\n  precision: {values: [auto, int4, fp4], default: auto}\n"
+        "assets:\n  - id: dit\n    role: diffusion_model\n"
+        "    source: hf://acme/svdq/svdq-{precision}_r32-m.safetensors\n"
+        "    dest: diffusion_models/svdq-{precision}_r32-m.safetensors\n"
+    )
+    env = hub.env(tmp_path)
+    res = run_cli("lock", str(manifest), env=env)
+    assert res.code == 0, res.err
+    pins = yaml.safe_load((tmp_path / "svdq.lock.yaml").read_text())["assets"]
+    assert sorted(a["source"].rsplit("/", 1)[1] for a in pins) == [
+        "svdq-fp4_r32-m.safetensors",
+        "svdq-int4_r32-m.safetensors",
+    ]
+    chosen = run_cli("lock", f"{manifest}:precision=auto", env={**env, "MODELCTL_GPU_SM": "86"})
+    assert chosen.code == 0, chosen.err
+    assert "svdq-int4_r32-m.safetensors" in chosen.out

@@ -262,14 +262,17 @@ def lock_command(
 
     from modelctl.errors import BadInput, CheckFailed
     from modelctl.manifest.catalog import find
-    from modelctl.manifest.select import select, split_spec
+    from modelctl.manifest.select import AUTO, resolve_spec, select, split_spec
     from modelctl.manifest.validate import combinations
     from modelctl.plan import lockfile
 
     name, choices = split_spec(spec)
     manifest = find(name, manifests)
-    combos = [choices] if choices else combinations(manifest.axes) or [{}]
-    selections = [select(manifest, combo) for combo in combos]
+    if choices:
+        selections = [resolve_spec(spec, manifests)]  # resolves precision=auto for the GPU
+    else:  # `auto` stands for another value of its axis, which is locked in its own right
+        combos = [c for c in combinations(manifest.axes) if AUTO not in c.values()] or [{}]
+        selections = [select(manifest, combo) for combo in combos]
     if output:
         path = Path(output).expanduser()
     elif manifest.path is not None:
