@@ -6,17 +6,26 @@ of what now sits in `partial.data`. The caller compares them with what it expect
 - Resume (E.46-E.48): the partial's state lists the written ranges. A single stream asks
   `Range: bytes=N-` with `If-Range: <validator>` and accepts a 206 only when `Content-Range` starts
   at N; a 200 (Range ignored, or the content changed) or a 416 starts over in a new file.
-- Segments: a file of known size >= `segment_threshold` is fetched as ranged pieces over
-  `connections` connections. Pieces are handed out lowest offset first so the contiguous prefix (and
-  with it the hash, see `hashing.py`) grows steadily; an idle connection splits the largest piece
-  still in flight, so no connection idles at the tail. A server that answers a ranged request with
-  200 makes the whole file fall back to one stream.
+- Segments: a file of known size >= `segment_threshold` may be fetched as ranged pieces over up to
+  `connections` connections. It starts as one ranged stream over the whole missing range and opens
+  the other connections only when that stream is slower than `solo_rate` (a CDN's per-connection
+  cap): on a fast link (loopback, a LAN mirror) one stream is faster than eight on a 2-core
+  machine, because every extra stream costs CPU and its pieces arrive out of order (hashed by
+  reading them back). Pieces are then handed out lowest offset first so the contiguous prefix
+  (and with it the hash, see `hashing.py`) grows steadily; an idle connection splits the largest
+  piece still in flight, so no connection idles at the tail. A server that answers a ranged request
+  with 200 makes the whole file fall back to one stream.
+- Buffers: each stream reads into a few large buffers (`buffer_size`, filled completely before
+  they are written) and offers each written buffer to the hasher, which hashes it from memory
+  while the stream fills the next one; a buffer is reused only once the hasher handed it back.
 - Retries (`retry.py`): network errors, stalls (the read timeout), 408/429/5xx; each worker's budget
   is reset by progress. 401/403/404 fail at once (a 403/410 from the CDN first goes back to the
   original URL once, for a fresh signed redirect). A full disk stops at once, keeping the partial.
-- Every `save_interval` seconds the written bytes are flushed (`fdatasync`, which also spreads the
-  cost of the final fsync over the download) and then the state file is saved, so the state only
-  ever describes bytes on disk and a SIGKILL or power loss costs at most that much re-download.
+- Every `save_interval` seconds a separate thread takes a snapshot of the written ranges, flushes
+  the file (`fdatasync`, which also starts the disk writing early so the final fsync is short)
+  and only then saves that snapshot as the state, so the state never claims bytes that are not on
+  the disk and a SIGKILL or power loss costs at most that much re-download. (A resumed prefix is
+  re-hashed anyway and a mismatch starts over from zero; the flush keeps that from happening.)
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import contextlib
 import errno
 import http.client
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -40,8 +50,12 @@ from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, Pool, Redire
 from modelctl.transfer.retry import RetryPolicy
 
 MiB = 1 << 20
-MIN_STEAL = 4 * MiB  # split a piece in flight only when at least twice this is left
 MIN_PIECE = 1 * MiB
+SOLO_BUFFERS = 3  # one being filled, one being hashed, one spare: recv+write and sha256 overlap
+SEGMENT_BUFFERS = 2
+SEGMENT_BUFFER = 1 * MiB  # streams added for a slow link: small buffers keep RSS flat
+FILL_TIME = 0.05  # seconds a buffer may take to fill before what it holds is written anyway
+PROBE = 0.25  # seconds of a lone stream's throughput measured before opening more connections
 
 
 @dataclass
@@ -53,8 +67,9 @@ class TransferOptions:
     connect_timeout: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     deadline: float | None = None
-    buffer_size: int = 1 * MiB
+    buffer_size: int = 2 * MiB
     save_interval: float = 0.5
+    solo_rate: float = 256e6  # bytes/s: a stream at least this fast is not capped; stay at one
 
 
 @dataclass
@@ -98,6 +113,8 @@ class _Job:
         self.fetched = 0
         self.error: BaseException | None = None
         self.lock = threading.Lock()
+        self.file_lock = threading.RLock()  # fd, written and partial change together (restart)
+        self.stop: threading.Event | None = None
         self._open(partial.state.written)
         self.resumed = self.written.ranges.total()
 
@@ -111,12 +128,13 @@ class _Job:
 
     def restart(self) -> None:
         """Drop every byte and start over in a new file (never truncate a shared inode)."""
-        self.hasher.abandon()
-        os.close(self.fd)
-        self.partial.reset()
-        self.validator = None
-        self.resumed = 0
-        self._open([])
+        with self.file_lock:
+            self.hasher.abandon()
+            os.close(self.fd)
+            self.partial.reset()
+            self.validator = None
+            self.resumed = 0
+            self._open([])
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -124,17 +142,25 @@ class _Job:
         with contextlib.suppress(OSError):
             os.close(self.fd)
 
-    def save(self) -> None:
-        self.partial.save(self.written.snapshot(), self.validator)
+    def save(self, durable: bool = True) -> None:
+        """Save the state; with `durable`, only after the bytes it describes are flushed."""
+        with self.file_lock:
+            spans = self.written.snapshot()
+            if durable:
+                os.fdatasync(self.fd)
+            self.partial.save(spans, self.validator)
 
-    def write(self, view: memoryview, offset: int) -> None:
+    def write(
+        self, view: memoryview, offset: int, release: Callable[[], None] | None = None
+    ) -> None:
+        """Write `view` at `offset`; the hasher may hash `view` before it calls `release`."""
         try:
             n = os.pwrite(self.fd, view, offset)
             while n < len(view):
                 n += os.pwrite(self.fd, view[n:], offset + n)
         except OSError as exc:
             raise _DiskError(exc, offset) from None
-        self.written.add(offset, offset + len(view))
+        self.written.add(offset, offset + len(view), view, release)
         with self.lock:
             self.fetched += len(view)
         self.on_bytes(len(view))
@@ -154,6 +180,56 @@ class _Job:
         if (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port):
             return dict(self.remote.headers)
         return {k: v for k, v in self.remote.headers.items() if k.lower() != "authorization"}
+
+
+class _Buffers:
+    """A stream's few reusable buffers; one comes back when the hasher is done with it."""
+
+    def __init__(self, size: int, count: int) -> None:
+        self.free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+        for _ in range(count):
+            self.free.put(memoryview(bytearray(size)))
+
+    def get(self, job: _Job) -> memoryview:
+        while True:
+            try:
+                return self.free.get(timeout=0.2)
+            except queue.Empty:
+                job.check()
+                if _stopped(job):
+                    raise _Cancelled() from None
+
+    def put(self, buf: memoryview) -> None:
+        self.free.put(buf)
+
+    def releaser(self, buf: memoryview) -> Callable[[], None]:
+        return lambda: self.free.put(buf)
+
+
+def _fill(
+    resp: Response, buf: memoryview, room: Callable[[int], int]
+) -> tuple[int, bool, Exception | None]:
+    """Read into `buf` until it is full, `room(got)` allows no more, the body ends, or `FILL_TIME`
+    has passed (a slow link still writes, reports progress and sees a cancel or a deadline often).
+
+    Returns (bytes read, body ended, error): bytes that arrived before a stall or a dropped
+    connection are returned with the error, so they are written and resumed from, never lost.
+    """
+    got = 0
+    until = time.monotonic() + FILL_TIME
+    try:
+        while True:
+            want = room(got)
+            if want <= 0:
+                return got, False, None
+            n = resp.readinto(buf[got : got + want])
+            if not n:
+                return got, True, None
+            got += n
+            if time.monotonic() > until:
+                return got, False, None
+    except Exception as exc:  # handed back to the caller after the write
+        return got, False, exc
 
 
 class _Cancelled(Exception):
@@ -203,8 +279,16 @@ def _segmentable(job: _Job) -> bool:
     return job.size is not None and o.connections > 1 and job.size >= o.segment_threshold
 
 
-def _run_workers(job: _Job, workers: list[Callable[[], None]]) -> None:
-    """Run `workers` in threads; save state periodically; first error cancels the rest."""
+def _run_workers(
+    job: _Job,
+    workers: list[Callable[[], None]],
+    tick: Callable[[], list[Callable[[], None]]] | None = None,
+) -> None:
+    """Run `workers` in threads (plus any `tick` adds); first error cancels the rest.
+
+    A separate thread saves the state every `save_interval` seconds: its `fdatasync` can take
+    seconds on a slow disk, and neither the streams nor `tick` should wait for it.
+    """
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -215,24 +299,37 @@ def _run_workers(job: _Job, workers: list[Callable[[], None]]) -> None:
             errors.append(exc)
             stop.set()
 
-    threads = [threading.Thread(target=wrap, args=(w,), daemon=True) for w in workers]
-    job.stop = stop  # type: ignore[attr-defined]
-    for t in threads:
+    def start(fn: Callable[[], None]) -> threading.Thread:
+        t = threading.Thread(target=wrap, args=(fn,), daemon=True)
         t.start()
+        return t
+
+    job.stop = stop
+    finished = threading.Event()
+    saver = threading.Thread(target=_saver, args=(job, finished), daemon=True)
+    saver.start()
+    threads = [start(w) for w in workers]
     try:
-        while any(t.is_alive() for t in threads):
-            for t in threads:
-                t.join(job.opts.save_interval / max(1, len(threads)))
-            with contextlib.suppress(OSError):
-                os.fdatasync(job.fd)  # flush as we go: the final fsync is short, and the state
-                job.save()  # saved next only ever describes bytes that are on the disk
+        while alive := [t for t in threads if t.is_alive()]:
+            alive[0].join(0.05)
+            if tick is not None and not stop.is_set():
+                threads += [start(w) for w in tick()]
     except BaseException:
         job.cancel.set()
         for t in threads:
             t.join()
         raise
+    finally:
+        finished.set()
+        saver.join()
     if errors:
         raise _first(errors)
+
+
+def _saver(job: _Job, finished: threading.Event) -> None:
+    while not finished.wait(job.opts.save_interval):
+        with contextlib.suppress(OSError):
+            job.save()
 
 
 def _first(errors: list[BaseException]) -> BaseException:
@@ -244,8 +341,7 @@ def _first(errors: list[BaseException]) -> BaseException:
 
 
 def _stopped(job: _Job) -> bool:
-    stop = getattr(job, "stop", None)
-    return bool(stop is not None and stop.is_set())
+    return job.stop is not None and job.stop.is_set()
 
 
 # --- one stream --------------------------------------------------------------------------------
@@ -253,7 +349,7 @@ def _stopped(job: _Job) -> bool:
 
 def _single(job: _Job) -> None:
     pool = Pool(job.opts.connect_timeout, job.opts.stall_timeout)
-    buf = memoryview(bytearray(job.opts.buffer_size))
+    bufs = _Buffers(job.opts.buffer_size, SOLO_BUFFERS)
     failures = 0
     try:
         while True:
@@ -268,7 +364,7 @@ def _single(job: _Job) -> None:
             try:
                 resp = _open_stream(job, pool, start)
                 try:
-                    if _consume(job, resp, buf, resp_start(resp, start), None):
+                    if _consume(job, resp, bufs, resp_start(resp, start), None):
                         return
                 finally:
                     resp.close(reuse=True)
@@ -316,7 +412,7 @@ def _open_stream(job: _Job, pool: Pool, start: int) -> Response:
     return resp
 
 
-def _consume(job: _Job, resp: Response, buf: memoryview, pos: int, end: int | None) -> bool:
+def _consume(job: _Job, resp: Response, bufs: _Buffers, pos: int, end: int | None) -> bool:
     """Copy the body of `resp` to the file from offset `pos`; True when the file is complete."""
     _refuse_html(job, resp)
     limit = job.size if end is None else end
@@ -329,18 +425,24 @@ def _consume(job: _Job, resp: Response, buf: memoryview, pos: int, end: int | No
             )
     while True:
         job.check()
-        want = len(buf) if limit is None else min(len(buf), limit - pos)
-        if want <= 0:
+        if limit is not None and limit - pos <= 0:
             return end is None
-        n = resp.readinto(buf[:want])
-        if not n:
+        buf = bufs.get(job)
+        cap = len(buf) if limit is None else min(len(buf), limit - pos)
+        n, ended, exc = _fill(resp, buf, lambda got, cap=cap: cap - got)
+        if n:
+            job.write(buf[:n], pos, bufs.releaser(buf))
+            pos += n
+        else:
+            bufs.put(buf)
+        if exc is not None:
+            raise exc
+        if ended:
             if limit is not None and pos < limit:
                 raise http.client.IncompleteRead(b"", limit - pos)
             if job.size is None:
                 job.size = pos
             return True
-        job.write(buf[:n], pos)
-        pos += n
 
 
 def _remember(job: _Job, resp: Response) -> None:
@@ -441,13 +543,19 @@ class _Segment:
 
 
 class _Scheduler:
-    """Hands out the lowest missing piece first; when none is left, splits the largest in flight."""
+    """Hands out the lowest missing range first; when none is left, splits the largest in flight.
 
-    def __init__(self, holes: list[tuple[int, int]], piece: int) -> None:
-        self.queue: list[_Segment] = []
-        for start, end in holes:
-            for s in range(start, end, piece):
-                self.queue.append(_Segment(s, min(end, s + piece)))
+    While `solo`, one stream takes a whole hole (one request, no piece boundaries); `grow()` cuts
+    that stream's range one piece ahead of it and queues the rest as pieces for the new streams.
+    A cut is never closer than `margin` to where a stream stands (at least two of its buffers: a
+    buffer it is filling may still be sized by the old end), so no offset is written twice.
+    """
+
+    def __init__(self, holes: list[tuple[int, int]], piece: int, margin: int, solo: bool) -> None:
+        self.holes: list[list[int]] = [[s, e] for s, e in holes]
+        self.piece = piece
+        self.margin = margin
+        self.solo = solo
         self.active: list[_Segment] = []
         self.lock = threading.Lock()
 
@@ -455,17 +563,43 @@ class _Scheduler:
         with self.lock:
             if done is not None and done in self.active:
                 self.active.remove(done)
-            if self.queue:
-                seg = self.queue.pop(0)
+            if self.holes:
+                start, end = self.holes[0]
+                cut = end if self.solo else min(end, start + self.piece)
+                if cut == end:
+                    self.holes.pop(0)
+                else:
+                    self.holes[0][0] = cut
+                seg = _Segment(start, cut)
             else:
-                victim = max(self.active, key=lambda s: s.end - s.pos, default=None)
-                if victim is None or victim.end - victim.pos < 2 * MIN_STEAL:
+                seg = self._steal()
+                if seg is None:
                     return None
-                mid = victim.pos + (victim.end - victim.pos) // 2
-                seg = _Segment(mid, victim.end)
-                victim.end = mid
             self.active.append(seg)
             return seg
+
+    def _steal(self) -> _Segment | None:
+        victim = max(self.active, key=lambda s: s.end - s.pos, default=None)
+        if victim is None or victim.end - victim.pos < 2 * max(self.margin, MIN_PIECE):
+            return None
+        mid = victim.pos + (victim.end - victim.pos) // 2
+        seg = _Segment(mid, victim.end)
+        victim.end = mid
+        return seg
+
+    def grow(self) -> None:
+        """Leave solo mode: the running stream keeps one piece, the rest is queued as pieces."""
+        with self.lock:
+            self.solo = False
+            for seg in self.active:
+                cut = seg.pos + max(self.piece, self.margin)
+                if seg.end - cut >= MIN_PIECE:
+                    self.holes.insert(0, [cut, seg.end])
+                    seg.end = cut
+
+    def remaining(self) -> int:
+        with self.lock:
+            return sum(e - s for s, e in self.holes) + sum(s.end - s.pos for s in self.active)
 
 
 def _segmented(job: _Job) -> None:
@@ -475,14 +609,31 @@ def _segmented(job: _Job) -> None:
         return
     o = job.opts
     piece = max(MIN_PIECE, min(o.segment_size, -(-job.size // max(1, o.connections))))
-    sched = _Scheduler(holes, piece)
-    count = min(o.connections, len(sched.queue))
-    _run_workers(job, [lambda: _segment_worker(job, sched) for _ in range(count)])
+    margin = 2 * max(o.buffer_size, SEGMENT_BUFFER)
+    sched = _Scheduler(holes, piece, margin, solo=True)
+    probe = {"t": time.monotonic(), "n": job.fetched}
+
+    def tick() -> list[Callable[[], None]]:
+        """While one stream runs, measure it; open the other connections if it is slow."""
+        if not sched.solo:
+            return []
+        now = time.monotonic()
+        if now - probe["t"] < PROBE:
+            return []
+        rate = (job.fetched - probe["n"]) / (now - probe["t"])
+        probe.update(t=now, n=job.fetched)
+        if rate >= o.solo_rate or sched.remaining() < 2 * piece:
+            return []
+        sched.grow()
+        extra = min(o.connections - 1, max(0, -(-sched.remaining() // piece) - 1))
+        return [lambda: _segment_worker(job, sched, SEGMENT_BUFFER, SEGMENT_BUFFERS)] * extra
+
+    _run_workers(job, [lambda: _segment_worker(job, sched, o.buffer_size, SOLO_BUFFERS)], tick)
 
 
-def _segment_worker(job: _Job, sched: _Scheduler) -> None:
+def _segment_worker(job: _Job, sched: _Scheduler, buffer_size: int, count: int) -> None:
     pool = Pool(job.opts.connect_timeout, job.opts.stall_timeout)
-    buf = memoryview(bytearray(job.opts.buffer_size))
+    bufs = _Buffers(buffer_size, count)
     seg: _Segment | None = None
     failures = 0
     try:
@@ -496,7 +647,7 @@ def _segment_worker(job: _Job, sched: _Scheduler) -> None:
                     raise _Cancelled()
                 before = job.fetched
                 try:
-                    _fetch_piece(job, pool, seg, buf)
+                    _fetch_piece(job, pool, seg, bufs)
                     failures = 0
                 except HttpStatusError as exc:
                     if exc.status == 416:
@@ -514,8 +665,8 @@ def _segment_worker(job: _Job, sched: _Scheduler) -> None:
         pool.close()
 
 
-def _fetch_piece(job: _Job, pool: Pool, seg: _Segment, buf: memoryview) -> None:
-    """GET `seg` (its end may shrink while we read: a neighbour stole the tail)."""
+def _fetch_piece(job: _Job, pool: Pool, seg: _Segment, bufs: _Buffers) -> None:
+    """GET `seg` (its end may shrink while we read: the range was split for another stream)."""
     headers = job.headers(job.url)
     headers["range"] = f"bytes={seg.pos}-{seg.end - 1}"
     if job.validator:
@@ -533,11 +684,19 @@ def _fetch_piece(job: _Job, pool: Pool, seg: _Segment, buf: memoryview) -> None:
             job.check()
             if _stopped(job):
                 raise _Cancelled()
-            n = resp.readinto(buf[: min(len(buf), seg.end - seg.pos)])
-            if not n:
+            buf = bufs.get(job)
+            n, ended, exc = _fill(
+                resp, buf, lambda got, b=buf: min(len(b), seg.end - seg.pos) - got
+            )
+            if n:
+                job.write(buf[:n], seg.pos, bufs.releaser(buf))
+                seg.pos += n
+            else:
+                bufs.put(buf)
+            if exc is not None:
+                raise exc
+            if ended and seg.pos < seg.end:
                 raise http.client.IncompleteRead(b"", seg.end - seg.pos)
-            job.write(buf[:n], seg.pos)
-            seg.pos += n
         reusable = seg.end == asked_end
     finally:
         resp.close(reuse=reusable)
@@ -560,13 +719,16 @@ def _copy_local(job: _Job) -> None:
         if job.size is None:
             job.size = size
         pos = job.written.prefix()
-        buf = memoryview(bytearray(8 * MiB))
+        bufs = _Buffers(job.opts.buffer_size, SOLO_BUFFERS)
+        src.seek(pos)
         while pos < size:
             job.check()
-            n = src.readinto(buf[: min(len(buf), size - pos)]) if src.seek(pos) == pos else 0
+            buf = bufs.get(job)
+            n = src.readinto(buf[: min(len(buf), size - pos)])
             if not n:
+                bufs.put(buf)
                 break
-            job.write(buf[:n], pos)
+            job.write(buf[:n], pos, bufs.releaser(buf))
             pos += n
 
 

@@ -1,11 +1,21 @@
 """sha256 over the growing contiguous prefix of a file that other threads are writing.
 
-Writers `pwrite` at their offsets and report each written range; this thread reads back the part
-of the file that has become contiguous from byte 0 (from the page cache: the bytes were written
-moments ago) and feeds hashlib, which releases the GIL, so hashing overlaps the network on another
-core. That is how a segmented, out-of-order download is still verified with no second pass over
-the file after it completes, and how a resumed partial has its kept prefix re-hashed (git-lfs
-pre-loads the hash of the partial bytes for the same reason). Memory stays flat: one read buffer.
+Writers `pwrite` at their offsets and report each written range to `Written`, optionally *offering*
+the buffer they wrote from. This thread hashes the prefix that has become contiguous from byte 0:
+
+- from the offered buffer when it starts exactly where the hash stands (a single stream, and the
+  lowest piece in flight of a segmented transfer): no read back, and the receiving thread goes on
+  filling its next buffer while this one is hashed, so recv+write and sha256 run on two cores
+  (hashlib releases the GIL for large buffers);
+- by reading the file back (from the page cache: the bytes were written moments ago) for what
+  arrived out of order, i.e. pieces that completed before the piece below them, and for the kept
+  prefix of a resumed partial (git-lfs pre-loads the hash of the partial bytes for the same reason).
+
+Either way a segmented, out-of-order download is verified with no second pass over the file after
+it completes. An offered buffer is handed back (`release`) as soon as it is hashed or found useless,
+so a writer owns a small fixed set of buffers and memory stays flat. The buffer hashed is the one
+`pwrite` wrote in full before the range was reported, so it holds exactly the file's bytes there;
+the transfer never writes one offset from two streams at once (see fetch.py's split margin).
 """
 
 from __future__ import annotations
@@ -13,23 +23,36 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 
 from modelctl.store.partials import Ranges
 
 READ_BLOCK = 8 << 20
 
+Release = Callable[[], None]
+
 
 class Written:
-    """The ranges written so far, with a condition the hasher waits on (shared by all writers)."""
+    """The ranges written so far and the buffers offered for hashing (shared by all writers)."""
 
     def __init__(self, spans: list[list[int]] | None = None) -> None:
         self.ranges = Ranges(spans)
         self.cond = threading.Condition()
+        self.offers: list[tuple[int, memoryview, Release]] = []
+        self.closed = False  # no hasher takes offers any more: release them at once
 
-    def add(self, start: int, end: int) -> None:
+    def add(
+        self, start: int, end: int, data: memoryview | None = None, release: Release | None = None
+    ) -> None:
+        """Record [start, end) as written; `data` (those bytes) may be hashed before `release`."""
         with self.cond:
             self.ranges.add(start, end)
+            keep = data is not None and release is not None and not self.closed
+            if keep:
+                self.offers.append((start, data, release))  # type: ignore[arg-type]
             self.cond.notify_all()
+        if release is not None and not keep:
+            release()
 
     def prefix(self) -> int:
         with self.cond:
@@ -38,6 +61,14 @@ class Written:
     def snapshot(self) -> Ranges:
         with self.cond:
             return Ranges(self.ranges.spans())
+
+    def close(self) -> None:
+        """Stop taking offers and hand back every buffer still waiting."""
+        with self.cond:
+            self.closed = True
+            pending, self.offers = self.offers, []
+        for _, _, release in pending:
+            release()
 
 
 class PrefixHasher(threading.Thread):
@@ -48,9 +79,12 @@ class PrefixHasher(threading.Thread):
         self.fd = fd
         self.written = written
         self.hashed = 0
+        self.read_back = 0  # bytes hashed by reading the file (not from an offered buffer)
         self._finishing = False
         self._abandoned = False
         self._digest: str | None = None
+        self._h = hashlib.sha256()
+        self._buf: memoryview | None = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -58,33 +92,63 @@ class PrefixHasher(threading.Thread):
             self._run()
         except BaseException as exc:  # surfaced by finish()
             self.error = exc
+        finally:
+            self.written.close()
 
     def _run(self) -> None:
-        h = hashlib.sha256()
-        buf = bytearray(READ_BLOCK)
-        view = memoryview(buf)
         cond = self.written.cond
         while True:
             with cond:
                 while (
                     not self._abandoned
                     and not self._finishing
+                    and not self.written.offers
                     and self.written.ranges.prefix() <= self.hashed
                 ):
                     cond.wait(0.5)
                 if self._abandoned:
                     return
+                batch, self.written.offers = self.written.offers, []
                 end = self.written.ranges.prefix()
-                if end <= self.hashed and self._finishing:
+                if not batch and end <= self.hashed and self._finishing:
                     break
-            while self.hashed < end:
-                want = min(READ_BLOCK, end - self.hashed)
-                n = os.preadv(self.fd, [view[:want]], self.hashed)
-                if n <= 0:
-                    raise OSError(f"short read at {self.hashed} while hashing")
-                h.update(view[:n])
-                self.hashed += n
-        self._digest = h.hexdigest()
+            batch.sort(key=lambda offer: offer[0])
+            for i, (start, data, release) in enumerate(batch):
+                try:
+                    self._take(start, data, end)
+                except BaseException:
+                    for _, _, rest in batch[i + 1 :]:
+                        rest()
+                    raise
+                finally:
+                    release()
+            self._read_until(end)
+        self._digest = self._h.hexdigest()
+
+    def _take(self, start: int, data: memoryview, end: int) -> None:
+        """Hash `data` (written at `start`) if it continues the hash; read back any gap first."""
+        if start > self.hashed:
+            self._read_until(min(start, end))
+        stop = start + len(data)
+        if start <= self.hashed < stop <= end:
+            self._h.update(data[self.hashed - start :])
+            self.hashed = stop
+
+    def _read_until(self, end: int) -> None:
+        """Hash [hashed, end) by reading the file back."""
+        if self.hashed >= end:
+            return
+        if self._buf is None:
+            self._buf = memoryview(bytearray(READ_BLOCK))
+        view = self._buf
+        while self.hashed < end:
+            want = min(READ_BLOCK, end - self.hashed)
+            n = os.preadv(self.fd, [view[:want]], self.hashed)
+            if n <= 0:
+                raise OSError(f"short read at {self.hashed} while hashing")
+            self._h.update(view[:n])
+            self.hashed += n
+            self.read_back += n
 
     def finish(self) -> str:
         """Wait until everything written is hashed; the sha256 hex digest of the prefix."""
@@ -102,3 +166,4 @@ class PrefixHasher(threading.Thread):
             self._abandoned = True
             self.written.cond.notify_all()
         self.join()
+        self.written.close()

@@ -102,3 +102,75 @@ def test_enospc_mid_way_with_unknown_size_stops_cleanly_and_keeps_the_partial(hu
     assert "disk full" in err.value.message and "more bytes needed" in err.value.message
     assert part.data.exists() and part.state_path.exists()
     assert part.data.stat().st_size > 0
+
+
+def _content_gets(hub: TestHub, path: str) -> list[str | None]:
+    return [e.range for e in hub.gets(path, origin="cdn")]
+
+
+def test_a_fast_stream_stays_alone(hub, tmp_path):
+    """No connection is capped below `solo_rate`: one request for the whole file, no pieces."""
+    data = os.urandom(6 << 20)
+    hub.add_file("org/r", "m.gguf", data)
+    want = hashlib.sha256(data).hexdigest()
+    part = _partial(Layout(tmp_path), want, len(data))
+    opts = TransferOptions(connections=8, segment_threshold=1 << 20, solo_rate=0)
+    result = fetch(_remote(hub, "m.gguf", len(data), want), part, opts)
+    assert (result.sha256, result.fetched) == (want, len(data))
+    assert _content_gets(hub, "m.gguf") == [f"bytes=0-{len(data) - 1}"]
+
+
+def test_a_capped_stream_opens_more_connections_and_the_hash_still_matches(hub, tmp_path):
+    """Slower than `solo_rate`: the lone stream is cut one piece ahead, the rest goes in pieces
+    over the other connections (out of order, hashed by reading back), same bytes and sha256."""
+    data = os.urandom(12 << 20)
+    hub.add_file("org/r", "m.gguf", data)
+    hub.fault("org/r", "m.gguf", rate=8_000_000)
+    want = hashlib.sha256(data).hexdigest()
+    part = _partial(Layout(tmp_path), want, len(data))
+    opts = TransferOptions(connections=4, segment_threshold=1 << 20, segment_size=1 << 20,
+                           buffer_size=256 << 10, solo_rate=1e12)  # fmt: skip
+    result = fetch(_remote(hub, "m.gguf", len(data), want), part, opts)
+    assert (result.sha256, result.size, result.fetched) == (want, len(data), len(data))
+    assert part.data.read_bytes() == data
+    ranges = _content_gets(hub, "m.gguf")
+    assert f"bytes=0-{len(data) - 1}" in ranges and len(ranges) > 2
+    starts = sorted(int(r.split("=")[1].split("-")[0]) for r in ranges if r)
+    assert len(starts) == len(set(starts))  # no piece asked twice
+
+
+def test_resume_of_out_of_order_pieces_fetches_only_the_holes(hub, tmp_path):
+    """A segmented run left pieces with holes between them: the next run fetches only the holes
+    and the sha256 covers the kept pieces (read back) and the new bytes (from buffers)."""
+    data = os.urandom(8 << 20)
+    hub.add_file("org/r", "m.gguf", data)
+    want = hashlib.sha256(data).hexdigest()
+    layout = Layout(tmp_path)
+    part = _partial(layout, want, len(data))
+    kept = [[1 << 20, 3 << 20], [5 << 20, 6 << 20]]
+    with open(part.data, "wb") as fh:
+        for s, e in kept:
+            fh.seek(s)
+            fh.write(data[s:e])
+    part.save(Ranges(kept))
+    again = _partial(layout, want, len(data))
+    opts = TransferOptions(connections=4, segment_threshold=1 << 20)
+    result = fetch(_remote(hub, "m.gguf", len(data), want), again, opts)
+    assert (result.sha256, result.resumed, result.fetched) == (want, 3 << 20, 5 << 20)
+    assert again.data.read_bytes() == data
+    assert Ranges(again.state.written).spans() == [[0, len(data)]]
+
+
+def test_a_stall_keeps_the_bytes_received_before_it(hub, tmp_path):
+    """Large buffers are filled in several reads: what arrived before a stall is still written,
+    so the retry asks for the rest only."""
+    data = os.urandom(3 << 20)
+    hub.add_file("org/r", "m.gguf", data)
+    hub.fault("org/r", "m.gguf", stall=5, stall_after=1_500_000, times=1)
+    want = hashlib.sha256(data).hexdigest()
+    part = _partial(Layout(tmp_path), want, len(data))
+    opts = TransferOptions(connections=1, stall_timeout=0.5, buffer_size=4 << 20,
+                           retry=RetryPolicy(base=0.01))  # fmt: skip
+    result = fetch(_remote(hub, "m.gguf", len(data), want), part, opts)
+    assert (result.sha256, result.fetched) == (want, len(data))
+    assert "bytes=1500000-" in _content_gets(hub, "m.gguf"), _content_gets(hub, "m.gguf")
