@@ -22,6 +22,7 @@ import pytest
 
 from tests.helpers.cli import Result, cli_env, run_cli
 from tests.helpers.hub import TestHub
+from tests.helpers.tmpfs import small_tmpfs
 
 REPO = "org/models"
 TOKEN = "hf_" + secrets.token_hex(16)
@@ -357,18 +358,8 @@ def test_lock_wait_timeout_exits_5(puller, hub, tmp_path):
 @pytest.fixture
 def tiny_volume(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs (needs root and mount rights; skipped otherwise)."""
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)  # fmt: skip
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path, "4m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_disk_too_small_exits_4_before_any_get(puller, hub, tmp_path, tiny_volume):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from modelctl.store.partials import PartialState, Ranges, claim
 from modelctl.transfer.fetch import TransferOptions, fetch
 from modelctl.transfer.retry import RetryPolicy
 from tests.helpers.hub import TestHub
+from tests.helpers.tmpfs import small_tmpfs
 
 
 @given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 60)), max_size=30))
@@ -77,18 +77,8 @@ def test_resume_rehashes_the_kept_prefix(hub, tmp_path):
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)  # fmt: skip
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path, "2m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_enospc_mid_way_with_unknown_size_stops_cleanly_and_keeps_the_partial(hub, tmp_path, tiny):
