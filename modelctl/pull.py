@@ -26,7 +26,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -344,7 +344,7 @@ def _download_all(
         try:
             for f in futures:
                 while not f.done():
-                    time.sleep(0.05)  # poll so Ctrl-C reaches the main thread
+                    wait([f], timeout=0.1)  # wakes when done; the timeout lets Ctrl-C through
                 f.result()
         except BaseException:
             opts.cancel.set()
