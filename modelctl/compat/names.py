@@ -18,9 +18,9 @@ from modelctl.compat.rules import DATA_DIR
 
 @lru_cache(maxsize=1)
 def _table() -> dict[str, Any]:
-    import yaml
+    from modelctl.datafiles import load_yaml
 
-    doc = yaml.safe_load((DATA_DIR / "names.yaml").read_text(encoding="utf-8"))
+    doc = load_yaml(DATA_DIR / "names.yaml")
     return doc["names"]
 
 

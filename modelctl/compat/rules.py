@@ -75,12 +75,12 @@ def load_rules(folder: Path | None = None) -> tuple[Rule, ...]:
 
 @lru_cache(maxsize=4)
 def _load(folder: str) -> tuple[Rule, ...]:
-    import yaml
+    from modelctl.datafiles import load_yaml
 
     rules: list[Rule] = []
     seen: set[str] = set()
     for path in sorted(Path(folder).glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = load_yaml(path) or {}
         for raw in doc.get("rules", ()):
             rule = parse_rule(raw, path.name)
             if rule.id in seen:

@@ -16,10 +16,10 @@ GIB = 1024**3
 @functools.cache
 def rules() -> dict[str, Any]:
     """The parsed rules file (read once per process; callers must not mutate it)."""
-    import yaml
+    from modelctl.datafiles import load_yaml
 
     text = resources.files("modelctl.env").joinpath("data/gpu_rules.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 def svdquant_support(sm: int) -> str | None:

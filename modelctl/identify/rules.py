@@ -81,7 +81,7 @@ class View:
 @cache
 def load_rules() -> tuple[Rule, ...]:
     """All rules from the package's data files, in evaluation order."""
-    import yaml
+    from modelctl.datafiles import load_yaml
 
     rules: list[tuple[int, int, Rule]] = []
     files = sorted(
@@ -91,7 +91,7 @@ def load_rules() -> tuple[Rule, ...]:
     )  # fmt: skip
     seen: set[str] = set()
     for path in files:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = load_yaml(path) or {}
         for raw in doc.get("rules", []):
             rule = _parse_rule(raw, path.name)
             if rule.id in seen:

@@ -19,14 +19,14 @@ from modelctl.identify.rules import View
 
 @cache
 def _table() -> dict[str, Any]:
-    import yaml
+    from modelctl.datafiles import load_yaml
 
     text = (
         resources.files("modelctl.identify")
         .joinpath("data/svdquant_tables.yaml")
         .read_text("utf-8")
     )
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 def svdquant_facts(view: View, header: Header, filename: str | None) -> tuple[dict, list[str]]:

@@ -64,11 +64,10 @@ class Table:
 @cache
 def load_table(path: Path = DATA_FILE) -> Table:
     """Read and check the loader table (cached: it is immutable data)."""
-    import yaml
-
+    from modelctl.datafiles import load_yaml
     from modelctl.manifest.model import ROLES
 
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml(path)
     sources = data["sources"]
     loaders: dict[str, Loader] = {}
     for class_type, spec in data["loaders"].items():
