@@ -75,7 +75,7 @@ def _run(args: list[str]) -> int:
     from modelctl.cli.app import build_app
 
     exits, aborts, usage = _cli_exceptions()
-    app = build_app()
+    app = build_app(args)
     try:
         result = app(args=args, prog_name="modelctl", standalone_mode=False)
     except exits as exc:
