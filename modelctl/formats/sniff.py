@@ -57,11 +57,22 @@ def sniff(head: bytes, size: int) -> Sniffed:
     if looks_like_sentencepiece(head):
         return Sniffed("sentencepiece", "sentencepiece", "SentencePiece tokenizer model")
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text[:1] == b"<":
-        return _html(head)
-    if text[:1] in (b"{", b"["):
-        return Sniffed("json", "json", "JSON document")
+    if text[:1] in (b"<", b"{", b"[") and _is_text(head):
+        return _html(head) if text[:1] == b"<" else Sniffed("json", "json", "JSON document")
     return Sniffed("unknown", "unknown", "unrecognised format")
+
+
+def _is_text(head: bytes) -> bool:
+    """UTF-8 without control characters: what an HTML or JSON page is and model weights are not
+    (one random binary file in ~40 starts with `{`, `[` or `<`)."""
+    sample = head[:4096]
+    try:
+        decoded = sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(sample) - 3:  # only a character cut at the end of the sample is fine
+            return False
+        decoded = sample[: exc.start].decode("utf-8")
+    return all(ch.isprintable() or ch in "\t\r\n" for ch in decoded)
 
 
 def _is_safetensors(head: bytes, size: int) -> bool:

@@ -111,3 +111,12 @@ def test_truncated_safetensors_is_not_mistaken_for_something_else() -> None:
     data = (500).to_bytes(8, "little") + b'{"w": '
     with pytest.raises(FormatError, match="truncated"):
         read_header(BytesSource(data))
+
+
+def test_binary_that_starts_like_text_is_not_an_impostor() -> None:
+    from modelctl.formats.sniff import sniff
+
+    for first in (b"{", b"[", b"<", b" {"):
+        assert sniff(first + bytes(range(256)) * 4, 1025).format == "unknown"
+    assert sniff(b'{"error": "Repository not found"}', 33).format == "json"
+    assert sniff(b"<!DOCTYPE html><title>Sign in</title>", 37).format == "html"
