@@ -136,6 +136,7 @@ def pull_selections(
     for want in wants:
         want.receipt = receipts.read(layout, want.asset.dest)
         want.state = item_state(want.asset, layout.dest(want.asset.dest), want.receipt)
+    _confirm_unmanaged(wants, layout, opts, deadline)
     _refuse_unmanaged(wants, layout, opts)
     if opts.preflight is not None:
         opts.preflight(selections, layout)
@@ -183,6 +184,23 @@ def _collect(selections: list[Selection]) -> list[_Want]:
             if sel.spec not in have.specs:
                 have.specs.append(sel.spec)
     return list(by_dest.values())
+
+
+def _confirm_unmanaged(
+    wants: list[_Want], layout: Layout, opts: PullOptions, deadline: float | None
+) -> None:
+    """Look again, under the destination's lock, at a file that has no receipt.
+
+    Another process publishes a file and then writes its receipt, both under that lock; seen from
+    outside the lock in between, its file looks like one modelctl did not install.
+    """
+    for want in wants:
+        if want.state != "unmanaged" or opts.force:
+            continue
+        dest = want.asset.dest
+        with locks.hold(layout.lock(dest), opts.lock_timeout, f"pulling {dest}", None, deadline):
+            want.receipt = receipts.read(layout, dest)
+            want.state = item_state(want.asset, layout.dest(dest), want.receipt)
 
 
 def _refuse_unmanaged(wants: list[_Want], layout: Layout, opts: PullOptions) -> None:

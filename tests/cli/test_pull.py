@@ -395,3 +395,45 @@ def test_pickle_is_refused_unless_allowed_and_pinned(puller, hub, tmp_path):
 def test_token_never_printed(puller):
     # every test above checked each output as it ran; this one guards the guard
     assert TOKEN.startswith("hf_") and len(TOKEN) > 20
+
+
+INSTALLER = r"""
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from modelctl.store import locks, receipts
+from modelctl.store.layout import Layout
+from modelctl.store.receipts import Receipt
+
+layout = Layout(Path({models!r}))
+dest = "unet/m.gguf"
+with locks.hold(layout.lock(dest), 30, "test"):
+    path = layout.dest(dest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(Path({data!r}).read_bytes())  # published, receipt not yet written
+    print("published", flush=True)
+    time.sleep(1.5)
+    receipts.write(layout, Receipt.for_file(path, dest=dest, source={source!r}, sha256={sha!r}))
+"""
+
+
+def test_a_file_published_by_another_process_is_not_unmanaged(puller, hub, tmp_path):
+    """Between another process's rename and its receipt the file has no receipt: pull must look
+    again under the destination's lock instead of calling it a file in the way."""
+    data = os.urandom(256 << 10)
+    hub.add_file(REPO, "unet/m.gguf", data)
+    source = f"hf://{REPO}/unet/m.gguf"
+    man = manifest(tmp_path, {"source": source, "dest": "unet/m.gguf"})
+    blob = tmp_path / "blob"
+    blob.write_bytes(data)
+    code = INSTALLER.format(repo=str(Path(__file__).resolve().parents[2]), models=str(puller.models),
+                            data=str(blob), source=source, sha=sha(data))  # fmt: skip
+    other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "published"
+        r = puller.pull(man)
+    finally:
+        other.wait(timeout=30)
+    assert r.code == 0, r.err
+    assert "in the way" not in r.err
+    assert hub.downloads("unet/m.gguf") == []
