@@ -6,6 +6,10 @@ import json
 import sys
 from typing import Any
 
+from modelctl.units import human_size
+
+__all__ = ["console", "human_size", "print_json"]
+
 
 def print_json(data: Any) -> None:
     """Write `data` as indented JSON to stdout."""
@@ -19,15 +23,3 @@ def console(stderr: bool = False) -> Any:
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 160
     return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
-
-
-def human_size(n: int | None) -> str:
-    """Bytes as a short human string (binary units), or `?` when unknown."""
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"

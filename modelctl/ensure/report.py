@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from modelctl.units import human_size
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are strings anyway
     from typing import Any
@@ -25,15 +27,6 @@ def report_ok(json_output: bool, **summary: Any) -> None:
             f"[{summary['seconds']:.2f}s]\n"
         )
     sys.stdout.flush()
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
 
 
 def report_error(exit_code: int, message: str) -> None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 REPO_PART_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-HEX40_RE = re.compile(r"^[0-9a-f]{40}$")
+HEX40_RE = re.compile(r"^[0-9a-f]{40}$")  # a git commit (or blob sha1)
+HEX64_RE = re.compile(r"^[0-9a-f]{64}$")  # a sha256, as the Hub and our receipts write it
 REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,254}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 

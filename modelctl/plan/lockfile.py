@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from modelctl.errors import BadInput, CheckFailed
 from modelctl.manifest.model import ResolvedAsset, Selection
+from modelctl.manifest.uris import HEX40_RE, HEX64_RE
 
 LOCK_SCHEMA = 1
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
-HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _ENTRY_KEYS = {"id", "source", "revision", "commit", "sha256", "size"}
 
 
@@ -115,11 +113,11 @@ def _entry(where: str, index: int, item: Any) -> LockEntry:
     revision, commit, size = item.get("revision"), item.get("commit"), item.get("size")
     if not isinstance(source, str) or not source:
         raise _bad(where, f"{label} has no source")
-    if not isinstance(sha256, str) or not HEX64.fullmatch(sha256):
+    if not isinstance(sha256, str) or not HEX64_RE.fullmatch(sha256):
         raise _bad(where, f"{label} ({source}): sha256 must be 64 lowercase hex characters")
     if revision is not None and not isinstance(revision, str):
         raise _bad(where, f"{label} ({source}): revision must be a string")
-    if commit is not None and not (isinstance(commit, str) and HEX40.fullmatch(commit)):
+    if commit is not None and not (isinstance(commit, str) and HEX40_RE.fullmatch(commit)):
         raise _bad(where, f"{label} ({source}): commit must be 40 lowercase hex characters")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         raise _bad(where, f"{label} ({source}): size must be a whole number of bytes")

@@ -44,19 +44,23 @@ def item_state(asset: ResolvedAsset, path: Path, receipt: Receipt | None) -> str
         return "unmanaged"
     if not receipt.matches(st):
         return "modified"
-    if _outdated(asset, receipt):
+    if outdated_reason(asset, receipt):
         return "outdated"
     return "installed"
 
 
-def _outdated(asset: ResolvedAsset, receipt: Receipt) -> bool:
+def outdated_reason(asset: ResolvedAsset, receipt: Receipt) -> str:
+    """Why an installed file is not what the manifest (or its lock) asks for; '' when it is."""
+    pinned = asset.sha256.lower() if asset.sha256 else None
+    if pinned and receipt.sha256 != pinned:
+        return f"installed sha256 {receipt.sha256[:12]}…, pinned {pinned[:12]}…"
     if receipt.source != asset.source:
-        return True
-    if asset.sha256 and receipt.sha256 != asset.sha256:
-        return True
-    return bool(
-        asset.revision and HEX40_RE.fullmatch(asset.revision) and receipt.commit != asset.revision
-    )
+        return f"installed from {receipt.source}"
+    rev = asset.revision
+    # a receipt without a commit (a file placed by hand and adopted) is judged by its sha256 alone
+    if rev and HEX40_RE.fullmatch(rev) and receipt.commit and receipt.commit != rev:
+        return f"installed from commit {receipt.commit[:12]}, pinned {rev[:12]}"
+    return ""
 
 
 def plan(selection: Selection, layout: Layout) -> list[PlanItem]:

@@ -14,20 +14,16 @@ through `redact` (I.82).
 from __future__ import annotations
 
 import os
-import re
 import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from modelctl.errors import SourceError
 from modelctl.manifest.model import ResolvedAsset
-from modelctl.manifest.uris import HfRef, parse_hf
+from modelctl.manifest.uris import HEX40_RE, HEX64_RE, HfRef, parse_hf
 from modelctl.redact import install_log_filter
 from modelctl.sources.base import RemoteFile
 from modelctl.transfer.retry import RetryPolicy
-
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
 def endpoint() -> str:
@@ -75,13 +71,13 @@ def resolve(
     headers = auth_headers(ep)
     meta = _head(ref, headers, retry or RetryPolicy(), timeout)
     commit = meta.commit_hash
-    if not commit or not SHA1_RE.fullmatch(commit):
+    if not commit or not HEX40_RE.fullmatch(commit):
         raise SourceError(
             f"{ref.uri()}: {ep} did not say which commit it serves (no X-Repo-Commit)",
             "is HF_ENDPOINT a Hugging Face Hub or a mirror that speaks its protocol?",
         )
     etag = (meta.etag or "").lower()
-    hub_sha = etag if SHA256_RE.fullmatch(etag) else None
+    hub_sha = etag if HEX64_RE.fullmatch(etag) else None
     if asset.sha256 and hub_sha and asset.sha256.lower() != hub_sha:
         raise SourceError(
             f"{ref.uri()}@{commit[:12]}: the Hub's sha256 {hub_sha} differs from the manifest's "

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from modelctl.manifest.model import ResolvedAsset
+from modelctl.plan.resolve import outdated_reason
 from modelctl.store import receipts
 from modelctl.store.layout import Layout
 from modelctl.store.receipts import Receipt
@@ -139,25 +140,14 @@ def _stat_verdict(root: str, t: Target, mode: str) -> Verdict | os.stat_result:
         if t.expected_sha256:
             why += " (verify --full adopts it when it matches the pinned sha256)"
         return Verdict(t.dest, "unmanaged", why, size=st.st_size, asset=name)
-    if t.asset is not None and _outdated(t.asset, r):
-        return Verdict(t.dest, "outdated", _outdated(t.asset, r), st.st_size, r.sha256, asset=name)
+    reason = outdated_reason(t.asset, r) if t.asset is not None else ""
+    if reason:
+        return Verdict(t.dest, "outdated", reason, st.st_size, r.sha256, asset=name)
     if mode == "fast":
         if r.matches(st):
             return Verdict(t.dest, "ok", "", st.st_size, r.sha256, asset=name)
         return Verdict(t.dest, "modified", _stat_change(r, st), st.st_size, asset=name)
     return st
-
-
-def _outdated(asset: ResolvedAsset, r: Receipt) -> str:
-    """Why the installed file is not what the manifest/lock asks for ('' when it is)."""
-    if asset.sha256 and r.sha256 != asset.sha256.lower():
-        return f"installed sha256 {r.sha256[:12]}…, pinned {asset.sha256.lower()[:12]}…"
-    if r.source != asset.source:
-        return f"installed from {r.source}"
-    rev = asset.revision
-    if rev and len(rev) == 40 and r.commit and r.commit != rev:
-        return f"installed from commit {r.commit[:12]}, pinned {rev[:12]}"
-    return ""
 
 
 def _stat_change(r: Receipt, st: os.stat_result) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelctl.errors import BadInput
+from modelctl.manifest.validate import SHA256_RE
 from modelctl.store.layout import ALIASES
 from modelctl.workflow.graph import Node, Workflow
 from modelctl.workflow.table import Table
@@ -29,7 +30,6 @@ from modelctl.workflow.urls import UrlError, to_source
 # Characters no file name should hold and YAML cannot print raw: C0/C1 controls, Unicode line
 # separators, lone surrogates (JSON can encode them) and the non-characters U+FFFE/U+FFFF.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,7 @@ def _sha256(raw: dict, label: str, name: str, warnings: list[str]) -> str | None
         return None
     if not isinstance(kind, str) or kind.strip().lower() != "sha256":
         return None  # other hash kinds (AutoV2, blake3, …) cannot be verified against sha256
-    if isinstance(value, str) and _SHA256.fullmatch(value.strip()):
+    if isinstance(value, str) and SHA256_RE.fullmatch(value.strip()):
         return value.strip().lower()
     warnings.append(f"{label}: ignored the hash of {name}: not 64 hexadecimal characters")
     return None
