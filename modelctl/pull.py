@@ -74,6 +74,7 @@ class PullOptions:
     backoff: float = 0.5
     preflight: Callable[[list[Selection], Layout], None] | None = None
     post_verify: Callable[[ResolvedAsset, Path], None] | None = None
+    prepare: Callable[[], None] | None = None  # warms post_verify, in the background of a download
     reporter: Reporter = field(default_factory=Reporter)
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -357,6 +358,8 @@ def _download_all(
 
     if not todo:
         return errors
+    if opts.prepare is not None:
+        threading.Thread(target=opts.prepare, name="modelctl-prepare", daemon=True).start()
     with ThreadPoolExecutor(max_workers=max(1, min(opts.jobs, len(todo)))) as ex:
         futures = [ex.submit(one, w) for w in todo]
         try:

@@ -9,14 +9,27 @@ URL, pinned to the commit the HEAD saw so a moving branch cannot change the file
 The token goes only to the Hub endpoint (https, or an explicitly configured `HF_ENDPOINT`), and the
 transfer client drops it on the redirect to the CDN (I.83). huggingface_hub's log records pass
 through `redact` (I.82).
+
+One shortcut, for start-up time: importing huggingface_hub's HTTP stack (httpx2, its auth and
+download modules) costs ~0.3 s per process on a 2-core machine, a quarter of a whole 1 GiB pull
+on loopback. So the HEAD is first sent with our own client (`quick_metadata`), and its answer is
+taken only when it is the plain success that `get_hf_file_metadata` would return unchanged: a 200,
+or a redirect to another origin (the CDN), with a 40-hex `X-Repo-Commit`. Everything else (a
+relative redirect of a renamed repo, any 4xx/5xx, a network error, a missing header) goes to
+huggingface_hub, which asks again and answers with its typed errors and retries. Likewise the
+token (`hub_token`) is read from `HF_TOKEN` only when huggingface_hub would read nothing else
+first (no OIDC exchange configured) or later (no stored login file); otherwise `get_token()`
+decides. tests/sources/test_hf.py holds both against huggingface_hub as the oracle.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from modelctl.errors import SourceError
 from modelctl.manifest.model import ResolvedAsset
@@ -38,10 +51,31 @@ def token_allowed(ep: str) -> bool:
 
 
 def auth_headers(ep: str) -> dict[str, str]:
+    token = hub_token() if token_allowed(ep) else None
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+def hub_token() -> str | None:
+    """huggingface_hub's `get_token()`, without importing its HTTP stack when `HF_TOKEN` decides.
+
+    `get_token()` tries an OIDC exchange (when HF_OIDC_RESOURCE is set), then HF_TOKEN /
+    HUGGING_FACE_HUB_TOKEN, then the stored login (refreshing OAuth tokens), then Colab secrets.
+    """
+    from huggingface_hub import constants
+
+    if os.environ.get("HF_OIDC_RESOURCE") or "google.colab" in sys.modules:
+        return _library_token()
+    env = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    token = env.replace("\r", "").replace("\n", "").strip() if env else None
+    if token or not os.path.exists(constants.HF_TOKEN_PATH):
+        return token or None
+    return _library_token()
+
+
+def _library_token() -> str | None:
     from huggingface_hub import get_token
 
-    token = get_token() if token_allowed(ep) else None
-    return {"authorization": f"Bearer {token}"} if token else {}
+    return get_token()
 
 
 def ref_of(asset: ResolvedAsset) -> HfRef:
@@ -65,7 +99,6 @@ def resolve(
     asset: ResolvedAsset, retry: RetryPolicy | None = None, timeout: float = 10
 ) -> RemoteFile:
     """One metadata request (HEAD, with retries for 429/5xx/network) -> RemoteFile."""
-    install_log_filter()
     ref = ref_of(asset)
     ep = endpoint()
     headers = auth_headers(ep)
@@ -96,10 +129,72 @@ def resolve(
     )
 
 
+@dataclass(frozen=True)
+class FileMetadata:
+    """The fields of huggingface_hub's `HfFileMetadata` that a pull uses."""
+
+    commit_hash: str | None
+    etag: str | None
+    size: int | None
+
+
+def quick_metadata(url: str, headers: dict[str, str], timeout: float) -> FileMetadata | None:
+    """The HEAD's answer if it is a plain success (see module doc); None: ask huggingface_hub."""
+    from modelctl.transfer.http import NETWORK_ERRORS, REDIRECTS, Pool, RedirectError
+
+    pool = Pool(connect_timeout=timeout, read_timeout=timeout)
+    try:
+        resp = pool.exchange(url, headers, "HEAD")
+    except (*NETWORK_ERRORS, RedirectError):
+        return None
+    finally:
+        pool.close()
+    h = resp.headers
+    location = h.get("location")
+    if resp.status in REDIRECTS:
+        if not location or _same_or_hub_origin(url, urljoin(url, location)):
+            return None  # a renamed repo: huggingface_hub follows it
+    elif resp.status != 200:
+        return None
+    commit = h.get("x-repo-commit")
+    if not commit or not HEX40_RE.fullmatch(commit):
+        return None
+    etag = h.get("x-linked-etag") or h.get("etag")
+    size = h.get("x-linked-size") or (None if location else h.get("content-length"))
+    return FileMetadata(
+        commit_hash=commit,
+        etag=etag.lstrip("W/").strip('"') if etag is not None else None,
+        size=int(size) if size and size.isdigit() else None,
+    )
+
+
+def _same_or_hub_origin(url: str, target: str) -> bool:
+    """huggingface_hub follows a redirect to the same origin or to a Hub origin (not the CDN)."""
+
+    def origin(u: str) -> tuple[str, str, int]:
+        p = urlsplit(u)
+        return p.scheme, (p.hostname or "").lower(), p.port or (443 if p.scheme == "https" else 80)
+
+    hubs = {origin(u) for u in (endpoint(), "https://huggingface.co", "https://hf.co",
+                                "https://hub-ci.huggingface.co")}  # fmt: skip
+    return origin(target) in {origin(url), *hubs}
+
+
 def _head(ref: HfRef, headers: dict[str, str], retry: RetryPolicy, timeout: float) -> Any:
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:  # huggingface_hub would refuse too, as a retryable ConnectionError
+        raise SourceError(
+            f"HF_HUB_OFFLINE is set: cannot ask {endpoint()} about {ref.uri()}",
+            "unset HF_HUB_OFFLINE (or set it to 0) to reach the Hub",
+        )
+    url = resolve_url(ref, ref.revision or "main")
+    quick = quick_metadata(url, headers, timeout)
+    if quick is not None:
+        return quick
+    install_log_filter()
     from huggingface_hub import get_hf_file_metadata
 
-    url = resolve_url(ref, ref.revision or "main")
     failures = 0
     while True:
         try:

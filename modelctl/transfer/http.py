@@ -142,6 +142,16 @@ class Pool:
             raise err
         raise RedirectError(f"more than {redirects} redirects from {redact(url)}")
 
+    def exchange(self, url: str, headers: dict[str, str], method: str = "HEAD") -> Response:
+        """One request and its answer as it is: no redirect followed, no status raised.
+
+        The caller reads `status` and `headers` and must `close` it (a HEAD has no body to read).
+        """
+        headers = {k.lower(): v for k, v in headers.items()}
+        headers.setdefault("user-agent", USER_AGENT)
+        headers["accept-encoding"] = "identity"
+        return self._send(url, headers, method)
+
     def _send(self, url: str, headers: dict[str, str], method: str) -> Response:
         parts = urlsplit(url)
         scheme = parts.scheme

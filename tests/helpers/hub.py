@@ -201,6 +201,7 @@ class TestHub:
         self.tree_page_size = tree_page_size
         self.repos: dict[tuple[str, str], Repo] = {}
         self.tokens: dict[str, str] = {}  # valid token -> user name
+        self.renamed: dict[tuple[str, str], str] = {}  # (type, old id) -> new id
         self.faults: dict[str, Fault] = {}  # content sha256 -> fault
         self.log: list[LogEntry] = []
         self._secret = secrets.token_bytes(32)
@@ -348,6 +349,11 @@ class TestHub:
             return commit
 
     # ---- access control
+
+    def rename(self, old: str, new: str, *, repo_type: str = "model") -> None:
+        """Answer `old`'s resolve URLs with a relative 307 to `new`'s, as the Hub does after a rename."""
+        with self._lock:
+            self.renamed[(repo_type, old)] = new
 
     def add_token(self, token: str, user: str = "tester") -> None:
         self.tokens[token] = user
@@ -842,8 +848,22 @@ class _HubHandler(_BaseHandler):
                 repo_id = "/".join(unquote(s) for s in raw[:i])
                 rev = unquote(raw[i + 1])
                 path = "/".join(unquote(s) for s in raw[i + 2 :])
+                moved = self.hub.renamed.get((repo_type, repo_id))
+                if moved is not None:
+                    return self._moved(
+                        self.path.replace(
+                            "/" + "/".join(raw[: i + 1]) + "/", f"/{moved}/resolve/", 1
+                        )
+                    )
                 return self._resolve(repo_type, repo_id, rev, path, token)
         return self._error(404, None, "Not Found")
+
+    def _moved(self, location: str) -> None:
+        self.send_response(307)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        self._record(None, 307, 0)
 
     def _token(self) -> tuple[str | None, bool]:
         auth = self.headers.get("Authorization") or ""

@@ -1,0 +1,178 @@
+"""`sources.hf`'s shortcuts around huggingface_hub, held against huggingface_hub as the oracle.
+
+`quick_metadata` must either return exactly what `get_hf_file_metadata` returns (commit, etag, size)
+or decline (None), so that huggingface_hub handles the case; `hub_token` must equal `get_token()`.
+Each case runs in a fresh interpreter whose huggingface_hub talks to the loopback test hub.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.hub import TestHub
+
+TOKEN = "hf_" + secrets.token_hex(16)
+
+COMPARE = r"""
+import json, sys
+from huggingface_hub import constants, get_hf_file_metadata
+from modelctl.sources.hf import auth_headers, quick_metadata
+url, = sys.argv[1:]
+headers = auth_headers(constants.ENDPOINT)
+quick = quick_metadata(url, headers, 10)
+try:
+    m = get_hf_file_metadata(url, token=False, headers=headers)
+    oracle = [m.commit_hash, m.etag, m.size]
+except Exception as exc:
+    oracle = type(exc).__name__
+print(json.dumps({"quick": quick and [quick.commit_hash, quick.etag, quick.size],
+                  "oracle": oracle}))
+"""
+
+
+def compare(hub: TestHub, tmp_path: Path, url: str, token: str | None = None) -> dict:
+    code = COMPARE.replace("sys.argv[1:]", repr([url]))
+    r = hub.run_python(code, tmp_path, token=token)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.fixture
+def files(hub: TestHub) -> TestHub:
+    hub.add_token(TOKEN)
+    hub.add_file("org/models", "unet/model.gguf", os.urandom(300_000))  # LFS: 302 to the CDN
+    hub.add_file("org/models", "config.json", b'{"a": 1}')  # a small git file: 200
+    hub.add_file("org/models", "sub dir/ünï côdé.safetensors", os.urandom(1000))
+    hub.add_file("org/models", "model.gguf", os.urandom(2000), revision="refs/pr/1")
+    hub.add_file("org/data", "x.safetensors", os.urandom(1000), repo_type="dataset")
+    hub.add_file("org/gated", "model.safetensors", os.urandom(1000))
+    hub.gate("org/gated", TOKEN)
+    hub.add_file("org/new-name", "model.safetensors", os.urandom(1000))
+    hub.rename("org/old-name", "org/new-name")
+    return hub
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "org/models/resolve/main/unet/model.gguf",
+        "org/models/resolve/main/config.json",
+        "org/models/resolve/main/sub%20dir/%C3%BCn%C3%AF%20c%C3%B4d%C3%A9.safetensors",
+        "org/models/resolve/refs%2Fpr%2F1/model.gguf",
+        "datasets/org/data/resolve/main/x.safetensors",
+    ],
+)
+def test_quick_metadata_equals_huggingface_hubs(files: TestHub, tmp_path: Path, path: str) -> None:
+    got = compare(files, tmp_path, f"{files.endpoint}/{path}")
+    assert got["quick"] is not None
+    assert got["quick"] == got["oracle"]
+
+
+def test_quick_metadata_of_a_commit_and_with_a_token(files: TestHub, tmp_path: Path) -> None:
+    commit = files.commit("org/gated")
+    got = compare(files, tmp_path, f"{files.endpoint}/org/gated/resolve/{commit}/model.safetensors",
+                  token=TOKEN)  # fmt: skip
+    assert got["quick"] is not None and got["quick"][0] == commit
+    assert got["quick"] == got["oracle"]
+
+
+@pytest.mark.parametrize(
+    ("path", "oracle"),
+    [
+        ("org/gated/resolve/main/model.safetensors", "GatedRepoError"),
+        ("org/nope/resolve/main/model.safetensors", "RepositoryNotFoundError"),
+        ("org/models/resolve/nope/config.json", "RevisionNotFoundError"),
+        ("org/models/resolve/main/nope.json", "RemoteEntryNotFoundError"),
+    ],
+)
+def test_errors_are_left_to_huggingface_hub(
+    files: TestHub, tmp_path: Path, path: str, oracle: str
+) -> None:
+    got = compare(files, tmp_path, f"{files.endpoint}/{path}")
+    assert got == {"quick": None, "oracle": oracle}
+
+
+def test_a_renamed_repo_is_left_to_huggingface_hub(files: TestHub, tmp_path: Path) -> None:
+    got = compare(files, tmp_path, f"{files.endpoint}/org/old-name/resolve/main/model.safetensors")
+    assert got["quick"] is None
+    assert got["oracle"][0] == files.commit("org/new-name")
+
+
+def test_an_unreachable_endpoint_is_left_to_huggingface_hub(files: TestHub, tmp_path: Path) -> None:
+    got = compare(files, tmp_path, "http://127.0.0.1:9/org/models/resolve/main/config.json")
+    assert got["quick"] is None and isinstance(got["oracle"], str)
+
+
+def test_resolve_of_a_plain_file_does_not_import_huggingface_hubs_http_stack(
+    files: TestHub, tmp_path: Path
+) -> None:
+    code = r"""
+import json, sys
+from modelctl.manifest.model import ResolvedAsset
+from modelctl.sources.hf import resolve
+a = ResolvedAsset(id="m", role="other", source="hf://org/models/unet/model.gguf", dest="unet/m.gguf",
+                  revision="main", sha256=None, size=None, expect={}, allow_pickle=False)
+r = resolve(a)
+print(json.dumps([r.commit, r.size, r.sha256, "huggingface_hub.file_download" in sys.modules]))
+"""
+    r = files.run_python(code, tmp_path)
+    assert r.returncode == 0, r.stderr
+    commit, size, sha, imported = json.loads(r.stdout)
+    f = files.file("org/models", "unet/model.gguf")
+    assert (commit, size, sha, imported) == (files.commit("org/models"), f.size, f.sha256, False)
+
+
+TOKENS = r"""
+import json
+from huggingface_hub import get_token
+from modelctl.sources.hf import hub_token
+print(json.dumps([hub_token(), get_token()]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "stored"),
+    [
+        ({"HF_TOKEN": TOKEN}, None),
+        ({"HF_TOKEN": f"  {TOKEN}\r\n"}, None),
+        ({"HF_TOKEN": "", "HUGGING_FACE_HUB_TOKEN": TOKEN}, None),
+        ({"HF_TOKEN": ""}, None),
+        ({"HF_TOKEN": ""}, "hf_stored"),
+        ({"HF_TOKEN": TOKEN}, "hf_stored"),
+        ({"HF_TOKEN": "   "}, "hf_stored"),
+    ],
+)
+def test_hub_token_equals_get_token(
+    hub: TestHub, tmp_path: Path, env: dict[str, str], stored: str | None
+) -> None:
+    if stored:
+        (tmp_path / "hf_home").mkdir(exist_ok=True)
+        (tmp_path / "hf_home" / "token").write_text(stored + "\n")
+    r = hub.run_python(TOKENS, tmp_path, **env)
+    assert r.returncode == 0, r.stderr
+    ours, oracle = json.loads(r.stdout)
+    assert ours == oracle
+    assert ours == (env.get("HF_TOKEN", "").strip() or env.get("HUGGING_FACE_HUB_TOKEN") or stored)
+
+
+def test_hf_hub_offline_sends_no_request(files: TestHub, tmp_path: Path) -> None:
+    code = r"""
+from modelctl.manifest.model import ResolvedAsset
+from modelctl.sources.hf import resolve
+a = ResolvedAsset(id="m", role="other", source="hf://org/models/config.json", dest="x/c.json",
+                  revision="main", sha256=None, size=None, expect={}, allow_pickle=False)
+try:
+    resolve(a)
+except Exception as exc:
+    print(type(exc).__name__, exc.message)
+"""
+    files.clear_log()
+    r = files.run_python(code, tmp_path, HF_HUB_OFFLINE="1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("SourceError HF_HUB_OFFLINE is set")
+    assert files.requests() == []
