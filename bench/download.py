@@ -16,9 +16,9 @@ table 2. This is a benchmark, not a test: nothing asserts on time.
 
 `modelctl pull` makes the file durable before it publishes it (fsync, as the issue requires);
 `curl -o` and `hf_hub_download` leave it in the page cache. So table 1 also shows
-`curl -o + sync` (curl, then `sync FILE`): the same durability as ours. On a disk slower than
-the network, durability costs the disk's write time whoever pays it; `--dir /dev/shm` (tmpfs,
-where fsync is free) measures the transfer engines alone.
+`curl -o + sync` and `hf_hub_download + sync` (then `sync FILE`): the same durability as ours.
+On a disk slower than the network, durability costs the disk's write time whoever pays it;
+`--dir /dev/shm` (tmpfs, where fsync is free) measures the transfer engines alone.
 """
 
 from __future__ import annotations
@@ -119,7 +119,23 @@ def clients(
         str(work / "curl.bin"),
         url,
     ]
-    peers = {"curl -o + sync": (synced, work / "curl.bin")} if durable_peer else {}
+    hf_synced = [
+        "sh",
+        "-c",
+        '"$1" -c "$2" && sync "$3"',
+        "hf",
+        sys.executable,
+        HF_SCRIPT.format(out=str(work / "hf")),
+        str(work / "hf" / "model.gguf"),
+    ]
+    peers = (
+        {
+            "curl -o + sync": (synced, work / "curl.bin"),
+            "hf_hub_download + sync": (hf_synced, work / "hf" / "model.gguf"),
+        }
+        if durable_peer
+        else {}
+    )
     return {
         "modelctl pull": (
             [sys.executable, "-m", "modelctl", "pull", str(manifest), "--models-dir", str(ours),

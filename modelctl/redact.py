@@ -17,17 +17,20 @@ if TYPE_CHECKING:  # `logging` costs ~15 ms at import; only the filter needs it,
     import logging
 
 _TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}\b")
-_AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer\s+)?[^\s'\",}]+")
-_URL = re.compile(r"\b(https?://[^\s'\"<>]+)")
+_AUTH_HEADER = re.compile(
+    r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)((?:bearer|basic)\s+)?[^\s'\",}]+"
+)
+_URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+)")  # any scheme: socks5://u:p@h too
 
 
 def _strip_query(match: re.Match[str]) -> str:
-    parts = urlsplit(match.group(1))
-    if not parts.query and not parts.username and not parts.password:
+    try:
+        parts = urlsplit(match.group(1))
+    except ValueError:  # not a URL after all (an odd IPv6 bracket): keep the scheme only
+        return match.group(1).split("://", 1)[0] + "://<redacted>"
+    if not parts.query and "@" not in parts.netloc:
         return match.group(1)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = parts.netloc.rsplit("@", 1)[-1]
     query = "<redacted>" if parts.query else ""
     return urlunsplit((parts.scheme, host, parts.path, query, ""))
 

@@ -189,6 +189,10 @@ def _head(ref: HfRef, headers: dict[str, str], retry: RetryPolicy, timeout: floa
             "unset HF_HUB_OFFLINE (or set it to 0) to reach the Hub",
         )
     url = resolve_url(ref, ref.revision or "main")
+    if url.startswith("https:"):
+        from modelctl.transfer.http import check_ca_env
+
+        check_ca_env()
     quick = quick_metadata(url, headers, timeout)
     if quick is not None:
         return quick
@@ -205,7 +209,7 @@ def _head(ref: HfRef, headers: dict[str, str], retry: RetryPolicy, timeout: floa
             if status is None and not _is_network(exc):
                 raise
             failures += 1
-            if not retryable or failures > retry.attempts:
+            if not retryable or failures > retry.attempts or _untrusted(exc):
                 raise map_error(exc, ref) from None
             time.sleep(retry.delay(failures, retry_after))
 
@@ -222,6 +226,20 @@ def _is_network(exc: BaseException) -> bool:
     """httpx2 transport errors and timeouts (huggingface_hub's client), and plain OSErrors."""
     names = {c.__name__ for c in type(exc).__mro__}
     return bool(names & {"TransportError", "TimeoutException", "NetworkError", "OSError"})
+
+
+def _untrusted(exc: BaseException) -> bool:
+    """A TLS certificate that does not verify (anywhere in the chain of causes): no retry helps."""
+    import ssl
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
+            seen
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def map_error(exc: BaseException, ref: HfRef) -> SourceError:
@@ -258,6 +276,18 @@ def map_error(exc: BaseException, ref: HfRef) -> SourceError:
         return SourceError(
             f"access to {where}/{ref.path} refused (HTTP {status})",
             f"set HF_TOKEN to a token that may read {page}",
+        )
+    if status == 407:
+        return SourceError(
+            f"the proxy refused the request for {where}/{ref.path} (HTTP 407)",
+            "the proxy wants credentials: write them into HTTPS_PROXY / HTTP_PROXY as "
+            "user:password@host:port",
+        )
+    if _untrusted(exc):
+        return SourceError(
+            f"cannot reach {endpoint()} for {where}/{ref.path}: its TLS certificate is not trusted",
+            "behind a TLS-inspecting proxy, set SSL_CERT_FILE to a CA bundle that includes the "
+            "proxy's certificate",
         )
     if status is not None:
         return SourceError(

@@ -36,6 +36,7 @@ import errno
 import http.client
 import os
 import queue
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -47,7 +48,14 @@ from modelctl.redact import redact
 from modelctl.sources.base import RemoteFile
 from modelctl.store.partials import Partial
 from modelctl.transfer.hashing import PrefixHasher, Written
-from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, Pool, RedirectError, Response
+from modelctl.transfer.http import (
+    NETWORK_ERRORS,
+    HttpStatusError,
+    Pool,
+    RedirectError,
+    Response,
+    proxy_for,
+)
 from modelctl.transfer.retry import RetryPolicy
 
 MiB = 1 << 20
@@ -505,18 +513,50 @@ def _status_hint(status: int) -> str:
         )
     if status == 404:
         return "the file is gone at the source; check the URL, revision and path in the manifest"
+    if status == 407:
+        return (
+            "the proxy wants credentials: write them into HTTPS_PROXY / HTTP_PROXY as "
+            "user:password@host:port"
+        )
     return "the server refused the request; try again later"
 
 
 def _backoff(job: _Job, exc: BaseException, failures: int, retry_after: str | None = None) -> int:
-    if failures > job.opts.retry.attempts:
+    permanent = _permanent(exc)
+    if permanent or failures > job.opts.retry.attempts:
         what = f"HTTP {exc.status}" if isinstance(exc, HttpStatusError) else _describe(exc)
+        tried = "" if permanent else f"giving up after {failures - 1} retries: "
         raise SourceError(
-            f"{job.remote.display}: giving up after {failures - 1} retries: {what}",
-            "the partial download is kept; run the same command again to resume",
+            f"{job.remote.display}: {tried}{what}",
+            _network_hint(job.url, exc)
+            or "the partial download is kept; run the same command again to resume",
         ) from None
     _sleep(job, job.opts.retry.delay(failures, retry_after))
     return failures
+
+
+def _permanent(exc: BaseException) -> bool:
+    """Errors that asking again cannot fix: an untrusted certificate, a proxy that refuses us."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return True
+    text = str(exc)
+    return text.startswith("Tunnel connection failed: 40")  # http.client: the proxy's 403/407
+
+
+def _network_hint(url: str, exc: BaseException) -> str | None:
+    parts = urlsplit(url)
+    proxy = proxy_for(parts.scheme, parts.hostname or "")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            "the server's TLS certificate is not trusted here; behind a TLS-inspecting proxy set "
+            "SSL_CERT_FILE to a CA bundle that includes the proxy's certificate"
+        )
+    if proxy:
+        return (
+            f"the request went through the proxy {redact(proxy)} (HTTPS_PROXY / HTTP_PROXY / "
+            "ALL_PROXY): check it, or exempt this host in NO_PROXY; a partial download is kept"
+        )
+    return None
 
 
 def _describe(exc: BaseException) -> str:

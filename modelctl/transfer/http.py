@@ -7,16 +7,25 @@ imports nothing heavy. What we need from a client is small and written here: red
 `Authorization` on any change of scheme, host or port and refuse https→http (robustness E.56, I.83),
 at most 10 redirects, `Accept-Encoding: identity` (the stored bytes are the hashed bytes, E.49), and
 connect/read timeouts (the read timeout is the stall watchdog, E.55).
+
+Proxies (E.57) are read from the environment as huggingface_hub's client reads them
+(HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY, lower case first), through urllib's own
+`getproxies_environment` and `proxy_bypass_environment`: https goes through a CONNECT tunnel
+(TLS and the token stay end to end), plain http in absolute form. Only http:// proxies, with
+optional user:password (sent as Proxy-Authorization, never printed).
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
+import os
 import socket
 import ssl
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
+from modelctl.errors import BadInput
 from modelctl.redact import redact
 
 MAX_REDIRECTS = 10
@@ -86,6 +95,56 @@ class Response:
             self.raw.close()
 
 
+PROXY_VARS = frozenset({"http_proxy", "https_proxy", "all_proxy"})
+
+
+def proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy URL the environment names for `scheme://host`, or None (none set, or NO_PROXY)."""
+    if not any(k.lower() in PROXY_VARS for k in os.environ):
+        return None  # the common case, without importing urllib.request
+    from urllib.request import getproxies_environment, proxy_bypass_environment
+
+    proxies = getproxies_environment()
+    url = proxies.get(scheme) or proxies.get("all")
+    if not url or proxy_bypass_environment(host, proxies):
+        return None
+    return url if "://" in url else f"http://{url}"
+
+
+def _proxy_auth(proxy: str) -> dict[str, str]:
+    p = urlsplit(proxy)
+    if p.scheme != "http" or not p.hostname:
+        raise BadInput(
+            f"proxy {redact(proxy)}: only http:// proxies are supported for downloads",
+            "set HTTPS_PROXY / HTTP_PROXY to an http://host:port proxy, or exempt the host in "
+            "NO_PROXY",
+        )
+    if p.username is None:
+        return {}
+    creds = f"{unquote(p.username)}:{unquote(p.password or '')}".encode()
+    return {"proxy-authorization": "Basic " + base64.b64encode(creds).decode()}
+
+
+def tls_context() -> ssl.SSLContext:
+    """The system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR, as httpx2 and OpenSSL read them.
+
+    A variable that names nothing is an error here: OpenSSL would ignore it and then fail every
+    handshake with an "untrusted certificate" that points nowhere near the typo.
+    """
+    check_ca_env()
+    return ssl.create_default_context()
+
+
+def check_ca_env() -> None:
+    for name, exists in (("SSL_CERT_FILE", os.path.isfile), ("SSL_CERT_DIR", os.path.isdir)):
+        value = os.environ.get(name)
+        if value and not exists(value):
+            raise BadInput(
+                f"{name}={value} does not exist",
+                f"point {name} at your CA bundle (PEM), or unset it to use the system's",
+            )
+
+
 class Pool:
     """Keep-alive connections by origin, for one thread (http.client connections are not shared)."""
 
@@ -93,21 +152,33 @@ class Pool:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._conns: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+        self._forward: dict[tuple[str, str, int], dict[str, str]] = {}  # via an http proxy
         self._ssl: ssl.SSLContext | None = None
 
     def _conn(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
         key = (scheme, host, port)
         conn = self._conns.get(key)
         if conn is None:
-            if scheme == "https":
-                self._ssl = self._ssl or ssl.create_default_context()
-                conn = http.client.HTTPSConnection(
-                    host, port, timeout=self.connect_timeout, context=self._ssl
-                )
-            else:
-                conn = http.client.HTTPConnection(host, port, timeout=self.connect_timeout)
+            conn = self._open(scheme, host, port)
             self._conns[key] = conn
         return conn
+
+    def _open(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
+        proxy = proxy_for(scheme, host)
+        auth = _proxy_auth(proxy) if proxy else {}
+        target = urlsplit(proxy) if proxy else None
+        via = (target.hostname or "", target.port or 80) if target else (host, port)
+        if scheme == "https":
+            self._ssl = self._ssl or tls_context()
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                *via, timeout=self.connect_timeout, context=self._ssl
+            )
+            if proxy:
+                conn.set_tunnel(host, port, headers=auth)
+            return conn
+        if proxy:
+            self._forward[(scheme, host, port)] = auth
+        return http.client.HTTPConnection(*via, timeout=self.connect_timeout)
 
     def close(self) -> None:
         for conn in self._conns.values():
@@ -163,9 +234,14 @@ class Pool:
             path += "?" + parts.query
         for attempt in (0, 1):
             conn = self._conn(scheme, parts.hostname, port)
+            forward = self._forward.get((scheme, parts.hostname, port))
             fresh = conn.sock is None
             try:
-                conn.request(method, path, headers=headers)
+                if forward is None:
+                    conn.request(method, path, headers=headers)
+                else:  # through an http proxy: the absolute URL, and the proxy's credentials
+                    absolute = f"{scheme}://{parts.netloc.rsplit('@', 1)[-1]}{path}"
+                    conn.request(method, absolute, headers={**headers, **forward})
                 if conn.sock is not None:
                     conn.sock.settimeout(self.read_timeout)
                 raw = conn.getresponse()

@@ -196,7 +196,11 @@ class TestHub:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, url_ttl: float = 3600.0, tree_page_size: int = 1000) -> None:
+    def __init__(
+        self, url_ttl: float = 3600.0, tree_page_size: int = 1000, tls: Any = None
+    ) -> None:
+        """`tls`: an `ssl.SSLContext` with a server certificate for 127.0.0.1 (https hub and CDN)."""
+        self.tls = tls
         self.url_ttl = url_ttl
         self.tree_page_size = tree_page_size
         self.repos: dict[tuple[str, str], Repo] = {}
@@ -217,6 +221,9 @@ class TestHub:
         hub_srv = _Server(("127.0.0.1", 0), _HubHandler, self, "hub")
         cdn_srv = _Server(("127.0.0.1", 0), _CdnHandler, self, "cdn")
         self._servers = [hub_srv, cdn_srv]
+        if self.tls is not None:
+            for srv in self._servers:
+                srv.socket = self.tls.wrap_socket(srv.socket, server_side=True)
         for srv in self._servers:
             t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
             t.daemon = True
@@ -242,11 +249,15 @@ class TestHub:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._servers[0].server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self._servers[0].server_address[1]}"
 
     @property
     def cdn_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._servers[1].server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self._servers[1].server_address[1]}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
 
     # ---- repository content
 
