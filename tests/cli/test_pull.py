@@ -437,3 +437,36 @@ def test_a_file_published_by_another_process_is_not_unmanaged(puller, hub, tmp_p
     assert r.code == 0, r.err
     assert "in the way" not in r.err
     assert hub.downloads("unet/m.gguf") == []
+
+
+def test_a_terminal_gets_progress_bars_with_speed_and_eta(puller, hub, tmp_path):
+    """stderr on a terminal (a real pseudo-terminal): rich bars per file and for the total."""
+    import pty
+
+    data = add(hub, "unet/slow.gguf", size=3_000_000)
+    hub.fault(REPO, "unet/slow.gguf", rate=2_000_000)  # ~1.5 s: several refreshes
+    man = manifest(tmp_path, hf_asset("unet/slow.gguf", "unet/slow.gguf"))
+    master, slave = pty.openpty()
+    cmd = [sys.executable, "-m", "modelctl", "pull", str(man), "--models-dir", str(puller.models),
+           "--no-check"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=cli_env(puller.env(COLUMNS="120")), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=slave)  # fmt: skip
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    text = screen.decode(errors="replace")
+    assert "unet/slow.gguf" in text and "total" in text
+    assert "/s" in text  # transfer speed column
+    assert "\x1b[" in text  # drawn and redrawn in place, not plain log lines
+    assert "2.9/2.9 MiB" in text  # both bars end complete
+    assert TOKEN not in text
+    assert sha(puller.file("unet/slow.gguf").read_bytes()) == sha(data)
