@@ -592,11 +592,12 @@ class _Scheduler:
     """Hands out the lowest missing range first; when none is left, splits the largest in flight.
 
     While `solo`, one stream takes `SOLO_PIECE`s (few requests); after `grow()` the new streams
-    and it take `piece`s. Growing cuts nothing: a cut closes a connection whose server has already
-    sent bytes past the cut (wasted on the wire), so only the tail steals cut. A cut is never
-    closer than a segment's `margin` to where its stream stands (two of that stream's buffers:
-    the one it is filling may still be sized by the old end), so no offset is written by two
-    streams.
+    and it take `piece`s. A cut closes a connection whose server has already sent bytes past the
+    cut (wasted on the wire), so on a fast link only the tail steals cut; `grow()` (a slow link,
+    little in flight) cuts the lone stream's long range too, which would otherwise be the tail
+    every other connection waits for (64 MiB at 20 MB/s: 3 s). A cut is never closer than a
+    segment's `margin` to where its stream stands (two of that stream's buffers: the one it is
+    filling may still be sized by the old end), so no offset is written by two streams.
     """
 
     def __init__(self, holes: list[tuple[int, int]], piece: int, solo: bool) -> None:
@@ -635,9 +636,15 @@ class _Scheduler:
         return seg
 
     def grow(self) -> None:
-        """Leave solo mode: from now on hand out pieces (the lone stream finishes its range)."""
+        """Leave solo mode: from now on hand out pieces, the rest of the lone stream's range too."""
         with self.lock:
             self.solo = False
+            for seg in self.active:
+                cut = seg.pos + seg.margin + seg.margin // 2  # pos may lag by one buffer
+                if seg.end - cut >= MIN_PIECE:
+                    self.holes.append([cut, seg.end])
+                    seg.end = cut
+            self.holes.sort()
 
     def remaining(self) -> int:
         with self.lock:
@@ -684,6 +691,8 @@ def _segment_worker(job: _Job, sched: _Scheduler, buffer_size: int, count: int) 
     failures = 0
     try:
         while True:
+            if buffer_size > SEGMENT_BUFFER and not sched.solo:  # the lone stream, now one of many
+                buffer_size, bufs = SEGMENT_BUFFER, _Buffers(SEGMENT_BUFFER, SEGMENT_BUFFERS)
             seg = sched.next(seg, 2 * buffer_size)
             if seg is None:
                 return
