@@ -24,7 +24,6 @@ import hashlib
 import os
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -74,7 +73,6 @@ class PullOptions:
     backoff: float = 0.5
     preflight: Callable[[list[Selection], Layout], None] | None = None
     post_verify: Callable[[ResolvedAsset, Path], None] | None = None
-    prepare: Callable[[], None] | None = None  # warms post_verify, in the background of a download
     reporter: Reporter = field(default_factory=Reporter)
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -358,8 +356,6 @@ def _download_all(
 
     if not todo:
         return errors
-    if opts.prepare is not None:
-        threading.Thread(target=opts.prepare, name="modelctl-prepare", daemon=True).start()
     with ThreadPoolExecutor(max_workers=max(1, min(opts.jobs, len(todo)))) as ex:
         futures = [ex.submit(one, w) for w in todo]
         try:
@@ -483,6 +479,8 @@ def pickle_reason(path: Path, dest: str) -> str | None:
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return "a pickle file"
     if head.startswith(b"PK\x03\x04"):
+        import zipfile
+
         with contextlib.suppress(zipfile.BadZipFile, OSError), zipfile.ZipFile(path) as zf:
             if any(n.endswith(".pkl") for n in zf.namelist()):
                 return "a zip-packed PyTorch checkpoint"

@@ -62,22 +62,6 @@ def post_verify(asset: Any, path: Path) -> None:
         )
 
 
-def prepare_post_verify() -> None:
-    """Import the header readers and load the identity rules ahead of `post_verify`.
-
-    Every download waits for `post_verify` before it is placed; done first, this work (~0.15 s of
-    imports and YAML) would sit between the last byte and the rename. `pull` runs it in a
-    background thread while the bytes arrive.
-    """
-    from modelctl.compat.expect import expect_mismatches  # noqa: F401
-    from modelctl.formats.read import read_header  # noqa: F401
-    from modelctl.formats.source import FileSource  # noqa: F401
-    from modelctl.identify.facts import general_facts  # noqa: F401
-    from modelctl.identify.rules import load_rules
-
-    load_rules()
-
-
 def _fix_text(fix: dict[str, str]) -> str:
     target = f" ({fix['use']} from {fix['from']})" if fix.get("use") and fix.get("from") else ""
     return fix["text"] + target

@@ -9,7 +9,6 @@ in bounded time. 401/403/404 and other client errors are never retried.
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from dataclasses import dataclass
@@ -37,6 +36,8 @@ def parse_retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # an HTTP date is rare; the module costs ~10 ms at start-up
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -81,7 +81,7 @@ def pull_command(
 ) -> int:
     """Download, verify (sha256) and place the files of stacks, resumably and in parallel."""
     from modelctl.cli.progress import make_reporter
-    from modelctl.compat.check import post_verify, preflight, prepare_post_verify
+    from modelctl.compat.check import post_verify, preflight
     from modelctl.errors import BadInput
     from modelctl.plan.selections import pinned_selections
     from modelctl.pull import PullOptions, pull_selections
@@ -112,7 +112,6 @@ def pull_command(
         stall_timeout=stall_timeout,
         preflight=None if no_check else functools.partial(preflight, gpu_sm=sm),
         post_verify=post_verify,
-        prepare=prepare_post_verify,
         reporter=reporter,
     )
     try:
