@@ -19,6 +19,9 @@ table 2. This is a benchmark, not a test: nothing asserts on time.
 `curl -o + sync` and `hf_hub_download + sync` (then `sync FILE`): the same durability as ours.
 On a disk slower than the network, durability costs the disk's write time whoever pays it;
 `--dir /dev/shm` (tmpfs, where fsync is free) measures the transfer engines alone.
+`curl | tee | sha256sum` is curl doing what `modelctl pull` does besides: hashing what it writes.
+The line after table 1 gives the floor of every sha256-verified download: one sha256 pass over
+the file (a single core; sha256 cannot be split).
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def make_file(size: int) -> tuple[Path, str]:
         with open(path, "wb") as fh:
             left = size
             while left:
-                block = os.urandom(min(left, 16 << 20))
+                block = os.urandom(min(left, 1 << 20))  # small: children's peak RSS includes ours
                 h.update(block)
                 fh.write(block)
                 left -= len(block)
@@ -129,14 +132,18 @@ def clients(
         HF_SCRIPT.format(out=str(work / "hf")),
         str(work / "hf" / "model.gguf"),
     ]
+    hasher = "openssl dgst -sha256" if shutil.which("openssl") else "sha256sum"  # SHA-NI: openssl
+    hashed = ["sh", "-c", f'curl -sS -L "$2" | tee "$1" | {hasher}', "curl",
+              str(work / "curl.bin"), url]  # fmt: skip
     peers = (
         {
             "curl -o + sync": (synced, work / "curl.bin"),
             "hf_hub_download + sync": (hf_synced, work / "hf" / "model.gguf"),
+            f"curl \\| tee \\| {hasher}": (hashed, work / "curl.bin"),
         }
         if durable_peer
         else {}
-    )
+    )  # fmt: skip
     return {
         "modelctl pull": (
             [sys.executable, "-m", "modelctl", "pull", str(manifest), "--models-dir", str(ours),
@@ -220,6 +227,26 @@ def show(title: str, size: int, results: dict[str, tuple[float, float, float, fl
               f"| {seconds / ours:.2f}x | {best / our_best:.2f}x |")  # fmt: skip
 
 
+def sha256_floor(size: int) -> float:
+    """Seconds for one sha256 pass over the benchmark file, from memory, on one core.
+
+    A verified download cannot finish sooner (sha256 is sequential): on loopback, where curl
+    moves more than a core hashes, this, not the network, bounds `modelctl pull`.
+    """
+    path, _ = make_file(size)
+    code = (
+        "import hashlib, sys, time\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "best = float('inf')\n"
+        "for _ in range(3):\n"
+        "    t = time.perf_counter(); hashlib.sha256(data).digest()\n"
+        "    best = min(best, time.perf_counter() - t)\n"
+        "print(best)\n"
+    )  # in a child: a 1 GiB buffer here would count in every later child's peak RSS
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    return float(out.stdout)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mib", type=int, default=1024)
@@ -242,6 +269,9 @@ def main() -> None:
         size = args.size_mib << 20
         show(f"1) loopback, {args.size_mib} MiB, median of {args.runs}", size,
              table(size, None, args.runs, True, args.dir))  # fmt: skip
+        floor = sha256_floor(size)
+        print(f"\nfloor for any sha256-verified download of this file here: one sha256 pass "
+              f"from memory = {floor:.2f} s ({size / floor / 1e6:,.0f} MB/s, hashlib, one core)")  # fmt: skip
     if not args.skip_capped:
         size = args.capped_size_mib << 20
         rate = int(args.rate_mbs * 1e6)
