@@ -175,9 +175,10 @@ def _same_or_hub_origin(url: str, target: str) -> bool:
         p = urlsplit(u)
         return p.scheme, (p.hostname or "").lower(), p.port or (443 if p.scheme == "https" else 80)
 
-    hubs = {origin(u) for u in (endpoint(), "https://huggingface.co", "https://hf.co",
-                                "https://hub-ci.huggingface.co")}  # fmt: skip
-    return origin(target) in {origin(url), *hubs}
+    from huggingface_hub import constants
+
+    hubs = {("https", host, 443) for host in constants.HF_URL_HOSTS}  # hf.co, huggingface.co, …
+    return origin(target) in {origin(url), origin(endpoint()), *hubs}
 
 
 def _head(ref: HfRef, headers: dict[str, str], retry: RetryPolicy, timeout: float) -> Any:
