@@ -1,0 +1,124 @@
+"""What a failed request or write means for a transfer: wait and retry, or stop with one line.
+
+401/403/404 stop at once (a 403/410 from the CDN first goes back to the original URL once, for a
+fresh signed redirect); 408/429/5xx and network errors back off with jitter (`retry.py`) until
+the budget is spent; an untrusted certificate or a proxy that refuses us stop at once, naming
+SSL_CERT_FILE or the proxy. A full disk stops at once and keeps the partial.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import ssl
+import time
+from urllib.parse import urlsplit
+
+from modelctl.errors import DiskFull, SourceError
+from modelctl.redact import redact
+from modelctl.sources.base import RemoteFile
+from modelctl.transfer.http import HttpStatusError, proxy_for
+from modelctl.transfer.job import Cancelled, DiskError, Job, stopped
+
+
+def on_status(job: Job, exc: HttpStatusError, failures: int) -> int:
+    """Handle an HTTP error during transfer; returns the new failure count or raises."""
+    if exc.status == 416:
+        job.restart()
+        return failures + 1
+    if exc.status in (403, 410) and job.url != job.remote.url and failures == 0:
+        job.url = job.remote.url  # an expired signed CDN URL: ask the origin for a fresh one
+        return 1
+    if not exc.retryable:
+        raise SourceError(
+            f"{job.remote.display}: HTTP {exc.status} while downloading",
+            _status_hint(exc.status),
+        )
+    return backoff(job, exc, failures + 1, exc.retry_after)
+
+
+def _status_hint(status: int) -> str:
+    if status in (401, 403):
+        return (
+            "the file needs access: set HF_TOKEN to a token that may read it, or accept the terms"
+        )
+    if status == 404:
+        return "the file is gone at the source; check the URL, revision and path in the manifest"
+    if status == 407:
+        return (
+            "the proxy wants credentials: write them into HTTPS_PROXY / HTTP_PROXY as "
+            "user:password@host:port"
+        )
+    return "the server refused the request; try again later"
+
+
+def backoff(job: Job, exc: BaseException, failures: int, retry_after: str | None = None) -> int:
+    permanent = _permanent(exc)
+    if permanent or failures > job.opts.retry.attempts:
+        what = f"HTTP {exc.status}" if isinstance(exc, HttpStatusError) else describe(exc)
+        tried = "" if permanent else f"giving up after {failures - 1} retries: "
+        raise SourceError(
+            f"{job.remote.display}: {tried}{what}",
+            _network_hint(job.url, exc)
+            or "the partial download is kept; run the same command again to resume",
+        ) from None
+    sleep(job, job.opts.retry.delay(failures, retry_after))
+    return failures
+
+
+def _permanent(exc: BaseException) -> bool:
+    """Errors that asking again cannot fix: an untrusted certificate, a proxy that refuses us."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return True
+    text = str(exc)
+    return text.startswith("Tunnel connection failed: 40")  # http.client: the proxy's 403/407
+
+
+def _network_hint(url: str, exc: BaseException) -> str | None:
+    parts = urlsplit(url)
+    proxy = proxy_for(parts.scheme, parts.hostname or "")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            "the server's TLS certificate is not trusted here; behind a TLS-inspecting proxy set "
+            "SSL_CERT_FILE to a CA bundle that includes the proxy's certificate"
+        )
+    if proxy:
+        return (
+            f"the request went through the proxy {redact(proxy)} (HTTPS_PROXY / HTTP_PROXY / "
+            "ALL_PROXY): check it, or exempt this host in NO_PROXY; a partial download is kept"
+        )
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no data received (stalled connection)"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "connection closed mid-body"
+    return redact(f"{type(exc).__name__}: {exc}")
+
+
+def sleep(job: Job, seconds: float) -> None:
+    if job.opts.deadline is not None:
+        seconds = min(seconds, max(0.0, job.opts.deadline - time.monotonic()))
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        job.check()
+        if stopped(job):
+            raise Cancelled()
+        time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+
+
+def disk_full(remote: RemoteFile, err: DiskError, job: Job) -> BaseException:
+    if err.exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return SourceError(
+            f"cannot write the partial download of {remote.display}: {err.exc.strerror}",
+            f"check {job.partial.directory}",
+        )
+    have = job.written.prefix()
+    missing = f"{job.size - have} more bytes needed" if job.size else "the total size is unknown"
+    return DiskFull(
+        f"disk full after writing {have} bytes of {remote.display} ({missing})",
+        f"free space on {job.partial.directory.parent.parent} and run the same command again; "
+        "the partial download is kept and resumes",
+    )
