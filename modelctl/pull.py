@@ -20,7 +20,6 @@ Order of work, per file (robustness section 4):
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 import time
@@ -43,7 +42,6 @@ from modelctl.store.layout import Layout
 from modelctl.store.receipts import Receipt
 
 MiB = 1 << 20
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
 
 
 class Reporter:
@@ -439,6 +437,8 @@ def _fetch_verified(
             "the source sent corrupt or different bytes; run again later, or check the "
             "manifest's sha256 and revision",
         )
+    from modelctl.formats.sniff import pickle_reason
+
     reason = pickle_reason(part.data, asset.dest)
     if reason and not (asset.allow_pickle and asset.sha256):
         raise CheckFailed(
@@ -458,49 +458,18 @@ def _hash_problem(remote: RemoteFile, part: partials.Partial, result: Any) -> st
         return None
     etag = (remote.etag or "").lower()
     if remote.commit and HEX40_RE.fullmatch(etag):  # a small git file: its etag is the blob sha1
+        from modelctl.store.hashing import git_blob_sha1
+
         got = git_blob_sha1(part.data, result.size)
         if got != etag:
             return f"git blob sha1 mismatch: expected {etag}, got {got}"
     return None
 
 
-def git_blob_sha1(path: Path, size: int) -> str:
-    h = hashlib.sha1(b"blob %d\0" % size)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(4 * MiB), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def pickle_reason(path: Path, dest: str) -> str | None:
-    """What makes this file a pickle, by its first bytes (never by unpickling), or None."""
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return "a pickle file"
-    if head.startswith(b"PK\x03\x04"):
-        import zipfile
-
-        with contextlib.suppress(zipfile.BadZipFile, OSError), zipfile.ZipFile(path) as zf:
-            if any(n.endswith(".pkl") for n in zf.namelist()):
-                return "a zip-packed PyTorch checkpoint"
-        return "a zip archive" if dest.lower().endswith(PICKLE_SUFFIXES) else None
-    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return "a 7z archive (a disguised PyTorch checkpoint?)"
-    if dest.lower().endswith(PICKLE_SUFFIXES) and not _safe_magic(head):
-        return "a file with a pickle extension and no known safe format"
-    return None
-
-
-def _safe_magic(head: bytes) -> bool:
-    if head.startswith(b"GGUF"):
-        return True
-    return len(head) >= 9 and head[8:9] == b"{"  # safetensors: u64 header length, then JSON
-
-
 def _publish(
     w: _Want, layout: Layout, fetched: tuple[partials.Partial, Any], replace: bool
 ) -> dict[str, Any]:
+    from modelctl.store.hashing import hash_file
     from modelctl.store.install import DestinationExists, fsync_file, publish, write_receipt
 
     part, result = fetched
@@ -512,7 +481,7 @@ def _publish(
         publish(part.data, path, replace=replace)
     except DestinationExists:
         # someone placed a file meanwhile: fine if it is the same content (git-lfs), else refuse
-        if not (remote.sha256 and _file_sha256(path) == remote.sha256):
+        if not (remote.sha256 and hash_file(path, xxh3=False).sha256 == remote.sha256):
             raise CheckFailed(
                 f"{asset.dest} appeared while downloading and is not the expected file",
                 "check it with `modelctl verify`, move it away, or pass --force",
@@ -538,11 +507,3 @@ def _publish(
     opts_event = {"dest": asset.dest, "id": asset.id, "sha256": result.sha256, "size": result.size,
                   "fetched": result.fetched, "resumed": result.resumed}  # fmt: skip
     return opts_event
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(8 * MiB), b""):
-            h.update(block)
-    return h.hexdigest()

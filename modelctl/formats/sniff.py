@@ -8,13 +8,16 @@ a 7z archive named `.pt` (the nullifAI models). The magic bytes decide (robustne
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from modelctl.formats.sentencepiece import looks_like_sentencepiece
 
 HEAD_BYTES = 1024
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")  # names torch.load reads
 LFS_SPEC = b"version https://git-lfs.github.com/spec/v1"
 MAX_JSON_BYTES = 64 << 20
 IMPOSTORS = ("lfs-pointer", "html", "json-error")
@@ -130,3 +133,37 @@ def classify_json(data: bytes) -> Sniffed:
                            {"json_error": str(error)[:200]})  # fmt: skip
         return Sniffed("json", "json", "JSON document", {"json_keys": sorted(doc)[:20]})
     return Sniffed("json", "json", "JSON document")
+
+
+def pickle_reason(path: str | os.PathLike[str], name: str) -> str | None:
+    """Why loading this file could run code (a pickle inside), by its bytes, never unpickling.
+
+    `name` is the file name it will have: a `.pt`/`.ckpt`/`.bin`… that is neither GGUF nor
+    safetensors is refused too, since loaders hand such names to `torch.load`.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+        size = os.fstat(fh.fileno()).st_size
+    found = sniff(head, size)
+    if found.kind == "pickle":
+        return "a pickle file"
+    if found.kind == "torch-zip" or (found.kind == "zip" and _zip_holds_pickle(Path(path))):
+        return "a zip-packed PyTorch checkpoint"
+    if found.kind == "7z":
+        return "a 7z archive (a disguised PyTorch checkpoint?)"
+    pickle_named = name.lower().endswith(PICKLE_SUFFIXES)
+    if found.kind == "zip":
+        return "a zip archive" if pickle_named else None
+    if pickle_named and found.format not in ("gguf", "safetensors"):
+        return "a file with a pickle extension and no known safe format"
+    return None
+
+
+def _zip_holds_pickle(path: Path) -> bool:
+    """A torch checkpoint whose first entry does not show it: any `.pkl` member."""
+    import contextlib
+    import zipfile
+
+    with contextlib.suppress(zipfile.BadZipFile, OSError), zipfile.ZipFile(path) as zf:
+        return any(n.endswith(".pkl") for n in zf.namelist())
+    return False

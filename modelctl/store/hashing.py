@@ -103,3 +103,13 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def git_blob_sha1(path: Path, size: int) -> str:
+    """Git's object id of a file (`sha1("blob <size>\\0" + bytes)`): the Hub's ETag of a small,
+    non-LFS file, the only checksum it gives for those."""
+    h = hashlib.sha1(b"blob %d\0" % size)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -120,3 +120,39 @@ def test_binary_that_starts_like_text_is_not_an_impostor() -> None:
         assert sniff(first + bytes(range(256)) * 4, 1025).format == "unknown"
     assert sniff(b'{"error": "Repository not found"}', 33).format == "json"
     assert sniff(b"<!DOCTYPE html><title>Sign in</title>", 37).format == "html"
+
+
+# --- pickle_reason: what pull refuses to place ---------------------------------------------------
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "reason"),
+    [
+        (pickle.dumps({"w": [1, 2]}, protocol=4), "model.safetensors", "a pickle file"),
+        (_zip({"archive/data.pkl": b"x", "archive/version": b"3"}), "model.pt",
+         "a zip-packed PyTorch checkpoint"),
+        (_zip({"readme.txt": b"x", "archive/data.pkl": b"x"}), "model.zip",
+         "a zip-packed PyTorch checkpoint"),  # the pickle is not the first member
+        (_zip({"readme.txt": b"hello"}), "weights.bin", "a zip archive"),
+        (_zip({"readme.txt": b"hello"}), "bundle.zip", None),
+        (b"7z\xbc\xaf\x27\x1c" + bytes(64), "model.pt", "a 7z archive (a disguised PyTorch checkpoint?)"),
+        (bytes(range(256)) * 4, "model.ckpt", "a file with a pickle extension and no known safe format"),
+        (bytes(range(256)) * 4, "model.gguf", None),
+        (b"GGUF" + bytes(60), "model.bin", None),
+        ((2).to_bytes(8, "little") + b"{}", "model.pt", None),  # safetensors under a torch name
+    ],
+)  # fmt: skip
+def test_pickle_reason_by_content_and_name(tmp_path, content, name, reason):
+    from modelctl.formats.sniff import pickle_reason
+
+    path = tmp_path / "download.part"
+    path.write_bytes(content)
+    assert pickle_reason(path, f"unet/{name}") == reason

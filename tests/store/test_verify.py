@@ -6,6 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
 import xxhash
 
 from modelctl.manifest.model import ResolvedAsset
@@ -148,3 +149,18 @@ def test_receipt_not_rewritten_while_destination_locked(tmp_path: Path) -> None:
         lock.release()  # type: ignore[attr-defined]
     assert v.state == "ok" and not v.restamped
     assert receipts.read(layout, "vae/v.safetensors") == before
+
+
+@pytest.mark.parametrize(
+    ("content", "oid"),
+    [
+        (b"", "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"),  # `git hash-object` of an empty file
+        (b"hello\n", "ce013625030ba8dba906f756967f9e9ca394464a"),
+    ],
+)
+def test_git_blob_sha1_is_gits_object_id(tmp_path, content, oid):
+    from modelctl.store.hashing import git_blob_sha1
+
+    path = tmp_path / "f"
+    path.write_bytes(content)
+    assert git_blob_sha1(path, len(content)) == oid
