@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from modelctl.errors import DiskFull, SourceError
 from modelctl.redact import redact
 from modelctl.sources.base import RemoteFile
-from modelctl.transfer.http import HttpStatusError, proxy_for
+from modelctl.transfer.http import HttpStatusError, RedirectError, proxy_for
 from modelctl.transfer.job import Cancelled, DiskError, Job, stopped
 
 
@@ -50,6 +50,14 @@ def _status_hint(status: int) -> str:
             "user:password@host:port"
         )
     return "the server refused the request; try again later"
+
+
+def on_network_error(job: Job, exc: BaseException, failures: int, progressed: bool) -> int:
+    """A dropped, stalled or unreachable connection: back off (the budget restarts when the
+    attempt moved bytes) and return the new failure count. A bad redirect stops the download."""
+    if isinstance(exc, RedirectError):
+        raise SourceError(str(exc)) from None
+    return backoff(job, exc, (0 if progressed else failures) + 1)
 
 
 def backoff(job: Job, exc: BaseException, failures: int, retry_after: str | None = None) -> int:

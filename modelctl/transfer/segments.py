@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelctl.errors import SourceError, TimedOut
-from modelctl.transfer.failures import backoff, on_status
+from modelctl.transfer.failures import on_network_error, on_status
 from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, Pool, RedirectError
 from modelctl.transfer.job import (
     MIN_PIECE,
@@ -167,10 +167,7 @@ def _segment_worker(job: Job, sched: Scheduler, buffer_size: int, count: int) ->
                 except (Restart, DiskError, Cancelled, TimedOut, SourceError):
                     raise
                 except (*NETWORK_ERRORS, RedirectError) as exc:
-                    if isinstance(exc, RedirectError):
-                        raise SourceError(str(exc)) from None
-                    failures = 0 if job.fetched > before else failures
-                    failures = backoff(job, exc, failures + 1)
+                    failures = on_network_error(job, exc, failures, job.fetched > before)
     finally:
         pool.close()
 

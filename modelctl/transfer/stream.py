@@ -11,7 +11,7 @@ import http.client
 from urllib.parse import unquote, urlsplit
 
 from modelctl.errors import SourceError, TimedOut
-from modelctl.transfer.failures import backoff, on_status, sleep
+from modelctl.transfer.failures import on_network_error, on_status, sleep
 from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, Pool, RedirectError, Response
 from modelctl.transfer.job import (
     SOLO_BUFFERS,
@@ -53,10 +53,7 @@ def single_stream(job: Job) -> None:
             except (DiskError, Cancelled, TimedOut, SourceError):
                 raise
             except (*NETWORK_ERRORS, RedirectError) as exc:
-                if isinstance(exc, RedirectError):
-                    raise SourceError(str(exc)) from None
-                failures = 0 if job.fetched > before else failures
-                failures = backoff(job, exc, failures + 1)
+                failures = on_network_error(job, exc, failures, job.fetched > before)
                 continue
             if job.fetched > before:
                 failures = 0
