@@ -56,23 +56,17 @@ def analyze_bytes(
 
 def manifest_text(report: Report, name: str) -> str:
     """Validated manifest YAML for `report` (raises `BadInput` when nothing can be written)."""
+    return _manifest(report, name)[0]
+
+
+def _manifest(report: Report, name: str) -> tuple[str, Manifest]:
+    """The manifest text for `report` and the `Manifest` the validator loaded from it: the text
+    is parsed once, whether the caller wants the text or the loaded manifest."""
     from modelctl.workflow.render import check_name, render, validate
     from modelctl.workflow.table import load_table
 
     text = render(report, check_name(name), load_table())
-    validate(text, f"<manifest from {report.workflow}>")
-    return text
-
-
-def manifest_from_workflow(
-    path: str | Path, name: str | None = None, manifests: str | None = None
-) -> tuple[Manifest, Report]:
-    """The in-memory manifest of a workflow, and the report it came from."""
-    from modelctl.workflow.render import default_name, validate
-
-    report = analyze(path, manifests)
-    text = manifest_text(report, name or default_name(Path(path)))
-    return validate(text, str(path)), report
+    return text, validate(text, f"<manifest from {report.workflow}>")
 
 
 def selection_from_workflow(path: str | Path, manifests: str | None = None) -> Selection:
@@ -91,6 +85,4 @@ def selection_from_workflow(path: str | Path, manifests: str | None = None) -> S
     if not report.models:
         empty = Manifest(name, f"Models of the ComfyUI workflow {Path(path).name}", {}, (), {})
         return select(empty, {})
-    from modelctl.workflow.render import validate
-
-    return select(validate(manifest_text(report, name), str(path)), {})
+    return select(_manifest(report, name)[1], {})
