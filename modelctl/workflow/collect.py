@@ -133,8 +133,7 @@ def collect(wf: Workflow, where: str, table: Table, catalog: Any = None) -> Repo
                 if not isinstance(value, str) or value.strip() in table.no_file_values:
                     continue
                 rel = _relpath(value, f"{where}: {node.label()} {widget.input}")
-                use = Use(node.path, node.type, node.title, widget.input, node.active)
-                _add(models, widget.folder, rel, widget.role, use)
+                _add(models, widget.folder, rel, widget.role, _use(node, widget.input))
         elif node.type not in table.text_only_nodes:
             for value in node.strings():
                 if table.looks_like_model(value.strip()):
@@ -144,7 +143,7 @@ def collect(wf: Workflow, where: str, table: Table, catalog: Any = None) -> Repo
                             f"{node.label()}: ignored the odd file name `{clean_text(value)}`"
                         )
                         continue
-                    loose.append((rel, Use(node.path, node.type, node.title, None, node.active)))
+                    loose.append((rel, _use(node)))
 
     used_declared: set[int] = set()
     for model in models.values():
@@ -354,8 +353,8 @@ def _selected_declared(
             _apply(model, d)
 
 
-def _use(node: Node) -> Use:
-    return Use(node.path, node.type, node.title, None, node.active)
+def _use(node: Node, widget: str | None = None) -> Use:
+    return Use(node.path, node.type, node.title, widget, node.active)
 
 
 def _from_catalog(models: dict[tuple[str, str], Model], index: dict) -> None:
