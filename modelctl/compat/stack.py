@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from modelctl.compat import names
@@ -21,22 +21,15 @@ from modelctl.compat.model import Part, Report
 from modelctl.compat.rules import load_rules
 from modelctl.errors import ModelctlError
 
+if TYPE_CHECKING:
+    from modelctl.identify.model import Identity
+
 LOCAL_STATES = ("installed", "modified", "unmanaged")  # what is on disk is what ComfyUI will load
 MAX_READERS = 8
 
 
-def identity_json(identity: Any) -> dict[str, Any]:
-    """Identity as the JSON form of the design contract: role, family, format and facts."""
-    to_json = getattr(identity, "to_json", None)
-    if callable(to_json):
-        return dict(to_json())
-    data = {"format": identity.format, "role": identity.role, "family": identity.family}
-    data.update(identity.facts or {})
-    return data
-
-
 def make_part(
-    identity: Any,
+    identity: Identity,
     *,
     name: str,
     source: str,
@@ -46,7 +39,7 @@ def make_part(
 ) -> Part:
     """A `Part` whose facts are the identity's facts plus what its name and manifest asset say."""
     stem = name.rsplit(".", 1)[0] if "." in name else name
-    facts: dict[str, Any] = dict(identity.facts or {})
+    facts: dict[str, Any] = dict(identity.facts)
     facts.update(
         role=role or identity.role or "unknown",
         family=identity.family,
@@ -56,7 +49,7 @@ def make_part(
         dir=folder,
         source=source,
         named=names.read_name(name),
-        identity=identity_json(identity),
+        identity=identity.to_json(),
     )
     expect = dict(asset.expect or {}) if asset is not None else {}
     repo_path = source.rsplit("/", 1)[0] if "/" in source else ""

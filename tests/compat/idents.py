@@ -6,18 +6,12 @@ rule logic on identities alone, so a rule's meaning is tested apart from identif
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from modelctl.compat.stack import make_part
+from modelctl.identify.model import Identity
 
-
-@dataclass(frozen=True)
-class Ident:
-    format: str
-    role: str
-    family: str | None
-    facts: dict[str, Any] = field(default_factory=dict)
+Ident = Identity  # the real class, so parts carry the JSON form `check --json` prints
 
 
 Z_IMAGE = Ident(
