@@ -6,12 +6,12 @@ A compatibility check reads headers only, so every file here has a real header a
 data section (the file is truncated to its full length without writing the zeros): full-size
 files that cost no disk and no time.
 
-- GGUF: the header, KV pairs and tensor infos are written by `gguf.GGUFWriter` itself; only the
-  data section is left sparse.
+- GGUF: the header, KV pairs and tensor infos are written by `gguf.GGUFWriter` itself
+  (`tests.formats.builders.write_gguf`); only the data section is left sparse.
 - safetensors: the header is hand-written (8-byte little-endian length + JSON, padded with spaces
   to 8 bytes as the Rust crate does) because the `safetensors` writer needs the tensors' bytes in
-  memory. `tests/compat/test_fixtures.py` opens every file with `safetensors.safe_open` (the
-  library as oracle).
+  memory. modelctl's reader, which tests/formats checks against the `safetensors` package, parses
+  every one of them in the verdict tests.
 - tokenizer.model: a SentencePiece ModelProto in protobuf wire format (pieces + trainer_spec).
 
 Key names and shapes: model-facts sections 1.2, 3, 4, 5.2 (upstream ComfyUI / Z-Image / Nunchaku).
@@ -23,10 +23,11 @@ import json
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from tests.formats import builders
 
 Tensor = tuple[str, tuple[int, ...], str]  # name, torch-order shape, dtype / GGML type name
-
-DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "I8": 1, "U8": 1, "I32": 4, "F8_E4M3": 1}
 
 
 # ---- writers
@@ -40,7 +41,7 @@ def write_safetensors(
         header["__metadata__"] = metadata
     offset = 0
     for name, shape, dtype in tensors:
-        n = DTYPE_BYTES[dtype]
+        n = builders.ST_BYTES[dtype]
         for d in shape:
             n *= d
         header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + n]}
@@ -57,49 +58,22 @@ def write_safetensors(
 def write_gguf(path: Path, arch: str | None, kv: dict[str, object], tensors: list[Tensor]) -> Path:
     """GGUF written by GGUFWriter (header, KVs, tensor infos); the data section is sparse.
 
+    `kv` values are typed by their Python type (bool, int as UINT32, float as FLOAT32, str, list).
     `arch=None` writes no `general.architecture` (a stable-diffusion.cpp style file).
     """
-    import numpy as np
-    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFWriter
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = GGUFWriter(path, arch or "placeholder")
-    if arch is None:
-        writer.kv_data[0].pop("general.architecture")
-    for key, value in kv.items():
-        _add_kv(writer, key, value)
-    for name, shape, qtype in tensors:
-        gtype = GGMLQuantizationType[qtype]
-        block, nbytes_per_block = GGML_QUANT_SIZES[gtype]
-        elements = 1
-        for d in shape:
-            elements *= d
-        writer.add_tensor_info(name, shape, np.dtype(np.float32), elements // block * nbytes_per_block,
-                               raw_dtype=gtype)  # fmt: skip
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    fout = writer.fout[0]
-    start = GGUFWriter.ggml_pad(fout.tell(), writer.data_alignment)
-    total = sum(
-        GGUFWriter.ggml_pad(ti.nbytes, writer.data_alignment) for ti in writer.tensors[0].values()
-    )
-    fout.truncate(start + total)
-    writer.close()
-    return path
+    return builders.write_gguf(path, arch, tensors, [_typed(k, v) for k, v in kv.items()])
 
 
-def _add_kv(writer: object, key: str, value: object) -> None:
-    if isinstance(value, bool):
-        writer.add_bool(key, value)
-    elif isinstance(value, int):
-        writer.add_uint32(key, value)
-    elif isinstance(value, float):
-        writer.add_float32(key, value)
-    elif isinstance(value, str):
-        writer.add_string(key, value)
-    else:
-        writer.add_array(key, list(value))
+_KV_TYPES = ((bool, "BOOL"), (int, "UINT32"), (float, "FLOAT32"), (str, "STRING"))
+
+
+def _typed(key: str, value: Any) -> tuple[str, Any, str]:
+    """(key, value, GGUFValueType name) for `builders.write_gguf`; other values are arrays."""
+    for kind, name in _KV_TYPES:  # bool before int: a bool is an int
+        if isinstance(value, kind):
+            return key, value, name
+    return key, list(value), "ARRAY"
 
 
 def _varint(n: int) -> bytes:
@@ -195,14 +169,17 @@ def as_gguf(tensors: list[Tensor], big: str = "Q5_K") -> list[Tensor]:
     return out
 
 
+QWEN_IMAGE_IO: list[Tensor] = [  # txt_norm 3584 (Qwen2.5-VL width), img_in 64 latent channels
+    ("img_in.weight", (3072, 64), "BF16"),
+    ("txt_norm.weight", (3584,), "BF16"),
+    ("txt_in.weight", (3072, 3584), "BF16"),
+    ("proj_out.weight", (64, 3072), "BF16"),
+]
+
+
 def qwen_image_tensors(blocks: int = 60) -> list[Tensor]:
     """Qwen-Image (diffusers layout as in Comfy-Org's repackage): txt_norm 3584, img_in 64."""
-    t: list[Tensor] = [
-        ("img_in.weight", (3072, 64), "BF16"),
-        ("txt_norm.weight", (3584,), "BF16"),
-        ("txt_in.weight", (3072, 3584), "BF16"),
-        ("proj_out.weight", (64, 3072), "BF16"),
-    ]
+    t = list(QWEN_IMAGE_IO)
     for n in range(blocks):
         t += [
             (f"transformer_blocks.{n}.attn.to_q.weight", (3072, 3072), "BF16"),
@@ -216,12 +193,7 @@ def qwen_image_tensors(blocks: int = 60) -> list[Tensor]:
 def svdquant_qwen_image_tensors(precision: str, rank: int, blocks: int = 60) -> list[Tensor]:
     """Nunchaku SVDQuant Qwen-Image (model-facts 5.2): qweight, wscales, proj_down/proj_up."""
     group, scale = (16, "F8_E4M3") if precision == "fp4" else (64, "BF16")
-    t: list[Tensor] = [
-        ("img_in.weight", (3072, 64), "BF16"),
-        ("txt_norm.weight", (3584,), "BF16"),
-        ("txt_in.weight", (3072, 3584), "BF16"),
-        ("proj_out.weight", (64, 3072), "BF16"),
-    ]
+    t = list(QWEN_IMAGE_IO)
     for n in range(blocks):
         b = f"transformer_blocks.{n}"
         for layer, out_f, in_f in (("attn.to_qkv", 9216, 3072), ("attn.to_out.0", 3072, 3072)):
