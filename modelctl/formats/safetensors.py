@@ -81,17 +81,16 @@ def read_safetensors(source: ByteSource, *, check_data: bool = True) -> Header:
     header = _parse_json(source, raw)
     metadata = _metadata(source, raw, header.pop(METADATA_KEY, None))
     tensors = _tensors(source, raw, header, n)
-    end = _check_layout(source, tensors, n, size, check_data)
-    info = SafetensorsInfo(n, metadata, _parse_json_metadata(metadata))
-    warnings = [f"__metadata__[{k!r}] is not valid JSON" for k in info.parsed_metadata.pop("", [])]
+    _check_layout(source, tensors, n, size, check_data)
+    parsed, broken = _parse_json_metadata(metadata)
     return Header(
         format="safetensors",
         size=size,
         header_size=8 + n,
         metadata=dict(metadata or {}),
         tensors=sorted(tensors, key=lambda t: t.offset),
-        warnings=warnings + ([] if end is None else [end]),
-        detail=info,
+        warnings=[f"__metadata__[{k!r}] is not valid JSON" for k in broken],
+        detail=SafetensorsInfo(n, metadata, parsed),
     )
 
 
@@ -189,7 +188,7 @@ def _entry_problem(name: str, entry: Any) -> str | None:
 
 def _check_layout(
     source: ByteSource, tensors: list[TensorInfo], n: int, size: int, check_data: bool
-) -> str | None:
+) -> None:
     """Offsets contiguous from 0, no overlap, data ending exactly at the end of the file."""
     expected = 8 + n
     for t in sorted(tensors, key=lambda t: (t.offset, t.nbytes)):
@@ -199,7 +198,7 @@ def _check_layout(
                       f"{expected - 8 - n}, got {t.offset - 8 - n})")  # fmt: skip
         expected = t.offset + t.nbytes
     if not check_data:
-        return None
+        return
     if expected > size:
         raise bad(
             source, KIND, size,
@@ -211,11 +210,11 @@ def _check_layout(
             source, KIND, expected,
             f"{size - expected} bytes follow the last tensor (the data must end the file)",
         )  # fmt: skip
-    return None
 
 
-def _parse_json_metadata(metadata: dict[str, str] | None) -> dict[str, Any]:
-    """Nunchaku stores `config`, `quantization_config`, `comfy_config` as JSON text."""
+def _parse_json_metadata(metadata: dict[str, str] | None) -> tuple[dict[str, Any], list[str]]:
+    """Nunchaku stores `config`, `quantization_config`, `comfy_config` as JSON text: the parsed
+    values, and the keys whose text is not JSON."""
     out: dict[str, Any] = {}
     broken = []
     for key in JSON_METADATA_KEYS:
@@ -224,6 +223,4 @@ def _parse_json_metadata(metadata: dict[str, str] | None) -> dict[str, Any]:
                 out[key] = json.loads(metadata[key])
             except (ValueError, RecursionError):
                 broken.append(key)
-    if broken:
-        out[""] = broken
-    return out
+    return out, broken
