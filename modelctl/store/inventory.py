@@ -11,7 +11,6 @@ replaced through `<name>.<pid>.tmp` / `<name>.tmp` files under `.modelctl/`.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelctl.store.layout import STATE_DIR, Layout, canonical_folder
-from modelctl.store.receipts import Receipt
+from modelctl.store.receipts import Receipt, load_file
 
 STAGING_RE = re.compile(r"^\..+\.\d+\.modelctl-tmp$")
 STATE_TMP_RE = re.compile(r"\.tmp$")
@@ -120,27 +119,12 @@ def load_receipts(layout: Layout) -> tuple[dict[str, Receipt], list[str], list[s
                 if STATE_TMP_RE.search(name):
                     temps.append(entry.path)
                 continue
-            receipt = _read_receipt(entry.path)
+            receipt = load_file(entry.path)
             if receipt is None:
                 broken.append(entry.path)
             else:
                 found[f"{prefix}{name[: -len('.json')]}"] = receipt
     return dict(sorted(found.items())), sorted(broken), sorted(temps)
-
-
-def _read_receipt(path: str) -> Receipt | None:
-    """Same rules as `receipts.read`: unreadable or malformed means no receipt."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            raw = os.read(fd, 1 << 20)  # receipts are a few hundred bytes
-        finally:
-            os.close(fd)
-        data = json.loads(raw)
-        data.pop("schema", None)
-        return Receipt(**data)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return None
 
 
 def scan_partials(layout: Layout, inv: Inventory | None = None) -> list[PartialInfo]:

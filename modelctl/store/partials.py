@@ -178,7 +178,7 @@ def read_state(path: Path) -> PartialState | None:
         data = json.loads(path.read_text("utf-8"))
         data.pop("schema", None)
         return PartialState(**data)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, AttributeError):  # AttributeError: JSON not an object
         return None
 
 

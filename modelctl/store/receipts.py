@@ -51,11 +51,26 @@ class Receipt:
 
 def read(layout: Layout, relpath: str) -> Receipt | None:
     """The receipt for `relpath`, or None when absent or unreadable (treated as not installed)."""
+    return load_file(str(layout.receipt(relpath)))
+
+
+def load_file(path: str) -> Receipt | None:
+    """The receipt in the file at `path`; None when it is absent, unreadable or not a receipt.
+
+    Plain `os` calls on a string path: `inventory.load_receipts` reads every receipt through this
+    on the hot path of a fast verify. Any JSON that is not a receipt's object (a list, a number)
+    is None too, never a traceback.
+    """
     try:
-        data = json.loads(layout.receipt(relpath).read_text("utf-8"))
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            raw = os.read(fd, 1 << 20)  # receipts are a few hundred bytes
+        finally:
+            os.close(fd)
+        data = json.loads(raw)
         data.pop("schema", None)
         return Receipt(**data)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
 
 
