@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -27,6 +28,10 @@ from modelctl.errors import CheckFailed, DiskFull
 from modelctl.store import receipts
 from modelctl.store.layout import Layout
 from modelctl.store.receipts import Receipt
+
+# `.<name>.<pid>.modelctl-tmp`: a cross-filesystem copy staged beside its destination (`publish`);
+# `inventory` lists what matches as a leftover for `status` and `gc`.
+STAGING_RE = re.compile(r"^\..+\.\d+\.modelctl-tmp$")
 
 
 class DestinationExists(Exception):
@@ -70,7 +75,7 @@ def publish(tmp: Path, dest: Path, replace: bool = False) -> None:
     if _same_fs(tmp, parent):
         _place(tmp, dest, replace)
     else:
-        staged = parent / f".{dest.name}.{os.getpid()}.modelctl-tmp"
+        staged = parent / f".{dest.name}.{os.getpid()}.modelctl-tmp"  # matches STAGING_RE
         try:
             _copy_synced(tmp, staged)
             _place(staged, dest, replace)

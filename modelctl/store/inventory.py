@@ -12,16 +12,13 @@ replaced through `<name>.<pid>.tmp` / `<name>.tmp` files under `.modelctl/`.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelctl.store.install import STAGING_RE
 from modelctl.store.layout import STATE_DIR, Layout, canonical_folder
 from modelctl.store.receipts import Receipt, load_file
-
-STAGING_RE = re.compile(r"^\..+\.\d+\.modelctl-tmp$")
-STATE_TMP_RE = re.compile(r"\.tmp$")
 
 
 @dataclass(frozen=True)
@@ -116,7 +113,7 @@ def load_receipts(layout: Layout) -> tuple[dict[str, Receipt], list[str], list[s
                 continue
             name = entry.name
             if name.startswith(".") or not name.endswith(".json"):
-                if STATE_TMP_RE.search(name):
+                if name.endswith(".tmp"):
                     temps.append(entry.path)
                 continue
             receipt = load_file(entry.path)
