@@ -254,6 +254,18 @@ CASES = {
         "nesting deeper than 16 levels",
         None,
     ),
+    # refused before any combination is built: 8**8 of them took minutes and gigabytes
+    "too many combinations": (
+        "schema: 1\nname: x\nvariants:\n"
+        + "".join(
+            f"  a{i}: {{values: [v0, v1, v2, v3, v4, v5, v6, v7], default: v0}}\n" for i in range(8)
+        )
+        + "assets:\n  - id: x\n    role: vae\n    dest: vae/x.gguf\n    source: hf://o/r/"
+        + "-".join(f"{{a{i}}}" for i in range(8))
+        + ".gguf\n",
+        ":13: 16777216 variant combinations, over 4096",
+        "split it",
+    ),
 }
 
 
