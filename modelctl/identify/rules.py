@@ -152,8 +152,9 @@ def _check_extractor(ex: Any, where: str) -> None:
         _check_extractor(ex["lookup"], where)
 
 
-def _names(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
+def _as_list(value: Any) -> list[Any]:
+    """A rule value that may be one item or a list of them (`dtype: F16` or `dtype: [F16, F32]`)."""
+    return list(value) if isinstance(value, list) else [value]
 
 
 def matches(rule: Rule, header: Header) -> View | None:
@@ -180,13 +181,13 @@ def _holds(when: dict[str, Any], v: View) -> bool:
             return False
         shape = t[key].shape
         for axis, want in axes.items():
-            if int(axis) >= len(shape) or shape[int(axis)] not in _names_int(want):
+            if int(axis) >= len(shape) or shape[int(axis)] not in _as_list(want):
                 return False
     for key, n in (when.get("ndim") or {}).items():
         if key not in t or len(t[key].shape) != n:
             return False
     for key, dtypes in (when.get("dtype") or {}).items():
-        if key not in t or t[key].dtype not in _names(dtypes):
+        if key not in t or t[key].dtype not in _as_list(dtypes):
             return False
     for key, values in (when.get("metadata") or {}).items():
         if v.meta(key) not in values:
@@ -200,10 +201,6 @@ def _holds(when: dict[str, Any], v: View) -> bool:
     if "key_regex" in when and not _any_match(when["key_regex"], t):
         return False
     return not ("none_regex" in when and _any_match(when["none_regex"], t))
-
-
-def _names_int(value: int | list[int]) -> list[int]:
-    return [value] if isinstance(value, int) else list(value)
 
 
 def _any_match(pattern: str, tensors: dict[str, TensorInfo]) -> bool:
@@ -227,7 +224,7 @@ def extract(ex: dict[str, Any], v: View) -> Any:
     if "value" in ex:
         return ex["value"]
     if "shape" in ex:
-        info = next((t[k] for k in _names(ex["shape"]) if k in t), None)
+        info = next((t[k] for k in _as_list(ex["shape"]) if k in t), None)
         axis = ex.get("axis", 0)
         if info is None or not -len(info.shape) <= axis < len(info.shape):
             return None
@@ -235,10 +232,10 @@ def extract(ex: dict[str, Any], v: View) -> Any:
         divide = ex.get("divide")
         return value // divide if divide and value % divide == 0 else (None if divide else value)
     if "ndim" in ex:
-        info = next((t[k] for k in _names(ex["ndim"]) if k in t), None)
+        info = next((t[k] for k in _as_list(ex["ndim"]) if k in t), None)
         return None if info is None else len(info.shape)
     if "dtype" in ex:
-        info = next((t[k] for k in _names(ex["dtype"]) if k in t), None)
+        info = next((t[k] for k in _as_list(ex["dtype"]) if k in t), None)
         return None if info is None else info.dtype
     if "count" in ex:
         rx = re.compile("^" + re.escape(ex["count"]).replace(r"\{\}", r"(\d+)"))
@@ -253,7 +250,7 @@ def extract(ex: dict[str, Any], v: View) -> Any:
             return value.get("length")
         return len(value) if isinstance(value, list) else None
     if "has" in ex:
-        return any(k in t for k in _names(ex["has"]))
+        return any(k in t for k in _as_list(ex["has"]))
     if "has_metadata" in ex:
         return v.meta(ex["has_metadata"]) is not None
     if "regex_shape" in ex:
