@@ -16,7 +16,6 @@ the first GGUFReader run, so the first peak-RSS figure is ours alone.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import resource
 import statistics
@@ -39,6 +38,8 @@ def fetch_sdist(version: str) -> Path:
 
     Uses PyPI's simple index in its JSON form (PEP 691), the protocol pip itself speaks.
     """
+    from modelctl.store.hashing import hash_file
+
     CACHE.mkdir(parents=True, exist_ok=True)
     filename = f"{PACKAGE.replace('-', '_')}-{version}.tar.gz"
     target = CACHE / filename
@@ -51,26 +52,18 @@ def fetch_sdist(version: str) -> Path:
     sdist = next((f for f in index["files"] if f["filename"] == filename), None)
     if sdist is None:
         raise SystemExit(f"{filename} is not on PyPI")
-    if target.exists() and _sha256(target) == sdist["hashes"]["sha256"]:
+    if target.exists() and hash_file(target, xxh3=False).sha256 == sdist["hashes"]["sha256"]:
         return target
     print(f"downloading {filename} ({sdist.get('size', 0) / 1e6:.1f} MB) from PyPI", flush=True)
     partial = target.with_suffix(".partial")
     with urllib.request.urlopen(sdist["url"], timeout=300) as r, open(partial, "wb") as out:
         while chunk := r.read(1 << 20):
             out.write(chunk)
-    if _sha256(partial) != sdist["hashes"]["sha256"]:
+    if hash_file(partial, xxh3=False).sha256 != sdist["hashes"]["sha256"]:
         partial.unlink()
         raise SystemExit("sha256 mismatch on the downloaded sdist")
     partial.replace(target)
     return target
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def extract_vocabs(sdist: Path) -> list[Path]:
