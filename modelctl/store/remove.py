@@ -15,7 +15,7 @@ canonical SPEC (`name:axis=value,…`); a bare manifest name also counts as this
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from modelctl.manifest.model import Selection
@@ -34,14 +34,7 @@ class RmItem:
     done: bool = False
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "dest": self.dest,
-            "asset": self.asset,
-            "action": self.action,
-            "detail": self.detail,
-            "bytes": self.bytes,
-            "done": self.done,
-        }
+        return asdict(self)  # every field, in field order
 
 
 def owners(selections: list[Selection]) -> set[str]:
