@@ -1,10 +1,11 @@
 """The Hub as this machine sees it: which endpoint, whether a token is set (never its value), whose
 it is, and whether the endpoint answers.
 
-Everything goes through huggingface_hub itself (`get_token`, `HfApi.whoami`, its HTTP session and
-`constants.ENDPOINT`), so doctor sees exactly the token, endpoint, proxy and offline settings the
-downloads will use. Without a token, reachability is an anonymous GET of `/api/whoami-v2`: any
-HTTP answer (normally 401) proves the endpoint is up; only a transport failure is `unreachable`.
+The endpoint and the token come from `modelctl.sources.hf` (`endpoint()`, `hub_token()`), the
+functions the downloads call, and the requests go through huggingface_hub (`HfApi.whoami`, its HTTP
+session), so doctor sees exactly the token, endpoint, proxy and offline settings the downloads
+use. Without a token, reachability is an anonymous GET of `/api/whoami-v2`: any HTTP answer
+(normally 401) proves the endpoint is up; only a transport failure is `unreachable`.
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ def probe(offline: bool = False, timeout: float = TIMEOUT_S) -> HubReport:
     from huggingface_hub import constants
 
     from modelctl.redact import install_log_filter
+    from modelctl.sources.hf import endpoint as hub_endpoint
 
     install_log_filter()
-    endpoint = constants.ENDPOINT
+    endpoint = hub_endpoint()
     token, source, token_error = _token()
     base = {"endpoint": redact(endpoint), "token_present": bool(token), "token_source": source}
     if token_error:
@@ -51,10 +53,10 @@ def probe(offline: bool = False, timeout: float = TIMEOUT_S) -> HubReport:
 
 
 def _token() -> tuple[str | None, str | None, str | None]:
-    from huggingface_hub import get_token
+    from modelctl.sources.hf import hub_token
 
     try:
-        token = get_token()
+        token = hub_token()
     except Exception as exc:  # e.g. a failed OIDC exchange: a finding, not a crash
         return None, None, redact(f"cannot read the Hugging Face token: {exc}")
     if not token:
