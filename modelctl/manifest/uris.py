@@ -76,7 +76,10 @@ def check_source(source: str) -> Problem:
             return str(exc), "write hf://owner/repo/path/to/file"
         return None
     if scheme == "https":
-        parts = urlsplit(source)
+        try:
+            parts = urlsplit(source)
+        except ValueError:  # an unbalanced `[` (IPv6 host): urllib refuses to split it
+            return "the URL is not valid", "write https://host/path"
         if parts.username or parts.password:
             return (
                 "credentials in the URL",

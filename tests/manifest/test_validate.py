@@ -210,6 +210,11 @@ CASES = {
         "credentials in the URL",
         None,
     ),
+    "unbalanced ipv6 bracket": (
+        edit("https://example.org", "https://[example.org"),
+        ":14: asset `vae` source: the URL is not valid",
+        "write https://host/path",
+    ),
     "bad scheme": (
         edit("https://example.org/files/ae.safetensors", "ftp://example.org/ae.safetensors"),
         "unsupported source scheme `ftp`",
