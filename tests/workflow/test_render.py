@@ -164,17 +164,19 @@ json_values = st.recursive(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_values)
 def test_arbitrary_json_only_ever_fails_as_bad_input(doc):
+    _analyze_and_render(doc)
+
+
+def _analyze_and_render(doc) -> None:
+    """A plain BadInput from reading `doc`, else either a manifest the validator loads or a plain
+    BadInput naming the model; never a ManifestError, which would mean we wrote YAML the validator
+    rejects."""
     try:
         report = analyze_bytes(json.dumps(doc).encode(), "fuzz.json", use_catalog=False)
     except BadInput:
         return
-    if report.models:
-        _render_or_refuse(report)
-
-
-def _render_or_refuse(report) -> None:
-    """Either a manifest the validator loads, or a plain BadInput naming the model; never a
-    ManifestError, which would mean we wrote YAML the validator rejects."""
+    if not report.models:
+        return
     try:
         text = manifest_text(report, "fuzz")
     except ManifestError as exc:
@@ -232,9 +234,4 @@ def ui_workflows(draw):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ui_workflows())
 def test_workflow_shaped_input_gives_a_valid_manifest_or_bad_input(doc):
-    try:
-        report = analyze_bytes(json.dumps(doc).encode(), "fuzz.json", use_catalog=False)
-    except BadInput:
-        return
-    if report.models:
-        _render_or_refuse(report)
+    _analyze_and_render(doc)
