@@ -376,15 +376,14 @@ def _check_every_combination(
     label: str,
 ) -> None:
     used = sorted(set(PLACEHOLDER_RE.findall(f"{source}\n{dest}\n{revision or ''}")))
+    checks = [("source", source, check_source), ("dest", dest, check_dest)]
+    if revision:
+        checks.append(("revision", revision, check_revision))
     for values in combinations(axes, used):
-        for field_name, check in (("source", check_source), ("dest", check_dest)):
-            problem = check(substitute(source if field_name == "source" else dest, values))
+        for field_name, template, check in checks:
+            problem = check(substitute(template, values))
             if problem:
                 raise w.error(f[field_name], f"{label} {field_name}: {problem[0]}", problem[1])
-        if revision:
-            problem = check_revision(substitute(revision, values))
-            if problem:
-                raise w.error(f["revision"], f"{label} revision: {problem[0]}", problem[1])
 
 
 def _check_combination_count(w: _Walker, assets_node: yaml.Node, axes: dict[str, Axis]) -> None:
