@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.helpers.cli import run_cli
-from tests.workflow.builders import UI, api, hub_url, model, write_json
-
-ZIT = "Comfy-Org/z_image_turbo"
+from tests.workflow.builders import UI, ZIT, api, hub_url, model, write_json, zit_model
 
 
 def workflow(tmp_path, with_unresolved=True):
@@ -17,23 +15,10 @@ def workflow(tmp_path, with_unresolved=True):
     ui.node(
         "UNETLoader",
         ["z_image_turbo_bf16.safetensors", "default"],
-        [
-            model(
-                "z_image_turbo_bf16.safetensors",
-                "diffusion_models",
-                hub_url(
-                    ZIT, "split_files/diffusion_models/z_image_turbo_bf16.safetensors", view="blob"
-                ),
-            )
-        ],
+        [zit_model("diffusion_models", "z_image_turbo_bf16.safetensors", view="blob")],
         graph=sub,
     )
-    ui.node(
-        "VAELoader",
-        ["ae.safetensors"],
-        [model("ae.safetensors", "vae", hub_url(ZIT, "split_files/vae/ae.safetensors"))],
-        graph=sub,
-    )
+    ui.node("VAELoader", ["ae.safetensors"], [zit_model("vae", "ae.safetensors")], graph=sub)
     ui.node("VAELoader", ["ae.safetensors"])  # the same file again, outside the subgraph
     if with_unresolved:
         ui.node("LoraLoaderModelOnly", ["no_url_anywhere_lora.safetensors", 1.0])

@@ -27,6 +27,14 @@ def hub_url(repo: str, path: str, rev: str = "main", view: str = "resolve") -> s
     return f"{HUB}/{repo}/{view}/{rev}/{path}"
 
 
+ZIT = "Comfy-Org/z_image_turbo"
+
+
+def zit_model(folder: str, name: str, view: str = "resolve") -> dict:
+    """The `properties.models` entry of a Z-Image-Turbo file (`split_files/<folder>/<name>`)."""
+    return model(name, folder, hub_url(ZIT, f"split_files/{folder}/{name}", view=view))
+
+
 class UI:
     """A UI-format workflow under construction."""
 

@@ -8,9 +8,7 @@ import pytest
 
 from modelctl.errors import BadInput
 from modelctl.workflow import analyze, analyze_bytes
-from tests.workflow.builders import UI, api, hub_url, model, write_json
-
-ZIT = "Comfy-Org/z_image_turbo"
+from tests.workflow.builders import UI, ZIT, api, hub_url, model, write_json, zit_model
 
 
 def run(doc, tmp_path=None, **kw):
@@ -26,30 +24,14 @@ def z_image_ui() -> UI:
     ui.node(
         "UNETLoader",
         ["z_image_turbo_bf16.safetensors", "default"],
-        [
-            model(
-                "z_image_turbo_bf16.safetensors",
-                "diffusion_models",
-                hub_url(ZIT, "split_files/diffusion_models/z_image_turbo_bf16.safetensors"),
-            )
-        ],
+        [zit_model("diffusion_models", "z_image_turbo_bf16.safetensors")],
     )
     ui.node(
         "CLIPLoader",
         ["qwen_3_4b.safetensors", "lumina2", "default"],
-        [
-            model(
-                "qwen_3_4b.safetensors",
-                "text_encoders",
-                hub_url(ZIT, "split_files/text_encoders/qwen_3_4b.safetensors"),
-            )
-        ],
+        [zit_model("text_encoders", "qwen_3_4b.safetensors")],
     )
-    ui.node(
-        "VAELoader",
-        ["ae.safetensors"],
-        [model("ae.safetensors", "vae", hub_url(ZIT, "split_files/vae/ae.safetensors"))],
-    )
+    ui.node("VAELoader", ["ae.safetensors"], [zit_model("vae", "ae.safetensors")])
     return ui
 
 
