@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelctl.errors import BadInput, DiskFull
+from modelctl.units import human_size
 
 GiB = 1 << 30
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "m": 10**6, "mb": 10**6,
@@ -128,8 +129,6 @@ def plan_space(claims: list[tuple[Path, Need]], min_free: str | None = None) -> 
 
 def check(verdicts: list[FsVerdict]) -> None:
     """Raise DiskFull naming each file's size, the free space and the shortfall."""
-    from modelctl.cli.output import human_size
-
     bad = [v for v in verdicts if v.shortfall]
     if not bad:
         return
