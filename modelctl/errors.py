@@ -66,16 +66,6 @@ class TimedOut(ModelctlError):
     exit_code = 5
 
 
-EXIT_CODES: dict[str, int] = {
-    "ok": 0,
-    "check_failed": CheckFailed.exit_code,
-    "bad_input": BadInput.exit_code,
-    "source_failed": SourceError.exit_code,
-    "disk_full": DiskFull.exit_code,
-    "timed_out": TimedOut.exit_code,
-}
-
-
 def printable(text: str) -> str:
     """`text` with control characters escaped, so a hostile value cannot break the one-line rule."""
     return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)

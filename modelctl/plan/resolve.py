@@ -17,8 +17,6 @@ from modelctl.store import receipts
 from modelctl.store.layout import Layout
 from modelctl.store.receipts import Receipt
 
-STATES = ("installed", "missing", "modified", "outdated", "unmanaged")
-
 
 @dataclass(frozen=True)
 class PlanItem:
