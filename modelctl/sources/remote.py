@@ -129,14 +129,14 @@ class RemoteSource:
                 time.sleep(min(policy.delay(failures), 5.0))
 
     def _get_once(self, first: int, last: int) -> None:
-        from modelctl.transfer.http import _headers_for_redirect
+        from modelctl.transfer.http import headers_for_redirect
 
         headers = {**self.headers, "range": f"bytes={first}-{last}"}
         resp = self._pool.request(self.url, headers)
         self.requests += 1
         try:
             if resp.url != self.url:  # followed a redirect: keep reading from where it answered
-                self.headers = _headers_for_redirect(self.url, resp.url, self.headers)
+                self.headers = headers_for_redirect(self.url, resp.url, self.headers)
                 self.url = resp.url
             if resp.status == 206:
                 got_first, total = self._content_range(resp.headers.get("content-range", ""))

@@ -203,7 +203,7 @@ class Pool:
                 if not location:
                     raise RedirectError(f"redirect without Location from {redact(url)}")
                 target = urljoin(url, location)
-                headers = _headers_for_redirect(url, target, headers)
+                headers = headers_for_redirect(url, target, headers)
                 url = target
                 continue
             if 200 <= resp.status < 300:
@@ -273,13 +273,15 @@ def _drain(resp: Response, limit: int = 64 << 10) -> bool:
     return True
 
 
-def _headers_for_redirect(src: str, dst: str, headers: dict[str, str]) -> dict[str, str]:
+def headers_for_redirect(src: str, dst: str, headers: dict[str, str]) -> dict[str, str]:
+    """A copy of `headers` for a request to `dst` that `src` led to: without credentials
+    (`Authorization`, `Cookie`) when the scheme, host or port changes; https -> http is refused."""
     a, b = urlsplit(src), urlsplit(dst)
     if a.scheme == "https" and b.scheme != "https":
         raise RedirectError(f"refusing a redirect from https to {b.scheme}: {redact(dst)}")
-    if (a.scheme, a.hostname, a.port) != (b.scheme, b.hostname, b.port):
-        headers = {k: v for k, v in headers.items() if k not in ("authorization", "cookie")}
-    return headers
+    if (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port):
+        return dict(headers)
+    return {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")}
 
 
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (

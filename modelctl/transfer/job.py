@@ -15,13 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from modelctl.errors import TimedOut
 from modelctl.sources.base import RemoteFile
 from modelctl.store.partials import Partial
 from modelctl.transfer.hashing import PrefixHasher, Written
-from modelctl.transfer.http import Response
+from modelctl.transfer.http import Response, headers_for_redirect
 from modelctl.transfer.retry import RetryPolicy
 
 MiB = 1 << 20
@@ -155,10 +154,7 @@ class Job:
 
     def headers(self, url: str) -> dict[str, str]:
         """The remote's headers, minus credentials when `url` is not the remote's own origin."""
-        a, b = urlsplit(self.remote.url), urlsplit(url)
-        if (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port):
-            return dict(self.remote.headers)
-        return {k: v for k, v in self.remote.headers.items() if k.lower() != "authorization"}
+        return headers_for_redirect(self.remote.url, url, self.remote.headers)
 
 
 class Buffers:
