@@ -28,11 +28,13 @@ def read_workflow(path: str | Path) -> bytes:
     try:
         return p.read_bytes()
     except FileNotFoundError:
-        raise BadInput(f"workflow file {p} does not exist") from None
+        raise BadInput(f"workflow file {p} does not exist", "check the path") from None
     except IsADirectoryError:
-        raise BadInput(f"{p} is a folder, not a workflow file") from None
+        raise BadInput(f"{p} is a folder, not a workflow file", "name a .json file in it") from None
     except OSError as exc:
-        raise BadInput(f"cannot read workflow {p}: {exc.strerror}") from None
+        raise BadInput(
+            f"cannot read workflow {p}: {exc.strerror}", "check the file's permissions"
+        ) from None
 
 
 def analyze(path: str | Path, manifests: str | None = None, use_catalog: bool = True) -> Report:

@@ -196,7 +196,7 @@ def _parse_declared(raw: Any, label: str, table: Table, warnings: list[str]) -> 
         directory = ALIASES.get(directory, directory)
     url = raw.get("url")
     if url is not None and not isinstance(url, str):
-        raise BadInput(f"{label}: `url` is not a string")
+        raise BadInput(f"{label}: `url` is not a string", "give the download link as text")
     url = (url or "").strip() or None
     source = revision = None
     if url:

@@ -25,6 +25,7 @@ from modelctl.workflow.table import Table
 
 MAX_BYTES = 64 << 20
 MAX_DEPTH = 64
+RESAVE = "save the workflow again from ComfyUI (Save or Export (API)); do not edit it by hand"
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,10 @@ class Workflow:
 def load_json(data: bytes, where: str) -> Any:
     """Parse workflow bytes as JSON, with one readable error for anything that is not."""
     if len(data) > MAX_BYTES:
-        raise BadInput(f"{where} is {len(data)} bytes, over the {MAX_BYTES >> 20} MiB limit")
+        raise BadInput(
+            f"{where} is {len(data)} bytes, over the {MAX_BYTES >> 20} MiB limit",
+            "give a workflow .json file (workflows are far smaller)",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -83,7 +87,7 @@ def load_json(data: bytes, where: str) -> Any:
             "give a workflow saved by ComfyUI (Save or Export (API))",
         ) from None
     except RecursionError:
-        raise BadInput(f"{where} is nested too deeply to be a workflow") from None
+        raise BadInput(f"{where} is nested too deeply to be a workflow", RESAVE) from None
 
 
 def parse(doc: Any, where: str, table: Table) -> Workflow:
@@ -131,7 +135,7 @@ def _parse_api(prompt: dict, where: str) -> Workflow:
     for node_id, node in prompt.items():
         inputs = node.get("inputs") or {}
         if not isinstance(inputs, dict):
-            raise BadInput(f"{where}: node {node_id} has `inputs` that is not an object")
+            raise BadInput(f"{where}: node {node_id} has `inputs` that is not an object", RESAVE)
         meta = node.get("_meta") if isinstance(node.get("_meta"), dict) else {}
         title = meta.get("title") if isinstance(meta.get("title"), str) else node["class_type"]
         nodes.append(Node(str(node_id), node["class_type"], title, True, named=dict(inputs)))
@@ -158,7 +162,7 @@ def _root_models(graph: dict, label: str, where: str, out: list[tuple[str, Any]]
     if models is None:
         return
     if not isinstance(models, list):
-        raise BadInput(f"{where}: the {label} `models` is not a list")
+        raise BadInput(f"{where}: the {label} `models` is not a list", RESAVE)
     out.extend((f"{label} models[{i}]", m) for i, m in enumerate(models))
 
 
@@ -170,15 +174,17 @@ def _definitions(doc: dict, where: str) -> dict[str, dict]:
         graph = stack.pop()
         definitions = graph.get("definitions")
         if definitions is not None and not isinstance(definitions, dict):
-            raise BadInput(f"{where}: `definitions` is not an object")
+            raise BadInput(f"{where}: `definitions` is not an object", RESAVE)
         subs = (definitions or {}).get("subgraphs") or []
         if not isinstance(subs, list):
-            raise BadInput(f"{where}: definitions.subgraphs is not a list")
+            raise BadInput(f"{where}: definitions.subgraphs is not a list", RESAVE)
         for sub in subs:
             if not isinstance(sub, dict) or not isinstance(sub.get("id"), str):
-                raise BadInput(f"{where}: a subgraph definition has no id")
+                raise BadInput(f"{where}: a subgraph definition has no id", RESAVE)
             if not isinstance(sub.get("nodes", []), list):
-                raise BadInput(f"{where}: subgraph {sub['id']} has `nodes` that is not a list")
+                raise BadInput(
+                    f"{where}: subgraph {sub['id']} has `nodes` that is not a list", RESAVE
+                )
             if sub["id"] not in found:
                 found[sub["id"]] = sub
                 stack.append(sub)
@@ -197,10 +203,12 @@ def _walk(
     seen: set[str],
 ) -> None:
     if len(stack) > MAX_DEPTH:
-        raise BadInput(f"{where}: subgraphs are nested more than {MAX_DEPTH} deep")
+        raise BadInput(f"{where}: subgraphs are nested more than {MAX_DEPTH} deep", RESAVE)
     for i, raw in enumerate(graph.get("nodes") or []):
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
-            raise BadInput(f"{where}: node #{i} of {prefix or 'the workflow'} has no `type`")
+            raise BadInput(
+                f"{where}: node #{i} of {prefix or 'the workflow'} has no `type`", RESAVE
+            )
         path = f"{prefix}{raw.get('id', i)}"
         mode = raw.get("mode", 0)
         node_active = active and not (isinstance(mode, int) and mode in table.inactive_modes)
@@ -209,7 +217,7 @@ def _walk(
         if node.subgraph_instance:
             sid = raw["type"]
             if sid in stack:
-                raise BadInput(f"{where}: subgraph {sid} contains itself (node {path})")
+                raise BadInput(f"{where}: subgraph {sid} contains itself (node {path})", RESAVE)
             seen.add(sid)
             _walk(defs[sid], f"{path}:", node_active, (*stack, sid), defs, table, where, out, seen)
 
@@ -225,7 +233,7 @@ def _ui_node(raw: dict, path: str, active: bool, where: str, defs: dict[str, dic
     props = raw.get("properties") if isinstance(raw.get("properties"), dict) else {}
     models = props.get("models")
     if models is not None and not isinstance(models, list):
-        raise BadInput(f"{where}: node {path} has properties.models that is not a list")
+        raise BadInput(f"{where}: node {path} has properties.models that is not a list", RESAVE)
     title = raw.get("title") if isinstance(raw.get("title"), str) else raw["type"]
     return Node(
         path,

@@ -73,7 +73,10 @@ def check_assets(report: Report) -> None:
                     "manifests reserve braces for variants; rename the file",
                 )
         if model.revision and check_revision(model.revision):
-            raise BadInput(f"{report.workflow}: {label}: revision `{model.revision}` is not valid")
+            raise BadInput(
+                f"{report.workflow}: {label}: revision `{model.revision}` is not valid",
+                "fix the revision in the model's download link",
+            )
 
 
 def render(report: Report, name: str, table: Table) -> str:
