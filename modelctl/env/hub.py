@@ -2,10 +2,11 @@
 it is, and whether the endpoint answers.
 
 The endpoint and the token come from `modelctl.sources.hf` (`endpoint()`, `hub_token()`), the
-functions the downloads call, and the requests go through huggingface_hub (`HfApi.whoami`, its HTTP
-session), so doctor sees exactly the token, endpoint, proxy and offline settings the downloads
-use. Without a token, reachability is an anonymous GET of `/api/whoami-v2`: any HTTP answer
-(normally 401) proves the endpoint is up; only a transport failure is `unreachable`.
+functions the downloads call, and the request goes through huggingface_hub (its HTTP session,
+headers and errors), so doctor sees exactly the token, endpoint, proxy and offline settings the
+downloads use. The request is a GET of `/api/whoami-v2`, under a timeout: with a token it says
+whose token it is (or that the Hub rejects it); without one, any HTTP answer (normally 401) proves
+the endpoint is up. Only a transport failure is `unreachable`.
 """
 
 from __future__ import annotations
@@ -47,9 +48,7 @@ def probe(offline: bool = False, timeout: float = TIMEOUT_S) -> HubReport:
         return HubReport(**base, error=token_error)
     if offline or constants.HF_HUB_OFFLINE:
         return HubReport(**base)
-    if token:
-        return _whoami(endpoint, token, base, timeout)
-    return _anonymous(endpoint, base, timeout)
+    return _ask(endpoint, token, base, timeout)
 
 
 def _token() -> tuple[str | None, str | None, str | None]:
@@ -65,43 +64,33 @@ def _token() -> tuple[str | None, str | None, str | None]:
     return token, "HF_TOKEN" if env == token else "token file", None
 
 
-def _whoami(endpoint: str, token: str, base: dict, timeout: float) -> HubReport:
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+def _ask(endpoint: str, token: str | None, base: dict, timeout: float) -> HubReport:
+    """GET `/api/whoami-v2` through huggingface_hub's session, with the token when there is one.
 
+    Not `HfApi.whoami`: it takes no timeout and huggingface_hub's client sets none, so an endpoint
+    that accepts the connection and never answers would hang doctor.
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    headers = build_hf_headers(token=token) if token else None
     try:
-        info = HfApi(endpoint=endpoint).whoami(token=token)
-    except HfHubHTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else None
-        return HubReport(
-            **base,
-            checked=True,
-            reachable=True,
-            http_status=status,
-            token_rejected=status == 401,
-            error=redact(_first_line(exc)),
-        )
+        response = get_session().get(f"{endpoint}/api/whoami-v2", headers=headers, timeout=timeout)
     except Exception as exc:
+        return _failed(base, exc)
+    answered = {**base, "checked": True, "reachable": True, "http_status": response.status_code}
+    if not token:
+        return HubReport(**answered)
+    try:
+        hf_raise_for_status(response)
+        info = response.json()
+    except HfHubHTTPError as exc:
+        rejected = response.status_code == 401
+        return HubReport(**answered, token_rejected=rejected, error=redact(_first_line(exc)))
+    except Exception as exc:  # an answer that is not whoami's JSON
         return _failed(base, exc)
     role = ((info.get("auth") or {}).get("accessToken") or {}).get("role")
-    return HubReport(
-        **base,
-        checked=True,
-        reachable=True,
-        http_status=200,
-        account=info.get("name"),
-        token_role=role,
-    )
-
-
-def _anonymous(endpoint: str, base: dict, timeout: float) -> HubReport:
-    from huggingface_hub.utils import get_session
-
-    try:
-        response = get_session().get(f"{endpoint}/api/whoami-v2", timeout=timeout)
-    except Exception as exc:
-        return _failed(base, exc)
-    return HubReport(**base, checked=True, reachable=True, http_status=response.status_code)
+    return HubReport(**answered, account=info.get("name"), token_role=role)
 
 
 def _failed(base: dict, exc: Exception) -> HubReport:
