@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "fuse.sshfs", "9p", "ceph")
@@ -62,7 +62,6 @@ class FsReport:
     writable: bool
     write_error: str | None = None
     lock: str = "untested"  # works | no-op | error: … | untested
-    notes: list[str] = field(default_factory=list)
 
     @property
     def network(self) -> bool:
@@ -123,7 +122,7 @@ def nearest_existing(path: Path) -> Path:
     return probe
 
 
-def probe_dir(path: Path, mountinfo: str | None = None, lock_probe: bool = True) -> FsReport:
+def probe_dir(path: Path, mountinfo: str | None = None) -> FsReport:
     """Probe the models dir (or, if it does not exist yet, the parent it would be created in)."""
     path = path.absolute()
     probed = nearest_existing(path)
@@ -133,7 +132,7 @@ def probe_dir(path: Path, mountinfo: str | None = None, lock_probe: bool = True)
     except OSError:
         free = None
     writable, error = check_writable(probed)
-    lock = lock_works(probed) if (writable and lock_probe) else "untested"
+    lock = lock_works(probed) if writable else "untested"
     return FsReport(path, probed, path.exists(), mount, free, writable, error, lock)
 
 

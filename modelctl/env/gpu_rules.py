@@ -44,8 +44,3 @@ def svdquant_sms() -> dict[str, list[int]]:
 def cpu_offload_recommended(total_vram_bytes: int) -> bool:
     """ComfyUI-nunchaku's `cpu_offload: auto` decision for a GPU of this total memory."""
     return total_vram_bytes / GIB < rules()["cpu_offload"]["below_vram_gib"]
-
-
-def source(section: str) -> str:
-    """The upstream reference of a rules section, for messages and reports."""
-    return rules()[section]["source"]

@@ -33,8 +33,6 @@ class Dist:
 
     name: str
     version: str
-    summary: str | None = None
-    home_page: str | None = None
     wheel_tags: tuple[str, ...] = ()
     extensions: tuple[dict[str, Any], ...] = ()
     location: str | None = None
@@ -44,8 +42,6 @@ class Dist:
         return cls(
             name=data["name"],
             version=data["version"],
-            summary=data.get("summary"),
-            home_page=data.get("home_page"),
             wheel_tags=tuple(data.get("wheel_tags") or ()),
             extensions=tuple(data.get("extensions") or ()),
             location=data.get("location"),
@@ -81,7 +77,6 @@ class TorchImport:
     version: str | None = None
     cuda: str | None = None
     cuda_available: bool | None = None
-    arch_list: tuple[str, ...] = ()
     error: str | None = None
 
 
@@ -151,7 +146,6 @@ def probe_torch(
                 version=data.get("version"),
                 cuda=data.get("cuda"),
                 cuda_available=data.get("cuda_available"),
-                arch_list=tuple(data.get("arch_list") or ()),
                 error=data.get("cuda_error"),
             )
     if proc.returncode < 0:

@@ -18,7 +18,6 @@ def describe(name):
         dist = importlib.metadata.distribution(name)
     except importlib.metadata.PackageNotFoundError:
         return None
-    meta = dist.metadata
     # Tagged suffixes only (`.cpython-312-x86_64-linux-gnu.so`, `.abi3.so`, `.cp312-win_amd64.pyd`):
     # the plain `.so` in EXTENSION_SUFFIXES would accept a module built for any Python.
     own_abi = tuple(s for s in importlib.machinery.EXTENSION_SUFFIXES if s.count(".") >= 2)
@@ -35,11 +34,8 @@ def describe(name):
             )
     wheel = dist.read_text("WHEEL") or ""
     return {
-        "name": meta.get("Name") or name,
+        "name": dist.metadata.get("Name") or name,
         "version": dist.version,
-        "summary": meta.get("Summary"),
-        "home_page": meta.get("Home-page"),
-        "project_urls": meta.get_all("Project-URL") or [],
         "wheel_tags": [
             line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")
         ],
@@ -55,10 +51,8 @@ def main():
         "python": {
             "executable": sys.executable,
             "version": platform.python_version(),
-            "implementation": sys.implementation.name,
             "cp_tag": f"cp{info.major}{info.minor}",
             "platform": sys.platform,
-            "machine": platform.machine(),
         },
         "dists": {name: describe(name) for name in names},
     }
