@@ -74,7 +74,14 @@ def resolve_spec(spec: str, extra_dirs: str | None = None, gpu_sm: int | None = 
     the GPU probe), so every later step sees the concrete file names.
     """
     name, choices = split_spec(spec)
-    selection = select(find(name, extra_dirs), choices)
+    return select_resolved(find(name, extra_dirs), choices, gpu_sm)
+
+
+def select_resolved(
+    manifest: Manifest, choices: dict[str, str], gpu_sm: int | None = None
+) -> Selection:
+    """`select`, then a `precision=auto` value resolved for the target GPU (see `resolve_spec`)."""
+    selection = select(manifest, choices)
     if AUTO in selection.values.values():
         from modelctl.env.precision import resolve_auto
 

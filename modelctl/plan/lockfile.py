@@ -48,6 +48,17 @@ class LockEntry:
     def key(self) -> tuple[str, str | None]:
         return (self.source, self.revision)
 
+    def to_json(self) -> dict[str, Any]:
+        """The fields in the order both the lock file and `modelctl lock --json` write them."""
+        return {
+            "id": self.id,
+            "source": self.source,
+            "revision": self.revision,
+            "commit": self.commit,
+            "sha256": self.sha256,
+            "size": self.size,
+        }
+
 
 @dataclass(frozen=True)
 class Lock:
@@ -72,7 +83,11 @@ def load_lock(manifest_path: Path | None) -> Lock | None:
     """The lock beside `manifest_path`, or None when there is none (or the manifest has no file)."""
     if manifest_path is None:
         return None
-    path = lock_path(Path(manifest_path))
+    return read_lock(lock_path(Path(manifest_path)))
+
+
+def read_lock(path: Path) -> Lock | None:
+    """The lock file at `path`, or None when there is none."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -86,10 +101,11 @@ def parse_lock(data: bytes, path: Path | None = None) -> Lock:
     """Parse and type-check a lock file; BadInput (exit 2) naming the field on any problem."""
     import yaml
 
+    from modelctl.datafiles import load_yaml
+
     where = str(path) if path else "lock file"
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        doc = yaml.load(data.decode("utf-8"), Loader=loader)  # a safe loader
+        doc = load_yaml(data.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise _bad(where, f"is not valid YAML ({type(exc).__name__})") from None
     if not isinstance(doc, dict) or doc.get("lock") != LOCK_SCHEMA:
@@ -145,12 +161,8 @@ def render(lock: Lock) -> str:
         lines.append(f"manifest_sha256: {json.dumps(lock.manifest_sha256)}")
     lines.append("assets:" if lock.entries else "assets: []")
     for e in sorted(lock.entries, key=lambda e: (e.source, e.revision or "")):
-        lines.append(f"  - id: {json.dumps(e.id)}")
-        lines.append(f"    source: {json.dumps(e.source)}")
-        lines.append(f"    revision: {json.dumps(e.revision)}")
-        lines.append(f"    commit: {json.dumps(e.commit)}")
-        lines.append(f"    sha256: {json.dumps(e.sha256)}")
-        lines.append(f"    size: {json.dumps(e.size)}")
+        for i, (key, value) in enumerate(e.to_json().items()):
+            lines.append(f"{'  - ' if i == 0 else '    '}{key}: {json.dumps(value)}")
     return "\n".join(lines) + "\n"
 
 

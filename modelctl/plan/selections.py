@@ -9,8 +9,9 @@ silently drift.
 
 from __future__ import annotations
 
-from modelctl.manifest.model import Selection
-from modelctl.manifest.select import resolve_spec
+from modelctl.manifest.model import Manifest, Selection
+from modelctl.manifest.select import AUTO, resolve_spec, select, select_resolved
+from modelctl.manifest.validate import combinations
 from modelctl.plan.lockfile import apply_lock, load_lock
 
 
@@ -26,3 +27,16 @@ def pinned_selections(
     specs: list[str], manifests: str | None = None, gpu_sm: int | None = None, locked: bool = False
 ) -> list[Selection]:
     return [pinned_selection(spec, manifests, gpu_sm, locked) for spec in specs]
+
+
+def lock_selections(manifest: Manifest, choices: dict[str, str]) -> list[Selection]:
+    """What `modelctl lock` pins: the chosen selection, or every variant combination.
+
+    A chosen (or defaulted) `precision=auto` resolves for this machine's GPU. Without a choice,
+    combinations with `auto` are left out: it stands for another value of its axis, which is
+    locked in its own right.
+    """
+    if choices:
+        return [select_resolved(manifest, choices)]
+    combos = [c for c in combinations(manifest.axes) if AUTO not in c.values()] or [{}]
+    return [select(manifest, combo) for combo in combos]

@@ -262,17 +262,13 @@ def lock_command(
 
     from modelctl.errors import BadInput, CheckFailed
     from modelctl.manifest.catalog import find
-    from modelctl.manifest.select import AUTO, resolve_spec, select, split_spec
-    from modelctl.manifest.validate import combinations
+    from modelctl.manifest.select import split_spec
     from modelctl.plan import lockfile
+    from modelctl.plan.selections import lock_selections
 
     name, choices = split_spec(spec)
     manifest = find(name, manifests)
-    if choices:
-        selections = [resolve_spec(spec, manifests)]  # resolves precision=auto for the GPU
-    else:  # `auto` stands for another value of its axis, which is locked in its own right
-        combos = [c for c in combinations(manifest.axes) if AUTO not in c.values()] or [{}]
-        selections = [select(manifest, combo) for combo in combos]
+    selections = lock_selections(manifest, choices)
     if output:
         path = Path(output).expanduser()
     elif manifest.path is not None:
@@ -281,7 +277,7 @@ def lock_command(
         raise BadInput(
             f"{manifest.name} has no manifest file to put a lock beside", "pass --output"
         )
-    old = lockfile.load_lock(manifest.path) if not output else _read_lock(path)
+    old = lockfile.read_lock(path)
     if check:
         if old is None:
             raise CheckFailed(f"{path} does not exist", f"create it with `modelctl lock {spec}`")
@@ -308,21 +304,7 @@ def lock_command(
         from modelctl.cli.output import print_json
 
         print_json(
-            {
-                "lock": str(path),
-                "changed": changed,
-                "assets": [
-                    {
-                        "id": e.id,
-                        "source": e.source,
-                        "revision": e.revision,
-                        "commit": e.commit,
-                        "sha256": e.sha256,
-                        "size": e.size,
-                    }
-                    for e in entries
-                ],
-            }
+            {"lock": str(path), "changed": changed, "assets": [e.to_json() for e in entries]}
         )
         return 0
     from modelctl.cli.output import human_size
@@ -336,15 +318,6 @@ def lock_command(
     state = "written" if changed else "unchanged"
     typer.echo(f"{path}: {len(merged.entries)} pinned files ({state})")
     return 0
-
-
-def _read_lock(path: Any) -> Any:
-    from modelctl.plan.lockfile import parse_lock
-
-    try:
-        return parse_lock(path.read_bytes(), path)
-    except FileNotFoundError:
-        return None
 
 
 def _file_sha256(path: Any) -> str | None:
