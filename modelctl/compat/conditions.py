@@ -264,15 +264,3 @@ def _validate_operand(term: Any, aliases: set[str], where: str) -> None:
                 _validate_operand(t, aliases, where)
         else:
             _validate_operand(arg, aliases, where)
-
-
-def references(cond: Any) -> Iterable[str]:
-    """Every `$ref` in a condition (used to check templates and document rules)."""
-    if isinstance(cond, str) and cond.startswith("$"):
-        yield cond[1:].rstrip("?")
-    elif isinstance(cond, Mapping):
-        for value in cond.values():
-            yield from references(value)
-    elif isinstance(cond, list):
-        for value in cond:
-            yield from references(value)

@@ -20,7 +20,6 @@ HEAD_BYTES = 1024
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")  # names torch.load reads
 LFS_SPEC = b"version https://git-lfs.github.com/spec/v1"
 MAX_JSON_BYTES = 64 << 20
-IMPOSTORS = ("lfs-pointer", "html", "json-error")
 _TITLE = re.compile(rb"<title[^>]*>(.{0,200}?)</title>", re.I | re.S)
 
 
@@ -32,10 +31,6 @@ class Sniffed:
     kind: str
     description: str
     facts: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def impostor(self) -> bool:
-        return self.kind in IMPOSTORS
 
 
 def sniff(head: bytes, size: int) -> Sniffed:

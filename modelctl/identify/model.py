@@ -12,16 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-FORMATS = (
-    "gguf", "safetensors", "sentencepiece", "pickle", "torch-zip", "lfs-pointer", "html", "json",
-    "unknown",
-)  # fmt: skip
-ROLES = ("diffusion_model", "text_encoder", "vae", "tokenizer", "lora", "mmproj", "unknown")
-
 
 @dataclass
 class Identity:
-    """What a file is. `rule` names the identification rule that decided role and family."""
+    """What a file is. `rule` names the identification rule that decided role and family.
+
+    `format`: gguf, safetensors, sentencepiece, pickle, torch-zip, lfs-pointer, html, json or
+    unknown. `role`: diffusion_model, text_encoder, vae, tokenizer, lora, mmproj or unknown.
+    """
 
     format: str
     role: str = "unknown"

@@ -102,10 +102,6 @@ class Report:
     skipped: list[tuple[Model, str]]  # (model, reason)
     warnings: list[str]
 
-    @property
-    def found(self) -> int:
-        return len(self.models) + len(self.unresolved)
-
 
 def clean_text(text: str) -> str:
     """One printable line (for messages and YAML comments)."""
