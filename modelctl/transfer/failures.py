@@ -18,7 +18,7 @@ from modelctl.errors import DiskFull, SourceError
 from modelctl.redact import redact
 from modelctl.sources.base import RemoteFile
 from modelctl.transfer.http import HttpStatusError, RedirectError, proxy_for
-from modelctl.transfer.job import Cancelled, DiskError, Job, stopped
+from modelctl.transfer.job import DiskError, Job
 
 
 def on_status(job: Job, exc: HttpStatusError, failures: int) -> int:
@@ -112,8 +112,6 @@ def sleep(job: Job, seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         job.check()
-        if stopped(job):
-            raise Cancelled()
         time.sleep(min(0.05, max(0.0, end - time.monotonic())))
 
 

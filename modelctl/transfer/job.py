@@ -89,10 +89,9 @@ class Job:
         self.validator = partial.state.validator
         self.fetched = 0
         self.recv_time = 0.0  # seconds streams spent waiting for the network (not the disk)
-        self.error: BaseException | None = None
         self.lock = threading.Lock()
         self.file_lock = threading.RLock()  # fd, written and partial change together (restart)
-        self.stop: threading.Event | None = None
+        self.stop: threading.Event | None = None  # set by `run_workers` when a stream failed
         self._open(partial.state.written)
         self.resumed = self.written.ranges.total()
 
@@ -144,6 +143,8 @@ class Job:
         self.on_bytes(len(view))
 
     def check(self) -> None:
+        """Raise when this transfer must stop: cancelled, past `--timeout`, or another stream of
+        it failed (the others end with `Cancelled`, which `run_workers` ranks below that error)."""
         if self.cancel.is_set():
             raise Cancelled()
         if self.opts.deadline is not None and time.monotonic() > self.opts.deadline:
@@ -151,6 +152,8 @@ class Job:
                 f"--timeout reached while downloading {self.remote.display}",
                 "the partial download is kept; run the same command again to resume",
             )
+        if self.stop is not None and self.stop.is_set():
+            raise Cancelled()
 
     def headers(self, url: str) -> dict[str, str]:
         """The remote's headers, minus credentials when `url` is not the remote's own origin."""
@@ -171,8 +174,6 @@ class Buffers:
                 return self.free.get(timeout=0.2)
             except queue.Empty:
                 job.check()
-                if stopped(job):
-                    raise Cancelled() from None
 
     def put(self, buf: memoryview) -> None:
         self.free.put(buf)
@@ -268,7 +269,3 @@ def _first(errors: list[BaseException]) -> BaseException:
         if not isinstance(exc, Cancelled):
             return exc
     return errors[0]
-
-
-def stopped(job: Job) -> bool:
-    return job.stop is not None and job.stop.is_set()

@@ -28,7 +28,6 @@ from modelctl.transfer.job import (
     Restart,
     fill,
     run_workers,
-    stopped,
 )
 from modelctl.transfer.stream import range_start, refuse_html, remember
 
@@ -153,8 +152,6 @@ def _segment_worker(job: Job, sched: Scheduler, buffer_size: int, count: int) ->
                 return
             while seg.pos < seg.end:
                 job.check()
-                if stopped(job):
-                    raise Cancelled()
                 before = job.fetched
                 try:
                     _fetch_piece(job, pool, seg, bufs)
@@ -189,8 +186,6 @@ def _fetch_piece(job: Job, pool: Pool, seg: Segment, bufs: Buffers) -> None:
         asked_end = seg.end
         while seg.pos < seg.end:
             job.check()
-            if stopped(job):
-                raise Cancelled()
             buf = bufs.get(job)
             n, ended, exc = fill(
                 job, resp, buf, lambda got, b=buf: min(len(b), seg.end - seg.pos) - got
