@@ -17,9 +17,10 @@ from typing import Any
 
 from modelctl.env.comfyui import ComfyInstall
 from modelctl.env.fs import FsReport
-from modelctl.env.gpu import NO_GPU, GpuReport
+from modelctl.env.gpu import GIB, NO_GPU, GpuReport
 from modelctl.env.gpu_rules import (
     cpu_offload_recommended,
+    nunchaku_install_hint,
     rules,
     svdquant_support,
     svdquant_unsupported_reason,
@@ -28,7 +29,6 @@ from modelctl.env.hub import HubReport
 from modelctl.env.packages import Dist, PythonEnv, TorchImport, identify_nunchaku, major_minor
 
 STATUSES = ("ok", "warn", "fail", "skip")
-GIB = 1024**3
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
@@ -266,7 +266,7 @@ def blackwell_checks(gpu: GpuReport, py: PythonEnv, imp: TorchImport | None) -> 
 
 def nunchaku_checks(py: PythonEnv, imp: TorchImport | None, required: bool) -> list[Check]:
     spec = rules()["nunchaku_distribution"]
-    hint = " ".join(spec["install_hint"].split())
+    hint = nunchaku_install_hint()
     dist = py.dists.get(spec["name"])
     if dist is None:
         if required:
@@ -425,7 +425,7 @@ def comfyui_checks(install: ComfyInstall, py: PythonEnv) -> list[Check]:
     checks.append(
         Check("comfyui-nunchaku", "ok", f"ComfyUI-nunchaku {version} at {install.plugin_dir}")
     )
-    backend = py.dists.get("nunchaku")
+    backend = py.dists.get(rules()["nunchaku_distribution"]["name"])
     if backend is None or not identify_nunchaku(backend).engine:
         found = (
             f"nunchaku {backend.version} (not the SVDQuant engine)" if backend else "no nunchaku"
@@ -435,7 +435,7 @@ def comfyui_checks(install: ComfyInstall, py: PythonEnv) -> list[Check]:
                 "comfyui-nunchaku.backend",
                 "fail",
                 f"ComfyUI-nunchaku {version} needs nunchaku {rule['nunchaku']}; found {found}",
-                " ".join(rules()["nunchaku_distribution"]["install_hint"].split()),
+                nunchaku_install_hint(),
             )
         )
     elif not _version_in(backend.public_version, rule["nunchaku"]):

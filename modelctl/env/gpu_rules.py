@@ -41,6 +41,11 @@ def svdquant_sms() -> dict[str, list[int]]:
     return {k: list(v) for k, v in rules()["svdquant"]["precision_by_sm"].items()}
 
 
+def nunchaku_install_hint() -> str:
+    """Where to get the SVDQuant engine's wheel, as one line."""
+    return " ".join(rules()["nunchaku_distribution"]["install_hint"].split())
+
+
 def cpu_offload_recommended(total_vram_bytes: int) -> bool:
     """ComfyUI-nunchaku's `cpu_offload: auto` decision for a GPU of this total memory."""
     return total_vram_bytes / GIB < rules()["cpu_offload"]["below_vram_gib"]
