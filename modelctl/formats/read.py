@@ -13,8 +13,7 @@ def read_header(
     """Parse `source`'s header by content. FormatError for a malformed GGUF/safetensors/
     SentencePiece file; other kinds (pickle, LFS pointer, HTML, ...) come back as a Header
     without tensors whose `detail` is the `Sniffed` result."""
-    head = source.read_at(0, HEAD_BYTES)
-    found = sniff(head, source.size)
+    found = sniff(source.read_at(0, HEAD_BYTES))
     if found.format == "gguf":
         if found.kind != "gguf":
             raise bad(source, "GGUF", 0, "big-endian GGUF files are not supported")

@@ -33,18 +33,18 @@ class Sniffed:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def sniff(head: bytes, size: int) -> Sniffed:
-    """Classify a file from its first bytes (`head`, up to HEAD_BYTES) and total size."""
+def sniff(head: bytes) -> Sniffed:
+    """Classify a file from its first bytes (`head`, up to HEAD_BYTES)."""
     if not head:
         return Sniffed("unknown", "empty", "empty file (0 bytes)")
     if head[:4] == b"GGUF":
         return Sniffed("gguf", "gguf", "GGUF model")
     if head[:4] == b"FUGG":
         return Sniffed("gguf", "gguf-big-endian", "big-endian GGUF model")
-    if _is_safetensors(head, size):
+    if _is_safetensors(head):
         return Sniffed("safetensors", "safetensors", "safetensors model")
     if head.startswith(LFS_SPEC):
-        return _lfs_pointer(head, size)
+        return _lfs_pointer(head)
     if head[:4] == b"PK\x03\x04":
         return _zip(head)
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
@@ -73,14 +73,14 @@ def _is_text(head: bytes) -> bool:
     return all(ch.isprintable() or ch in "\t\r\n" for ch in decoded)
 
 
-def _is_safetensors(head: bytes, size: int) -> bool:
+def _is_safetensors(head: bytes) -> bool:
     if len(head) < 9:
         return False
     n = int.from_bytes(head[:8], "little")
     return 2 <= n <= 100_000_000 and head[8:9] == b"{"  # a short file is a truncated one
 
 
-def _lfs_pointer(head: bytes, size: int) -> Sniffed:
+def _lfs_pointer(head: bytes) -> Sniffed:
     facts: dict[str, Any] = {}
     for line in head.decode("utf-8", "replace").splitlines():
         if line.startswith("oid sha256:"):
@@ -137,9 +137,7 @@ def pickle_reason(path: str | os.PathLike[str], name: str) -> str | None:
     safetensors is refused too, since loaders hand such names to `torch.load`.
     """
     with open(path, "rb") as fh:
-        head = fh.read(HEAD_BYTES)
-        size = os.fstat(fh.fileno()).st_size
-    found = sniff(head, size)
+        found = sniff(fh.read(HEAD_BYTES))
     if found.kind == "pickle":
         return "a pickle file"
     if found.kind == "torch-zip" or (found.kind == "zip" and _zip_holds_pickle(Path(path))):
