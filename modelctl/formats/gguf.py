@@ -79,7 +79,6 @@ class _Types:
         from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
         from gguf.gguf_reader import GGUFReader
 
-        self.value_type = GGUFValueType
         self.quant_type = GGMLQuantizationType
         self.quant_sizes = GGML_QUANT_SIZES
         self.scalar: dict[int, struct.Struct] = {}
@@ -90,8 +89,6 @@ class _Types:
         self.STRING = int(GGUFValueType.STRING)
         self.ARRAY = int(GGUFValueType.ARRAY)
         self.BOOL = int(GGUFValueType.BOOL)
-        self.UINT32 = int(GGUFValueType.UINT32)
-        self.INT32 = int(GGUFValueType.INT32)
 
     @classmethod
     def get(cls) -> _Types:
