@@ -98,7 +98,7 @@ def run(opts: DoctorOptions) -> DoctorResult:
     out += C.nunchaku_checks(py, imp, required)
     if comfy is not None:
         out += C.comfyui_checks(comfy, py)
-    out += C.fs_checks(fs_report, needed if selections else None, unknown)
+    out += C.fs_checks(fs_report, needed, unknown)
     out += C.hub_checks(hub_report)
     versions = _versions(py, comfy)
     for sel in selections:
@@ -110,7 +110,7 @@ def run(opts: DoctorOptions) -> DoctorResult:
         "python": _python_facts(py, imp),
         "gpu": _gpu_facts(report, sm),
         "nunchaku": _nunchaku_facts(py),
-        "models_dir": _fs_facts(fs_report, needed if selections else None, unknown),
+        "models_dir": _fs_facts(fs_report, needed, unknown),
         "hub": _hub_facts(hub_report),
         "comfyui": None if comfy is None else _comfy_facts(comfy),
         "specs": [
@@ -146,7 +146,7 @@ def _selections(
             try:
                 sel = resolve_auto(sel, sm, report)
             except BadInput as exc:
-                hint = (exc.hint or "").splitlines()[0] if exc.hint else None
+                hint = exc.hint.splitlines()[0] if exc.hint else None
                 found.append(C.Check(f"{sel.manifest.name}.precision", "fail", exc.message, hint))
         selections.append(sel)
     return selections, found
@@ -159,13 +159,16 @@ def _needs_nunchaku(sel: Selection) -> bool:
     return name in packages or "precision" in (requires.get("gpu") or {})
 
 
-def _needed_bytes(selections: list[Selection], root: Path) -> tuple[int, int]:
-    """Bytes still to download for the selections (assets shared by dest counted once), and how
-    many assets have no known size. Selections with an unresolved `auto` are skipped."""
+def _needed_bytes(selections: list[Selection], root: Path) -> tuple[int | None, int]:
+    """Bytes still to download for the selections (assets shared by dest counted once; None
+    without a SPEC), and how many assets have no known size. Selections with an unresolved `auto`
+    are skipped."""
     from modelctl.env.precision import needs_resolution
     from modelctl.plan.resolve import plan
     from modelctl.store.layout import Layout
 
+    if not selections:
+        return None, 0
     seen: dict[str, int | None] = {}
     for sel in selections:
         if needs_resolution(sel):
