@@ -11,7 +11,7 @@ from modelctl.workflow import analyze, analyze_bytes
 from tests.workflow.builders import UI, ZIT, api, hub_url, model, write_json, zit_model
 
 
-def run(doc, tmp_path=None, **kw):
+def run(doc, **kw):
     return analyze_bytes(json.dumps(doc).encode(), "wf.json", use_catalog=False, **kw)
 
 
