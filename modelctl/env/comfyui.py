@@ -34,8 +34,9 @@ def inspect(directory: Path) -> ComfyInstall:
             f"--comfyui {directory}: no such folder",
             "give the ComfyUI folder or its custom_nodes/ComfyUI-nunchaku folder",
         )
-    if _is_plugin(directory):
-        return ComfyInstall(None, None, directory, project_version(directory / "pyproject.toml"))
+    project = _project_table(directory / "pyproject.toml")
+    if _is_plugin(directory, project):
+        return ComfyInstall(None, None, directory, project.get("version"))
     version_file = directory / "comfyui_version.py"
     plugin = _find_plugin(directory / "custom_nodes")
     if not version_file.is_file() and plugin is None and not (directory / "custom_nodes").is_dir():
@@ -44,7 +45,7 @@ def inspect(directory: Path) -> ComfyInstall:
             "give the folder holding ComfyUI's main.py and custom_nodes/, or the plugin folder",
         )
     version = _read_py_version(version_file)
-    plugin_version = project_version(plugin / "pyproject.toml") if plugin else None
+    plugin_version = _project_table(plugin / "pyproject.toml").get("version") if plugin else None
     return ComfyInstall(directory, version, plugin, plugin_version)
 
 
@@ -52,11 +53,11 @@ def _names() -> set[str]:
     return {n.lower() for n in rules()["comfyui_nunchaku"]["folder_names"]}
 
 
-def _is_plugin(directory: Path) -> bool:
+def _is_plugin(directory: Path, project: dict) -> bool:
+    """Named like the plugin (with a pyproject.toml), or its `[project]` table names it."""
     if directory.name.lower() in _names() and (directory / "pyproject.toml").is_file():
         return True
-    name = project_name(directory / "pyproject.toml")
-    return bool(name and name.lower() in _names())
+    return str(project.get("name") or "").lower() in _names()
 
 
 def _find_plugin(custom_nodes: Path) -> Path | None:
@@ -97,11 +98,3 @@ def _project_table_fallback(path: Path) -> dict:
     body = section.group(1) if section else ""
     pairs = re.findall(r"""^(name|version)\s*=\s*["']([^"']+)["']""", body, re.MULTILINE)
     return dict(pairs)
-
-
-def project_version(path: Path) -> str | None:
-    return _project_table(path).get("version")
-
-
-def project_name(path: Path) -> str | None:
-    return _project_table(path).get("name")
