@@ -12,18 +12,28 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from modelctl.cli.output import human_size
 from modelctl.pull import Reporter
 
 
-def make_reporter(json_output: bool) -> Reporter:
+@contextmanager
+def reporting(json_output: bool) -> Iterator[Reporter]:
+    """The reporter for this run's output; bars are stopped however the run ends."""
     if json_output:
-        return JsonLines()
-    if sys.stderr.isatty():
-        return RichBars()
-    return PlainLines()
+        yield JsonLines()
+        return
+    if not sys.stderr.isatty():
+        yield PlainLines()
+        return
+    bars = RichBars()
+    try:
+        yield bars
+    finally:
+        bars.stop()
 
 
 class JsonLines(Reporter):

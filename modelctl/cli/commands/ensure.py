@@ -69,13 +69,12 @@ def ensure_command(
     Configured entirely by environment for containers (MODELCTL_ENSURE, MODELCTL_MODELS_DIR,
     HF_TOKEN, HF_ENDPOINT, MODELCTL_OFFLINE); never prompts.
     """
-    from modelctl.cli.progress import make_reporter
+    from modelctl.cli.progress import reporting
     from modelctl.ensure.config import env_specs, parse_seconds
     from modelctl.ensure.run import run
 
     seconds = parse_seconds(timeout, "--timeout")
-    reporter = make_reporter(json_output)
-    try:
+    with reporting(json_output) as reporter:
         return run(
             list(specs or []) or env_specs(),
             models_dir=models_dir,
@@ -89,10 +88,6 @@ def ensure_command(
             locked=locked,
             gpu_sm=parse_gpu_sm(gpu_sm),
         )
-    finally:
-        stop = getattr(reporter, "stop", None)
-        if stop is not None:
-            stop()
 
 
 def comfyui_paths_command(

@@ -80,7 +80,7 @@ def pull_command(
     manifests: Manifests = None,
 ) -> int:
     """Download, verify (sha256) and place the files of stacks, resumably and in parallel."""
-    from modelctl.cli.progress import make_reporter
+    from modelctl.cli.progress import reporting
     from modelctl.compat.check import post_verify, preflight
     from modelctl.errors import BadInput
     from modelctl.plan.selections import pinned_selections
@@ -97,7 +97,6 @@ def pull_command(
     if not selections:
         raise BadInput("nothing to pull", "name a stack (see `modelctl list`) or pass --workflow")
     layout = Layout(find_models_dir(models_dir))
-    reporter = make_reporter(json_output)
     options = PullOptions(
         jobs=jobs,
         connections=connections,
@@ -112,14 +111,10 @@ def pull_command(
         stall_timeout=stall_timeout,
         preflight=None if no_check else functools.partial(preflight, gpu_sm=sm),
         post_verify=post_verify,
-        reporter=reporter,
     )
-    try:
+    with reporting(json_output) as reporter:
+        options.reporter = reporter
         summary = pull_selections(selections, layout, options)
-    finally:
-        stop = getattr(reporter, "stop", None)
-        if stop is not None:
-            stop()
     if dry_run:
         _print_plan(summary, json_output)
         return 4 if any(v.shortfall for v in summary.space) else 0
