@@ -142,7 +142,7 @@ def _run(
     specs_out = [s.spec for s in selections]
     write_cache(root, key, {"written": time.time(), "specs": specs_out, "watch": watched,
                             "assets": assets})  # fmt: skip
-    total = sum(i.path.stat().st_size for i in items)
+    total = sum(i.receipt.size for i in items)  # installed: each receipt matched its file's stat
     report_ok(
         json_output,
         specs=specs_out,
