@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelctl.errors import CheckFailed, ModelctlError, SourceError
+from modelctl.errors import BadInput, CheckFailed, ModelctlError, SourceError
 from modelctl.manifest.model import ResolvedAsset, Selection
 from modelctl.manifest.uris import HEX40_RE
 from modelctl.plan.resolve import item_state
@@ -131,8 +131,7 @@ def pull_selections(
     deadline = time.monotonic() + opts.timeout if opts.timeout else None
     wants = _collect(selections)
     for want in wants:
-        want.receipt = receipts.read(layout, want.asset.dest)
-        want.state = item_state(want.asset, layout.dest(want.asset.dest), want.receipt)
+        _look(want, layout)
     _confirm_unmanaged(wants, layout, opts, deadline)
     _refuse_unmanaged(wants, layout, opts)
     if opts.preflight is not None:
@@ -172,8 +171,6 @@ def _collect(selections: list[Selection]) -> list[_Want]:
                 continue
             a, b = have.asset, asset
             if (a.source, a.revision, a.sha256) != (b.source, b.revision, b.sha256):
-                from modelctl.errors import BadInput
-
                 raise BadInput(
                     f"{a.dest} is wanted from two different sources: {a.source} and {b.source}",
                     "pull the selections separately or give one asset another dest",
@@ -196,8 +193,13 @@ def _confirm_unmanaged(
             continue
         dest = want.asset.dest
         with locks.hold(layout.lock(dest), opts.lock_timeout, f"pulling {dest}", None, deadline):
-            want.receipt = receipts.read(layout, dest)
-            want.state = item_state(want.asset, layout.dest(dest), want.receipt)
+            _look(want, layout)
+
+
+def _look(want: _Want, layout: Layout) -> None:
+    """Read the destination's receipt and state (again: another process may have changed them)."""
+    want.receipt = receipts.read(layout, want.asset.dest)
+    want.state = item_state(want.asset, layout.dest(want.asset.dest), want.receipt)
 
 
 def _refuse_unmanaged(wants: list[_Want], layout: Layout, opts: PullOptions) -> None:
@@ -226,9 +228,7 @@ def _decide(wants: list[_Want], layout: Layout, opts: PullOptions) -> list[_Want
     need: list[_Want] = []
     for w in wants:
         if _fast_skip(w, opts):
-            w.result = _result(w, "present")
-            _add_specs(layout, w)
-            opts.reporter.event("present", dest=w.asset.dest, id=w.asset.id)
+            _present(w, layout, opts)
         else:
             need.append(w)
     if opts.offline:
@@ -245,9 +245,7 @@ def _decide(wants: list[_Want], layout: Layout, opts: PullOptions) -> list[_Want
     todo = []
     for w in need:
         if w.state == "installed" and _receipt_current(w):
-            w.result = _result(w, "present")
-            _add_specs(layout, w, commit=w.remote.commit if w.remote else None)
-            opts.reporter.event("present", dest=w.asset.dest, id=w.asset.id)
+            _present(w, layout, opts, commit=w.remote.commit if w.remote else None)
         else:
             todo.append(w)
     return todo
@@ -275,32 +273,44 @@ def _receipt_current(w: _Want) -> bool:
     return bool(remote.commit) and r.commit == remote.commit
 
 
+def _present(w: _Want, layout: Layout, opts: PullOptions, commit: str | None = None) -> None:
+    """An installed, current file: nothing to fetch; its receipt learns the wanting selections."""
+    w.result = _result(w, "present")
+    _add_specs(layout, w, commit)
+    opts.reporter.event("present", dest=w.asset.dest, id=w.asset.id)
+
+
 def _add_specs(layout: Layout, w: _Want, commit: str | None = None) -> None:
     """Record which selections want an installed file (its receipt's `selections`)."""
     r = w.receipt
     if r is None:
         return
-    missing = [s for s in w.specs if s not in r.selections]
-    if missing or (commit and r.commit != commit):
-        r.selections = [*r.selections, *missing]
+    selections = _selections(w)
+    if selections != r.selections or (commit and r.commit != commit):
+        r.selections = selections
         if commit:
             r.commit = commit
         with contextlib.suppress(OSError):
             receipts.write(layout, r)
 
 
+def _selections(w: _Want) -> list[str]:
+    """The receipt's selections plus those of this pull that it does not list yet."""
+    have = w.receipt.selections if w.receipt is not None else []
+    return [*have, *[s for s in w.specs if s not in have]]
+
+
 def _space(todo: list[_Want], layout: Layout, opts: PullOptions) -> list[FsVerdict]:
     claims: list[tuple[Path, Need]] = []
     for w in todo:
         remote = w.remote
-        size = remote.size if remote else w.asset.size
-        key = partials.partial_key(remote.sha256 if remote else w.asset.sha256, w.asset.source,
-                                   remote.commit if remote else None)  # fmt: skip
+        assert remote is not None  # `_decide` resolved every file it left to download
+        key = partials.partial_key(remote.sha256, w.asset.source, remote.commit)
         held = partials.held_bytes(layout, key) if layout.partials.is_dir() else 0
-        claims.append((layout.partials, Need(w.asset.dest, size, held)))
+        claims.append((layout.partials, Need(w.asset.dest, remote.size, held)))
         dest_dir = layout.dest(w.asset.dest).parent
         if not same_fs(layout.partials, dest_dir):
-            claims.append((dest_dir, Need(w.asset.dest + " (copy)", size)))
+            claims.append((dest_dir, Need(w.asset.dest + " (copy)", remote.size)))
     return plan_space(claims, opts.min_free)
 
 
@@ -337,25 +347,26 @@ def _result(w: _Want, state: str) -> ItemResult:
 def _download_all(
     todo: list[_Want], layout: Layout, opts: PullOptions, deadline: float | None
 ) -> list[ModelctlError]:
-    errors: list[ModelctlError] = []
+    """Install `todo`, `opts.jobs` at a time; the errors of the failed ones, in `todo` order."""
+    errors: dict[int, ModelctlError] = {}
 
-    def one(w: _Want) -> None:
+    def one(i: int, w: _Want) -> None:
         started = time.monotonic()
         try:
             _install(w, layout, opts, deadline)
         except ModelctlError as exc:
             w.result = _result(w, "failed")
             w.result.error = redact(exc.message)
-            errors.append(exc)
+            errors[i] = exc
             opts.reporter.event("failed", dest=w.asset.dest, id=w.asset.id, error=w.result.error)
         finally:
             if w.result is not None:
                 w.result.seconds = round(time.monotonic() - started, 3)
 
     if not todo:
-        return errors
+        return []
     with ThreadPoolExecutor(max_workers=max(1, min(opts.jobs, len(todo)))) as ex:
-        futures = [ex.submit(one, w) for w in todo]
+        futures = [ex.submit(one, i, w) for i, w in enumerate(todo)]
         try:
             for f in futures:
                 while not f.done():
@@ -364,9 +375,7 @@ def _download_all(
         except BaseException:
             opts.cancel.set()
             raise
-    order = {id(w.result): i for i, w in enumerate(todo)}
-    errors.sort(key=lambda e: order.get(id(e), 0))
-    return errors
+    return [errors[i] for i in sorted(errors)]
 
 
 def _install(w: _Want, layout: Layout, opts: PullOptions, deadline: float | None) -> None:
@@ -380,13 +389,10 @@ def _install(w: _Want, layout: Layout, opts: PullOptions, deadline: float | None
     with locks.hold(
         layout.lock(dest), opts.lock_timeout, f"pulling {dest}", waiting("dest"), deadline
     ):
-        # another process may have finished it while we waited
-        w.receipt = receipts.read(layout, dest)
-        state = item_state(asset, layout.dest(dest), w.receipt)
+        _look(w, layout)  # another process may have finished it while we waited
+        state = w.state
         if state == "installed" and _receipt_current(w):
-            w.result = _result(w, "present")
-            _add_specs(layout, w)
-            opts.reporter.event("present", dest=dest, id=asset.id)
+            _present(w, layout, opts)
             return
         if state == "unmanaged" and not opts.force:
             _refuse_unmanaged([w], layout, opts)
@@ -486,12 +492,7 @@ def _publish(
                 f"{asset.dest} appeared while downloading and is not the expected file",
                 "check it with `modelctl verify`, move it away, or pass --force",
             ) from None
-        part.discard()
-    with contextlib.suppress(FileNotFoundError):
-        part.state_path.unlink()
-    selections = list(w.specs)
-    if w.receipt is not None:
-        selections = [*w.receipt.selections, *[s for s in w.specs if s not in w.receipt.selections]]
+    part.discard()  # what is left of the partial: its state (the bytes were moved or are the same)
     write_receipt(
         layout,
         asset.dest,
@@ -499,11 +500,10 @@ def _publish(
         sha256=result.sha256,
         commit=remote.commit,
         revision=asset.revision,
-        selections=selections,
+        selections=_selections(w),
     )
     w.result = _result(w, "downloaded")
     w.result.sha256, w.result.size = result.sha256, result.size
     w.result.fetched, w.result.resumed = result.fetched, result.resumed
-    opts_event = {"dest": asset.dest, "id": asset.id, "sha256": result.sha256, "size": result.size,
-                  "fetched": result.fetched, "resumed": result.resumed}  # fmt: skip
-    return opts_event
+    return {"dest": asset.dest, "id": asset.id, "sha256": result.sha256, "size": result.size,
+            "fetched": result.fetched, "resumed": result.resumed}  # fmt: skip
