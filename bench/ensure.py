@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.helpers.probe import HEAVY  # noqa: E402
 from tests.helpers.stack import fake_stack  # noqa: E402
 
 GIB = 1 << 30
@@ -165,8 +166,7 @@ def main() -> int:
         for _self_us, cum_us, name in sorted(top, key=lambda r: -r[1])[:15]:
             print(f"  {cum_us / 1000:7.1f} ms  {name}")
         print(f"  {sum(r[0] for r in ours) / 1000:7.1f} ms  total ({len(ours)} modules)")
-        heavy = sorted({r[2].strip().split('.')[0] for r in rows}
-                       & {"huggingface_hub", "gguf", "numpy", "rich", "typer", "yaml", "filelock"})  # fmt: skip
+        heavy = sorted({r[2].strip().split(".")[0] for r in rows} & set(HEAVY))
         print(f"heavy modules imported: {heavy or 'none'}")
     return 0 if ok else 1
 
