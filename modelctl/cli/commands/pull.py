@@ -115,12 +115,13 @@ def pull_command(
     with reporting(json_output) as reporter:
         options.reporter = reporter
         summary = pull_selections(selections, layout, options)
-    if dry_run:
-        _print_plan(summary, json_output)
-        return 4 if any(v.shortfall for v in summary.space) else 0
-    if not json_output:
+    if json_output:
+        pass  # the `plan` and `summary` events said it all
+    elif dry_run:
+        _print_plan(summary)
+    else:
         _print_summary(summary)
-    return 0
+    return 4 if dry_run and any(v.shortfall for v in summary.space) else 0
 
 
 def _print_summary(summary: Any) -> None:
@@ -134,12 +135,10 @@ def _print_summary(summary: Any) -> None:
     )
 
 
-def _print_plan(summary: Any, json_output: bool) -> None:
-    from modelctl.cli.output import console, human_size, print_json
+def _print_plan(summary: Any) -> None:
+    from modelctl.cli.output import console, human_size
 
     data = summary.as_dict()
-    if json_output:
-        return  # the `plan` event already carried it
     out = console()
     for item in data["items"]:
         action = "skip (present)" if item["state"] == "present" else "download"
@@ -154,4 +153,3 @@ def _print_plan(summary: Any, json_output: bool) -> None:
             markup=False,
             highlight=False,
         )
-    _ = print_json
