@@ -588,6 +588,21 @@ class _BaseHandler(BaseHTTPRequestHandler):
     def hub(self) -> TestHub:
         return self.server.hub
 
+    def do_HEAD(self) -> None:
+        self._route()
+
+    def do_GET(self) -> None:
+        self._route()
+
+    def _route(self, body: bytes = b"") -> None:
+        try:
+            self._dispatch(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _dispatch(self, body: bytes) -> None:
+        raise NotImplementedError
+
     def _record(self, file: str | None, status: int, sent: int) -> None:
         entry = LogEntry(
             method=self.command,
@@ -613,8 +628,10 @@ class _BaseHandler(BaseHTTPRequestHandler):
         self._send_bytes(body, status, {"Content-Type": "application/json", **(headers or {})})
 
     def _send_bytes(
-        self, body: bytes, status: int, headers: dict[str, str], file: str | None = None
-    ) -> None:
+        self, body: bytes, status: int, headers: dict[str, str], file: str | None = None,
+        counted: bool = True,
+    ) -> None:  # fmt: skip
+        """Answer with `body`; `counted=False` logs it as 0 bytes sent (an error, not content)."""
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
@@ -622,7 +639,7 @@ class _BaseHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self._record(file, status, 0 if self.command == "HEAD" else len(body))
+        self._record(file, status, len(body) if counted and self.command != "HEAD" else 0)
 
     def _error(
         self, status: int, code: str | None, message: str, commit: str | None = None,
@@ -633,28 +650,17 @@ class _BaseHandler(BaseHTTPRequestHandler):
             headers["X-Error-Code"] = code
         if commit:
             headers["X-Repo-Commit"] = commit
+        headers["Content-Type"] = "application/json"
         body = json.dumps({"error": message}).encode()
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self._record(file, status, 0)
+        self._send_bytes(body, status, headers, file, counted=False)
 
     def _injected(self, status: int, fault: Fault, file: str) -> None:
-        body = json.dumps({"error": f"injected {status}"}).encode()
-        self.send_response(status)
+        headers: dict[str, str] = {}
         if status in (429, 503) and fault.retry_after is not None:
-            self.send_header("Retry-After", str(fault.retry_after))
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self._record(file, status, 0)
+            headers["Retry-After"] = str(fault.retry_after)
+        headers["Content-Type"] = "application/json"
+        body = json.dumps({"error": f"injected {status}"}).encode()
+        self._send_bytes(body, status, headers, file, counted=False)
 
     # ---- body serving with ranges and faults
 
@@ -822,20 +828,8 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
 
 
 class _HubHandler(_BaseHandler):
-    def do_HEAD(self) -> None:
-        self._route()
-
-    def do_GET(self) -> None:
-        self._route()
-
     def do_POST(self) -> None:
         self._route(self._drain_body())
-
-    def _route(self, body: bytes = b"") -> None:
-        try:
-            self._dispatch(body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
 
     def _dispatch(self, body: bytes) -> None:
         url = urlsplit(self.path)
@@ -1052,19 +1046,7 @@ class _HubHandler(_BaseHandler):
 class _CdnHandler(_BaseHandler):
     """The storage origin: serves content by sha256 only to correctly signed, unexpired URLs."""
 
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        try:
-            self._serve_signed()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def _serve_signed(self) -> None:
+    def _dispatch(self, body: bytes) -> None:
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         sha = url.path.rsplit("/", 1)[-1]
