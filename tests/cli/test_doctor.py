@@ -48,6 +48,11 @@ def doctor_json(tmp_path: Path, record: str, *args: str, **extra: str) -> tuple[
     return result.code, json.loads(result.out)
 
 
+def site_path(tmp_path: Path) -> str:
+    """PYTHONPATH for doctor: the repository, then the fake site dir `tmp_path/site`."""
+    return os.pathsep.join([str(REPO_ROOT), str(tmp_path / "site")])
+
+
 def rows(data: dict) -> dict[str, dict]:
     return {c["id"]: c for c in data["checks"]}
 
@@ -115,8 +120,7 @@ def test_nunchaku_spec_resolves_auto_and_counts_space(tmp_path) -> None:
     svdquant_nunchaku(tmp_path / "site", "1.0.1+torch2.8")
     fake_torch(tmp_path / "site", "2.8.0", available=True)
     spec = str(nunchaku_manifest(tmp_path / "m", size=3 * GIB, vram=8))
-    pythonpath = os.pathsep.join([str(REPO_ROOT), str(tmp_path / "site")])
-    code, data = doctor_json(tmp_path, "rtx3090", "--offline", spec, PYTHONPATH=pythonpath)
+    code, data = doctor_json(tmp_path, "rtx3090", "--offline", spec, PYTHONPATH=site_path(tmp_path))
     checks = rows(data)
     assert data["specs"][0]["variants"]["precision"] == "int4"
     assert checks["nunchaku-test.precision"]["status"] == "ok"
@@ -152,8 +156,7 @@ def test_unknown_spec_is_exit_2(tmp_path) -> None:
 
 def test_wrong_nunchaku_package_fails(tmp_path) -> None:
     unrelated_nunchaku(tmp_path / "site", "0.16.1")
-    pythonpath = os.pathsep.join([str(REPO_ROOT), str(tmp_path / "site")])
-    code, data = doctor_json(tmp_path, "rtx3090", "--offline", PYTHONPATH=pythonpath)
+    code, data = doctor_json(tmp_path, "rtx3090", "--offline", PYTHONPATH=site_path(tmp_path))
     assert code == 1
     assert data["nunchaku"] == {
         "installed": "0.16.1",
@@ -167,8 +170,7 @@ def test_wrong_nunchaku_package_fails(tmp_path) -> None:
 def test_torch_tag_mismatch_fails(tmp_path) -> None:
     svdquant_nunchaku(tmp_path / "site", "1.0.1+torch2.8")
     fake_torch(tmp_path / "site", "2.9.0")
-    pythonpath = os.pathsep.join([str(REPO_ROOT), str(tmp_path / "site")])
-    code, data = doctor_json(tmp_path, "rtx3090", "--offline", PYTHONPATH=pythonpath)
+    code, data = doctor_json(tmp_path, "rtx3090", "--offline", PYTHONPATH=site_path(tmp_path))
     row = rows(data)["nunchaku.torch"]
     assert code == 1 and row["status"] == "fail" and "torch 2.9.0 is installed" in row["summary"]
 

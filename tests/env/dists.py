@@ -5,9 +5,18 @@ in a child Python with that dir on its path."""
 from __future__ import annotations
 
 import importlib.machinery
+import os
 from pathlib import Path
 
 EXT_SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]  # e.g. .cpython-311-x86_64-linux-gnu.so
+
+
+def site_env(site: Path) -> dict[str, str]:
+    """This environment with `site` as the only extra import path of a child Python."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(site)
+    env.pop("PYTHONHOME", None)
+    return env
 
 
 def make_dist(

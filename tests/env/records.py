@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from modelctl.env.gpu import GpuReport, parse_record
+
 GIB = 1024**3
 MIB = 1024**2
 
@@ -70,6 +72,11 @@ RECORDS = {
     "no-module": NO_MODULE,
     "mixed": MIXED,
 }
+
+
+def report(key: str) -> GpuReport:
+    """Record `key` as the GPU probe reports it."""
+    return parse_record(RECORDS[key])
 
 
 def write_record(directory: Path, key: str) -> Path:

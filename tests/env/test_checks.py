@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modelctl.env import checks, gpu
+from modelctl.env import checks
 from modelctl.env.packages import PythonEnv, TorchImport
-from tests.env.records import RECORDS
-
-
-def report(key: str) -> gpu.GpuReport:
-    return gpu.parse_record(RECORDS[key])
+from tests.env.records import report
 
 
 def by_id(rows: list[checks.Check]) -> dict[str, checks.Check]:

@@ -11,8 +11,7 @@ from modelctl.env import checks
 from modelctl.env.comfyui import inspect
 from modelctl.env.packages import probe_dists
 from modelctl.errors import BadInput
-from tests.env.dists import svdquant_nunchaku, unrelated_nunchaku
-from tests.env.test_packages import site_env
+from tests.env.dists import site_env, svdquant_nunchaku, unrelated_nunchaku
 
 
 def comfy_tree(root: Path, version: str = "0.3.60", plugin: str | None = "1.0.2") -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -11,15 +10,8 @@ import pytest
 from modelctl.env import checks, gpu
 from modelctl.env.packages import identify_nunchaku, major_minor, probe_dists, probe_torch
 from modelctl.errors import BadInput
-from tests.env.dists import fake_torch, svdquant_nunchaku, unrelated_nunchaku
-from tests.env.records import RECORDS
-
-
-def site_env(site: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(site)
-    env.pop("PYTHONHOME", None)
-    return env
+from tests.env.dists import fake_torch, site_env, svdquant_nunchaku, unrelated_nunchaku
+from tests.env.records import RECORDS, report
 
 
 def probe(site: Path, *names: str):
@@ -107,7 +99,7 @@ def test_torch_import_failure_is_a_finding(tmp_path) -> None:
     )
     imp = probe_torch(sys.executable, env=site_env(tmp_path))
     assert not imp.ok and "libcudart.so.12" in imp.error
-    rows = checks.torch_checks(probe(tmp_path), imp, gpu.parse_record(RECORDS["rtx3090"]))
+    rows = checks.torch_checks(probe(tmp_path), imp, report("rtx3090"))
     assert rows[0].status == "fail" and "2.9.0 is installed but" in rows[0].summary
 
 
@@ -127,7 +119,7 @@ def test_torch_import_hang_times_out(tmp_path) -> None:
 def test_cpu_only_torch_with_a_gpu(tmp_path) -> None:
     fake_torch(tmp_path, "2.9.0", cuda=None)
     imp = probe_torch(sys.executable, env=site_env(tmp_path))
-    rows = checks.torch_checks(probe(tmp_path), imp, gpu.parse_record(RECORDS["rtx3090"]))
+    rows = checks.torch_checks(probe(tmp_path), imp, report("rtx3090"))
     assert [r.status for r in rows] == ["ok", "fail"] and "CPU-only" in rows[1].summary
 
 

@@ -11,7 +11,7 @@ from modelctl.manifest.catalog import find
 from modelctl.manifest.model import Selection
 from modelctl.manifest.select import select, split_spec
 from tests.env.manifests import nunchaku_manifest
-from tests.env.records import RECORDS
+from tests.env.records import report
 
 
 @pytest.fixture(autouse=True)
@@ -29,10 +29,6 @@ def resolve_spec(spec: str) -> Selection:
     """The selection as written (`precision=auto` left in place, whatever resolve_spec does)."""
     name, choices = split_spec(spec)
     return select(find(name), choices)
-
-
-def report(key: str) -> gpu.GpuReport:
-    return gpu.parse_record(RECORDS[key])
 
 
 @pytest.mark.parametrize(
