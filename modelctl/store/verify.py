@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from modelctl.manifest.model import ResolvedAsset
+from modelctl.manifest.uris import HEX40_RE
 from modelctl.plan.resolve import outdated_reason
 from modelctl.store import receipts
 from modelctl.store.layout import Layout
@@ -262,7 +263,7 @@ def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: object, 
                 dest=t.dest,
                 source=a.source,
                 sha256=getattr(digest, "sha256", ""),
-                commit=a.revision if a.revision and len(a.revision) == 40 else None,
+                commit=a.revision if a.revision and HEX40_RE.fullmatch(a.revision) else None,
                 revision=a.revision,
                 xxh3_128=xxh3,
             )
