@@ -60,8 +60,8 @@ def _token() -> tuple[str | None, str | None, str | None]:
         return None, None, redact(f"cannot read the Hugging Face token: {exc}")
     if not token:
         return None, None, None
-    env = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-    return token, "HF_TOKEN" if env == token else "token file", None
+    env = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or ""
+    return token, "HF_TOKEN" if env.strip() == token else "token file", None  # token is stripped
 
 
 def _ask(endpoint: str, token: str | None, base: dict, timeout: float) -> HubReport:
