@@ -6,6 +6,10 @@ from typing import Annotated
 
 import typer
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from modelctl.store.layout import Layout
+
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 ModelsDir = Annotated[
     str | None,
@@ -47,3 +51,10 @@ def parse_gpu_sm(value: str | None) -> int | None:
     from modelctl.env.precision import parse_sm
 
     return parse_sm(value)
+
+
+def models_layout(value: str | None) -> Layout:
+    """The models dir `--models-dir` names (else $MODELCTL_MODELS_DIR, else the default)."""
+    from modelctl.store.layout import Layout, models_dir
+
+    return Layout(models_dir(value))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.options import GpuSm, Json, Manifests, ModelsDir, parse_gpu_sm
+from modelctl.cli.options import GpuSm, Json, Manifests, ModelsDir, models_layout, parse_gpu_sm
 from modelctl.cli.output import console, human_size, print_json
 
 
@@ -75,11 +75,9 @@ def show_command(
     """The resolved plan: each asset, source, destination, size, installed state."""
     from modelctl.plan.resolve import plan
     from modelctl.plan.selections import pinned_selection
-    from modelctl.store.layout import Layout
-    from modelctl.store.layout import models_dir as find_models_dir
 
     selection = pinned_selection(spec, manifests, parse_gpu_sm(gpu_sm))
-    layout = Layout(find_models_dir(models_dir))
+    layout = models_layout(models_dir)
     items = plan(selection, layout)
     data = {
         "spec": selection.spec,

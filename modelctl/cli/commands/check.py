@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelctl.cli.options import GpuSm, Json, Manifests, ModelsDir, parse_gpu_sm
+from modelctl.cli.options import GpuSm, Json, Manifests, ModelsDir, models_layout, parse_gpu_sm
 from modelctl.cli.output import console, print_json
 
 # Suffixes that make an argument a model file rather than a manifest name.
@@ -94,12 +94,10 @@ def _run(
 ) -> list[Any]:
     from modelctl.compat import check_files, check_selection
     from modelctl.plan.selections import pinned_selection
-    from modelctl.store.layout import Layout
-    from modelctl.store.layout import models_dir as find_models_dir
 
     files = [t for t in targets if is_file_target(t)]
     specs = [t for t in targets if not is_file_target(t)]
-    layout = Layout(find_models_dir(models_dir))
+    layout = models_layout(models_dir)
     reports = [check_selection(pinned_selection(spec, manifests, sm), layout, sm) for spec in specs]
     if workflow:
         from modelctl.workflow import selection_from_workflow

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelctl.cli.options import Json, Manifests, ModelsDir
+from modelctl.cli.options import Json, Manifests, ModelsDir, models_layout
 
 Specs = Annotated[
     list[str] | None,
@@ -25,13 +25,6 @@ def register(app: typer.Typer) -> None:
     app.command("lock")(lock_command)
     app.command("rm")(rm_command)
     app.command("gc")(gc_command)
-
-
-def _layout(models_dir: str | None) -> Any:
-    from modelctl.store.layout import Layout
-    from modelctl.store.layout import models_dir as find_models_dir
-
-    return Layout(find_models_dir(models_dir))
 
 
 def _selections(specs: list[str], manifests: str | None) -> list[Any]:
@@ -77,7 +70,7 @@ def verify_command(
     if full and quick:
         raise BadInput("--full and --quick exclude each other", "choose one")
     mode = "full" if full else "quick" if quick else "fast"
-    layout = _layout(models_dir)
+    layout = models_layout(models_dir)
     if specs:
         assets = [a for s in _selections(specs, manifests) for a in s.assets]
         targets = verify.targets_for_assets(layout, assets)
@@ -135,7 +128,7 @@ def status_command(
     from modelctl.plan.resolve import plan
     from modelctl.store.inventory import partial_for, scan
 
-    layout = _layout(models_dir)
+    layout = models_layout(models_dir)
     inv = scan(layout)
     selections = []
     for selection in _selections(specs or [], manifests):
@@ -357,7 +350,7 @@ def rm_command(
     from modelctl.cli.output import human_size
     from modelctl.store.remove import remove
 
-    layout = _layout(models_dir)
+    layout = models_layout(models_dir)
     items = remove(layout, _selections(specs, manifests), force, dry_run, lock_timeout)
     freed = sum(i.bytes for i in items if i.action == "removed")
     if json_output:
@@ -399,7 +392,7 @@ def gc_command(
         raise BadInput(
             f"--older-than `{older_than}` is not an age", "write e.g. 0, 90s, 30m, 24h or 7d"
         ) from None
-    layout = _layout(models_dir)
+    layout = models_layout(models_dir)
     removed, kept = collect(layout, age, dry_run)
     freed = sum(r.bytes for r in removed if r.done or dry_run)
     if json_output:

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from modelctl.cli.options import GpuSm, Json, Locked, Manifests, ModelsDir, parse_gpu_sm
+from modelctl.cli.options import (
+    GpuSm,
+    Json,
+    Locked,
+    Manifests,
+    ModelsDir,
+    models_layout,
+    parse_gpu_sm,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -85,8 +93,6 @@ def pull_command(
     from modelctl.errors import BadInput
     from modelctl.plan.selections import pinned_selections
     from modelctl.pull import PullOptions, pull_selections
-    from modelctl.store.layout import Layout
-    from modelctl.store.layout import models_dir as find_models_dir
 
     sm = parse_gpu_sm(gpu_sm)
     selections = pinned_selections(specs or [], manifests, sm, locked)
@@ -96,7 +102,7 @@ def pull_command(
         selections.append(selection_from_workflow(path, manifests))
     if not selections:
         raise BadInput("nothing to pull", "name a stack (see `modelctl list`) or pass --workflow")
-    layout = Layout(find_models_dir(models_dir))
+    layout = models_layout(models_dir)
     options = PullOptions(
         jobs=jobs,
         connections=connections,
