@@ -11,9 +11,14 @@ from modelctl.units import human_size
 __all__ = ["console", "human_size", "print_json"]
 
 
-def print_json(data: Any) -> None:
-    """Write `data` as indented JSON to stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+def print_json(data: Any, redacted: bool = False) -> None:
+    """Write `data` as indented JSON to stdout; `redacted` passes it through `redact` first."""
+    text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+    if redacted:
+        from modelctl.redact import redact
+
+        text = redact(text)
+    sys.stdout.write(text + "\n")
 
 
 def console(stderr: bool = False) -> Any:

@@ -71,18 +71,12 @@ def doctor_command(
     )
     result = run(opts)
     if json_output:
-        _print_json_redacted(result.to_json())
+        from modelctl.cli.output import print_json
+
+        print_json(result.to_json(), redacted=True)  # as the human output: never a secret
     else:
         _print_human(result)
     return result.exit_code
-
-
-def _print_json_redacted(data: dict) -> None:
-    import json
-
-    from modelctl.redact import redact
-
-    sys.stdout.write(redact(json.dumps(data, indent=2, default=str, ensure_ascii=False)) + "\n")
 
 
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
