@@ -57,9 +57,16 @@ class Puller:
     def env(self, **extra: str) -> dict[str, str]:
         return self.hub.env(self.tmp, token=TOKEN, **extra)
 
+    def args(self, man: Path, *extra: str) -> list[str]:
+        """`pull MAN` into this models dir, without the compatibility check, plus `extra`."""
+        return ["pull", str(man), "--models-dir", str(self.models), "--no-check", *extra]
+
+    def command(self, man: Path, *extra: str) -> list[str]:
+        """The same as a full command line, for a process the test starts and watches itself."""
+        return [sys.executable, "-m", "modelctl", *self.args(man, *extra)]
+
     def pull(self, man: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-        base = ["pull", str(man), "--models-dir", str(self.models), "--no-check"]
-        r = run_cli(*base, *args, env=env or self.env(), timeout=120)
+        r = run_cli(*self.args(man, *args), env=env or self.env(), timeout=120)
         self.outputs += [r.out, r.err]
         assert TOKEN not in r.out + r.err
         assert "X-Amz-Signature" not in r.out + r.err
@@ -293,8 +300,7 @@ def test_sigkill_at_half_then_next_run_transfers_at_most_55_percent(puller, hub,
     man = manifest(tmp_path, hf_asset("unet/m.gguf", "unet/m.gguf"))
     fault = hub.fault(REPO, "unet/m.gguf", rate=2_000_000 // int(connections))
     env = cli_env(puller.env(MODELCTL_SEGMENT_THRESHOLD=str(1 << 20)))
-    cmd = [sys.executable, "-m", "modelctl", "pull", str(man), "--models-dir", str(puller.models),
-           "--no-check", "--connections", connections]  # fmt: skip
+    cmd = puller.command(man, "--connections", connections)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while _written(puller.models) < size // 2 and time.monotonic() < deadline:
@@ -324,8 +330,7 @@ def test_six_processes_fetch_every_file_exactly_once(puller, hub, tmp_path):
         hub.fault(REPO, path, rate=4_000_000)  # slow enough that all six overlap
     man = manifest(tmp_path, *[hf_asset(p, p) for p in files])
     env = cli_env(puller.env())
-    cmd = [sys.executable, "-m", "modelctl", "pull", str(man), "--models-dir", str(puller.models),
-           "--no-check", "--jobs", "3"]  # fmt: skip
+    cmd = puller.command(man, "--jobs", "3")
     procs = [
         subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(6)
@@ -447,8 +452,7 @@ def test_a_terminal_gets_progress_bars_with_speed_and_eta(puller, hub, tmp_path)
     hub.fault(REPO, "unet/slow.gguf", rate=2_000_000)  # ~1.5 s: several refreshes
     man = manifest(tmp_path, hf_asset("unet/slow.gguf", "unet/slow.gguf"))
     master, slave = pty.openpty()
-    cmd = [sys.executable, "-m", "modelctl", "pull", str(man), "--models-dir", str(puller.models),
-           "--no-check"]  # fmt: skip
+    cmd = puller.command(man)
     proc = subprocess.Popen(cmd, env=cli_env(puller.env(COLUMNS="120")), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=slave)  # fmt: skip
     os.close(slave)

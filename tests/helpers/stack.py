@@ -2,7 +2,7 @@
 
 Used where a test (or the ensure benchmark) needs "everything already installed" and the bytes do
 not matter: files can be sparse, so a multi-GiB stack costs no disk and no time. Receipts are
-written with `modelctl.store.receipts`, exactly as a pull leaves them.
+written with `modelctl.store.install.write_receipt`, exactly as a pull leaves them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from modelctl.store import receipts
+from modelctl.store.install import write_receipt
 from modelctl.store.layout import Layout
 
 DESTS = (
@@ -75,13 +75,10 @@ def fake_stack(
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:
             fh.truncate(nbytes)  # sparse: no blocks written
-        receipts.write(
+        write_receipt(
             layout,
-            receipts.Receipt.for_file(
-                path,
-                dest=rel,
-                source=source(name, rel),
-                sha256=hashlib.sha256(asset_id.encode()).hexdigest(),
-            ),
+            rel,
+            source=source(name, rel),
+            sha256=hashlib.sha256(asset_id.encode()).hexdigest(),
         )
     return manifest

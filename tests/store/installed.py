@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from modelctl.store import receipts
+from modelctl.store.install import write_receipt
 from modelctl.store.layout import Layout
 from modelctl.store.receipts import Receipt
 
@@ -48,16 +49,14 @@ def install(
     path = layout.dest(dest)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    receipt = Receipt.for_file(
-        path,
-        dest=dest,
+    return write_receipt(
+        layout,
+        dest,
         source=source or f"hf://acme/demo/{Path(dest).name}",
         sha256=hashlib.sha256(data).hexdigest(),
         selections=list(selections or []),
         **fields,
     )
-    receipts.write(layout, receipt)
-    return receipt
 
 
 def flip_byte(path: Path, offset: int) -> None:
