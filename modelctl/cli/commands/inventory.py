@@ -11,6 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from modelctl.cli.options import Json, Manifests, ModelsDir, models_layout
+from modelctl.cli.output import console, human_size, print_json
+from modelctl.errors import BadInput, CheckFailed, printable
 
 Specs = Annotated[
     list[str] | None,
@@ -64,7 +66,6 @@ def verify_command(
 
     Without SPEC, every file with a receipt. Exit 0 when all hold, 1 on any problem.
     """
-    from modelctl.errors import BadInput
     from modelctl.store import verify
 
     if full and quick:
@@ -79,8 +80,6 @@ def verify_command(
     verdicts = verify.verify(layout, targets, mode=mode, jobs=jobs)
     problems = [v for v in verdicts if not v.ok]
     if json_output:
-        from modelctl.cli.output import print_json
-
         print_json(
             {
                 "mode": mode,
@@ -98,8 +97,6 @@ def verify_command(
 
 def _print_verdicts(verdicts: list[Any], mode: str, root: str) -> None:
     import sys
-
-    from modelctl.errors import printable
 
     for v in verdicts:
         if not v.ok or v.restamped or v.state == "adopted":
@@ -166,8 +163,6 @@ def status_command(
         "disk": inv.disk(),
     }
     if json_output:
-        from modelctl.cli.output import print_json
-
         print_json(data)
         return 0
     _print_status(data)
@@ -183,8 +178,6 @@ def _redact(text: str | None) -> str | None:
 def _print_status(data: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
-
-    from modelctl.cli.output import console, human_size
 
     out = console()
     out.print(f"models dir: {escape(data['models_dir'])}")
@@ -253,7 +246,6 @@ def lock_command(
     """
     from pathlib import Path
 
-    from modelctl.errors import BadInput, CheckFailed
     from modelctl.manifest.catalog import find
     from modelctl.manifest.select import split_spec
     from modelctl.plan import lockfile
@@ -277,8 +269,6 @@ def lock_command(
         problems = [p for s in selections for p in lockfile.disagreements(s, old)]
         problems = list(dict.fromkeys(problems))
         if json_output:
-            from modelctl.cli.output import print_json
-
             print_json({"lock": str(path), "ok": not problems, "problems": problems})
         else:
             for p in problems:
@@ -294,15 +284,10 @@ def lock_command(
     merged = lockfile.merge(old, new, keep_others=bool(choices))
     changed = lockfile.write_lock(merged, path)
     if json_output:
-        from modelctl.cli.output import print_json
-
         print_json(
             {"lock": str(path), "changed": changed, "assets": [e.to_json() for e in entries]}
         )
         return 0
-    from modelctl.cli.output import human_size
-    from modelctl.errors import printable
-
     for e in entries:
         at = f"@{e.commit[:12]}" if e.commit else ""
         typer.echo(
@@ -347,19 +332,14 @@ def rm_command(
 
     Files another installed selection also uses are kept; files changed since install need --force.
     """
-    from modelctl.cli.output import human_size
     from modelctl.store.remove import remove
 
     layout = models_layout(models_dir)
     items = remove(layout, _selections(specs, manifests), force, dry_run, lock_timeout)
     freed = sum(i.bytes for i in items if i.action == "removed")
     if json_output:
-        from modelctl.cli.output import print_json
-
         print_json({"dry_run": dry_run, "freed": freed, "files": [i.to_json() for i in items]})
         return 0
-    from modelctl.errors import printable
-
     for i in items:
         detail = f"  ({i.detail})" if i.detail else ""
         typer.echo(printable(f"{i.action:<15} {i.dest}{detail}"))
@@ -382,8 +362,6 @@ def gc_command(
     models_dir: ModelsDir = None,
 ) -> int:
     """Remove stale partials (not locked by a running pull), orphaned receipts, leftovers."""
-    from modelctl.cli.output import human_size
-    from modelctl.errors import BadInput, printable
     from modelctl.store.gc import collect, parse_age
 
     try:
@@ -396,8 +374,6 @@ def gc_command(
     removed, kept = collect(layout, age, dry_run)
     freed = sum(r.bytes for r in removed if r.done or dry_run)
     if json_output:
-        from modelctl.cli.output import print_json
-
         print_json(
             {
                 "dry_run": dry_run,
