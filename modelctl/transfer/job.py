@@ -24,10 +24,7 @@ from modelctl.transfer.http import Response, headers_for_redirect
 from modelctl.transfer.retry import RetryPolicy
 
 MiB = 1 << 20
-MIN_PIECE = 1 * MiB
 SOLO_BUFFERS = 3  # one being filled, one being hashed, one spare: recv+write and sha256 overlap
-SEGMENT_BUFFERS = 2
-SEGMENT_BUFFER = 1 * MiB  # streams added for a slow link: small buffers keep RSS flat
 FILL_TIME = 0.05  # seconds a buffer may take to fill before what it holds is written anyway
 
 

@@ -16,9 +16,6 @@ from modelctl.errors import SourceError, TimedOut
 from modelctl.transfer.failures import on_network_error, on_status
 from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, Pool, RedirectError
 from modelctl.transfer.job import (
-    MIN_PIECE,
-    SEGMENT_BUFFER,
-    SEGMENT_BUFFERS,
     SOLO_BUFFERS,
     Buffers,
     Cancelled,
@@ -31,6 +28,9 @@ from modelctl.transfer.job import (
 )
 from modelctl.transfer.stream import range_start, refuse_html, remember
 
+MIN_PIECE = 1 * MiB  # no piece is cut smaller than this
+SEGMENT_BUFFERS = 2
+SEGMENT_BUFFER = 1 * MiB  # streams added for a slow link: small buffers keep RSS flat
 SOLO_PIECE = 64 * MiB  # what a lone stream asks for at once (16 requests per GiB on one connection)
 PROBE = 0.2  # seconds per measurement of a lone stream; two slow ones in a row open more streams
 
