@@ -15,7 +15,7 @@ Either way a segmented, out-of-order download is verified with no second pass ov
 it completes. An offered buffer is handed back (`release`) as soon as it is hashed or found useless,
 so a writer owns a small fixed set of buffers and memory stays flat. The buffer hashed is the one
 `pwrite` wrote in full before the range was reported, so it holds exactly the file's bytes there;
-the transfer never writes one offset from two streams at once (see fetch.py's split margin).
+the transfer never writes one offset from two streams at once (see segments.py's cut margin).
 """
 
 from __future__ import annotations
