@@ -89,10 +89,7 @@ def repo_page(ref: HfRef) -> str:
 
 
 def resolve_url(ref: HfRef, revision: str) -> str:
-    prefix = "datasets/" if ref.repo_type == "dataset" else ""
-    return (
-        f"{endpoint()}/{prefix}{ref.repo_id}/resolve/{quote(revision, safe='')}/{quote(ref.path)}"
-    )
+    return f"{repo_page(ref)}/resolve/{quote(revision, safe='')}/{quote(ref.path)}"
 
 
 def resolve(
