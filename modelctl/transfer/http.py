@@ -192,9 +192,7 @@ class Pool:
 
         A 4xx/5xx raises HttpStatusError (body discarded, never saved or echoed).
         """
-        headers = {k.lower(): v for k, v in headers.items()}
-        headers.setdefault("user-agent", USER_AGENT)
-        headers["accept-encoding"] = "identity"
+        headers = _request_headers(headers)
         for _ in range(redirects + 1):
             resp = self._send(url, headers, method)
             if resp.status in REDIRECTS:
@@ -218,10 +216,7 @@ class Pool:
 
         The caller reads `status` and `headers` and must `close` it (a HEAD has no body to read).
         """
-        headers = {k.lower(): v for k, v in headers.items()}
-        headers.setdefault("user-agent", USER_AGENT)
-        headers["accept-encoding"] = "identity"
-        return self._send(url, headers, method)
+        return self._send(url, _request_headers(headers), method)
 
     def _send(self, url: str, headers: dict[str, str], method: str) -> Response:
         parts = urlsplit(url)
@@ -259,6 +254,15 @@ class Pool:
             hdrs = {k.lower(): v for k, v in raw.getheaders()}
             return Response(raw.status, hdrs, url, raw, conn)
         raise AssertionError("unreachable")
+
+
+def _request_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Lower-cased names, our User-Agent unless given, and no compression (the stored bytes are
+    the hashed bytes)."""
+    out = {k.lower(): v for k, v in headers.items()}
+    out.setdefault("user-agent", USER_AGENT)
+    out["accept-encoding"] = "identity"
+    return out
 
 
 def _drain(resp: Response, limit: int = 64 << 10) -> bool:
