@@ -20,7 +20,6 @@ every field. Stdlib only apart from PyYAML at read time.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -174,15 +173,11 @@ def write_lock(lock: Lock, path: Path) -> bool:
             return False
     except (OSError, UnicodeDecodeError):
         pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    from modelctl.store.atomic import write_text
+
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_text(path, text)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise BadInput(
             f"cannot write lock file {path}: {exc.strerror}",
             "copy the manifest to a writable folder (--manifests) or pass --output FILE",

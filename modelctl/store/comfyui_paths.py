@@ -24,12 +24,12 @@ container start.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 
 from modelctl.errors import BadInput
+from modelctl.store.atomic import write_text
 
 SECTION = "modelctl"
 BEGIN = "# BEGIN modelctl"
@@ -136,18 +136,9 @@ def write(path: str, block: str) -> bool:
     text = merge(existing, block, path)
     if text == existing:
         return False
-    folder = os.path.dirname(target) or "."
-    tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        write_text(target, text, mode=mode)
     except OSError as exc:
-        _unlink(tmp)
         raise BadInput(
             f"cannot write {path}: {_reason(exc)}",
             "check that the folder exists and is writable, or pass another --write path",
@@ -192,8 +183,3 @@ def installed_folders(receipts_dir: str) -> list[str]:
 
 def _reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc)
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

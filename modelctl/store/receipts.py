@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from modelctl.store.atomic import write_text
 from modelctl.store.layout import Layout
 
 RECEIPT_SCHEMA = 1
@@ -78,9 +79,7 @@ def write(layout: Layout, receipt: Receipt) -> Path:
     """Atomically write (or replace) the receipt of `receipt.dest`."""
     path = layout.receipt(receipt.dest)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(receipt), indent=1, sort_keys=True), "utf-8")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(asdict(receipt), indent=1, sort_keys=True), durable=False)
     return path
 
 

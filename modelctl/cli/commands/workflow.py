@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -85,16 +84,11 @@ def _write(output: Path, text: str, force: bool) -> None:
         )
     if not output.parent.is_dir():
         raise BadInput(f"the folder {output.parent} does not exist", "create it first")
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    from modelctl.store.atomic import write_text
+
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, output)
+        write_text(output, text)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise BadInput(f"cannot write {output}: {exc.strerror}") from None
 
 

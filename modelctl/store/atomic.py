@@ -1,0 +1,38 @@
+"""Replacing a small text file so that a reader (or a crash) sees the old content or the new one.
+
+Lock files, generated manifests, ComfyUI's `extra_model_paths.yaml` and receipts are all written
+the same way: to `.<name>.<pid>.tmp` beside the target (same filesystem, so the rename is atomic;
+the leading dot and `.tmp` are what `gc` and `status` recognise as leftovers), then renamed over it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+
+def write_text(
+    path: str | os.PathLike[str], text: str, *, mode: int | None = None, durable: bool = True
+) -> None:
+    """Atomically replace `path` with `text` (UTF-8).
+
+    `durable`: fsync before the rename, for files people keep (a power cut must not leave an empty
+    lock file); modelctl's own rebuildable state skips it. `mode`: the new file's permissions
+    (default 0o644 before the umask). Raises OSError; the temporary file never outlives a failure.
+    """
+    folder, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if mode is None else mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)  # the umask may have narrowed it
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
