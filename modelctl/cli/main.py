@@ -10,12 +10,13 @@ import os
 import sys
 
 from modelctl.errors import ModelctlError, printable
-from modelctl.redact import redact
 
 INTERNAL_ERROR = 70
 
 
 def print_error(message: str, hint: str | None = None) -> None:
+    from modelctl.redact import redact  # urllib.parse and re: not on the no-op `ensure` path
+
     sys.stderr.write(f"error: {printable(redact(message))}\n")
     for line in (hint or "").splitlines():
         sys.stderr.write(f"  hint: {printable(redact(line))}\n")
