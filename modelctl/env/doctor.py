@@ -126,7 +126,9 @@ def _save(path: Path, raw: dict[str, Any]) -> None:
     try:
         path.write_text(json.dumps(raw, indent=2) + "\n", "utf-8")
     except OSError as exc:
-        raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise BadInput(
+            f"cannot write {path}: {exc.strerror or exc}", "choose a writable path"
+        ) from None
 
 
 def _selections(

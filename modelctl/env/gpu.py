@@ -89,7 +89,10 @@ def load_record(path: Path) -> dict[str, Any]:
             f"unset {RECORD_ENV} or point it at a file written by `modelctl doctor --save-nvml`",
         ) from None
     if not isinstance(data, dict):
-        raise BadInput(f"the NVML record {path} is not a JSON object")
+        raise BadInput(
+            f"the NVML record {path} is not a JSON object",
+            f"unset {RECORD_ENV} or point it at a file written by `modelctl doctor --save-nvml`",
+        )
     return data
 
 

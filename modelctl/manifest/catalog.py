@@ -61,9 +61,14 @@ def read_manifest(path: Path) -> Manifest:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise BadInput(f"manifest file {path} does not exist") from None
+        raise BadInput(
+            f"manifest file {path} does not exist",
+            "check the path, or name a bundled stack (see `modelctl list`)",
+        ) from None
     except OSError as exc:
-        raise BadInput(f"cannot read manifest {path}: {exc.strerror}") from None
+        raise BadInput(
+            f"cannot read manifest {path}: {exc.strerror}", "check that it is a readable file"
+        ) from None
     return parse_manifest(data, path)
 
 

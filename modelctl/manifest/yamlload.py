@@ -65,7 +65,10 @@ def compose(data: bytes, where: str) -> yaml.Node:
             "remove control characters from the manifest",
         ) from None
     except yaml.YAMLError as exc:
-        raise ManifestError(f"{where}: invalid YAML: {' '.join(str(exc).split())}") from None
+        raise ManifestError(
+            f"{where}: invalid YAML: {' '.join(str(exc).split())}",
+            "fix the YAML at that line (indentation, a missing ':' or an unclosed quote)",
+        ) from None
     if len(docs) != 1 or docs[0] is None:
         raise ManifestError(
             f"{where}: expected exactly one YAML document, found {len([d for d in docs if d])}",

@@ -92,7 +92,10 @@ def read_lock(path: Path) -> Lock | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise BadInput(f"cannot read lock file {path}: {exc.strerror}") from None
+        raise BadInput(
+            f"cannot read lock file {path}: {exc.strerror}",
+            "check that it is a readable file, or pass --output FILE",
+        ) from None
     return parse_lock(data, path)
 
 

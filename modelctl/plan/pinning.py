@@ -65,7 +65,10 @@ def _pin_file(asset: ResolvedAsset) -> LockEntry:
     try:
         digest = hash_file(path, xxh3=False)
     except OSError as exc:
-        raise SourceError(f"cannot read {path} for asset `{asset.id}`: {exc.strerror}") from None
+        raise SourceError(
+            f"cannot read {path} for asset `{asset.id}`: {exc.strerror}",
+            "check the file:// path in the manifest and that the file is readable",
+        ) from None
     return LockEntry(asset.source, None, digest.sha256 or "", digest.size, None, asset.id)
 
 
@@ -108,7 +111,10 @@ def _pin_group(
         else:
             commit = api.repo_info(repo_id, revision=revision, repo_type=repo_type).sha
         if not commit or not HEX40_RE.fullmatch(commit):
-            raise SourceError(f"the Hub gave no commit for {label}")
+            raise SourceError(
+                f"the Hub gave no commit for {label}",
+                "is HF_ENDPOINT a Hugging Face Hub or a mirror that speaks its protocol?",
+            )
         paths = sorted({path for _, path in members})
         infos = {
             info.path: info
@@ -143,7 +149,10 @@ def _hash_small(repo_type: str, repo_id: str, commit: str, path: str, info: Any)
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
     if info.size > SMALL_FILE_LIMIT:
-        raise SourceError(f"{repo_id}/{path} is {info.size} bytes but has no LFS sha256")
+        raise SourceError(
+            f"{repo_id}/{path} is {info.size} bytes but has no LFS sha256",
+            "pin `sha256:` in the manifest yourself (`sha256sum` of a checked copy)",
+        )
     url = hf_hub_url(repo_id, path, repo_type=repo_type, revision=commit)
     headers = build_hf_headers()
     headers["Accept-Encoding"] = "identity"

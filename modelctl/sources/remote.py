@@ -117,7 +117,10 @@ class RemoteSource:
                     raise self._status_error(exc.status) from None
                 time.sleep(min(policy.delay(failures, exc.retry_after), 10.0))
             except RedirectError as exc:
-                raise SourceError(f"{self.name}: {redact(str(exc))}") from None
+                raise SourceError(
+                    f"{self.name}: {redact(str(exc))}",
+                    "the server redirects where modelctl will not follow; use another URL",
+                ) from None
             except NETWORK_ERRORS as exc:
                 failures += 1
                 if failures >= ATTEMPTS:
@@ -158,7 +161,10 @@ class RemoteSource:
                         "the file changed while reading; try again",
                     )
             if self._size is None:
-                raise SourceError(f"{self.name}: the server did not say how large the file is")
+                raise SourceError(
+                    f"{self.name}: the server did not say how large the file is",
+                    "it ignores Range requests; download the file and inspect the local copy",
+                )
             last = min(last, self._size - 1)
             self._read_body(resp, skip, last - first + 1)
         finally:

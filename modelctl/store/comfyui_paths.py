@@ -132,7 +132,10 @@ def write(path: str, block: str) -> bool:
     except FileNotFoundError:
         existing, mode = None, 0o644
     except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read {path}: {_reason(exc)}") from None
+        raise BadInput(
+            f"cannot read {path}: {_reason(exc)}",
+            "check that it is a readable UTF-8 text file, or pass another --write path",
+        ) from None
     text = merge(existing, block, path)
     if text == existing:
         return False

@@ -56,7 +56,11 @@ def on_network_error(job: Job, exc: BaseException, failures: int, progressed: bo
     """A dropped, stalled or unreachable connection: back off (the budget restarts when the
     attempt moved bytes) and return the new failure count. A bad redirect stops the download."""
     if isinstance(exc, RedirectError):
-        raise SourceError(str(exc)) from None
+        raise SourceError(
+            f"{job.remote.display}: {exc}",
+            "the server redirects where modelctl will not follow (a loop, or https to http); "
+            "report it to the source, or use another URL",
+        ) from None
     return backoff(job, exc, (0 if progressed else failures) + 1)
 
 

@@ -89,7 +89,9 @@ def _write(output: Path, text: str, force: bool) -> None:
     try:
         write_text(output, text)
     except OSError as exc:
-        raise BadInput(f"cannot write {output}: {exc.strerror}") from None
+        raise BadInput(
+            f"cannot write {output}: {exc.strerror}", "choose a writable path with -o"
+        ) from None
 
 
 def _json(report: Any, name: str, text: str | None, output: Path | None) -> dict:
