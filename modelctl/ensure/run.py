@@ -242,7 +242,7 @@ def pull(
     """
     from dataclasses import replace
 
-    from modelctl.compat.check import post_verify, preflight
+    from modelctl.check.hooks import post_verify, preflight
     from modelctl.errors import TimedOut
     from modelctl.pull import PullOptions, pull_selections
 

@@ -1,33 +1,19 @@
 """What a model file is: role, family and the facts a compatibility check needs.
 
-`identify(source)` reads only the header (local path or any ByteSource) and applies the rules in
-`identify/data/*.yaml`; `identify_target(target)` does the same for a path, `hf://` or `https://`
-target, reading remote files with growing HTTP Range requests.
+`identify(source)` reads only the header (a local path or any ByteSource it is handed) and applies
+the rules in `identify/data/*.yaml`. Opening remote files is not this package's business:
+`modelctl.check.targets.identify_target` does that and hands the bytes here.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelctl.identify.model import Identity
 
-__all__ = ["Identity", "Inspection", "identify", "identify_header", "identify_target"]
-
-
-@dataclass
-class Inspection:
-    """The header info behind an Identity: parsed header, where it came from, bytes read."""
-
-    target: str
-    display: str
-    header: Any  # modelctl.formats.model.Header
-    size: int
-    bytes_fetched: int | None = None
-    commit: str | None = None
-    url: str | None = None
+__all__ = ["Identity", "identify", "identify_header"]
 
 
 def identify(source: Any, *, filename: str | None = None) -> Identity:
@@ -100,44 +86,3 @@ def _cross_check(identity: Identity, header: Any) -> None:
         identity.warnings.append(
             f"block_count {block_count} is implausible (llama.cpp caps at 512)"
         )
-
-
-def identify_target(
-    target: str, *, token: str | None = None, endpoint: str | None = None
-) -> tuple[Identity, Inspection]:
-    """Identify a path, `hf://owner/repo/path[@rev]` or `https://` URL from its header.
-
-    Remote files are read with HTTP Range requests that grow only as far as the header needs.
-    `token` defaults to HF_TOKEN and is only ever sent to the Hub host.
-    """
-    from modelctl.formats.read import read_header
-    from modelctl.formats.source import FileSource
-
-    if target.startswith(("hf://", "https://", "http://")):
-        from modelctl.sources.remote import open_remote
-
-        with open_remote(target, token=token, endpoint=endpoint) as remote:
-            header = read_header(remote)
-            name = remote.filename
-            inspection = Inspection(
-                target, remote.name, header, remote.size, remote.bytes_fetched,
-                remote.commit, remote.display_url,
-            )  # fmt: skip
-        return identify_header(header, filename=name), inspection
-    path = Path(target.removeprefix("file://"))
-    _check_local(path)
-    with FileSource(path) as src:
-        header = read_header(src)
-    inspection = Inspection(target, str(path), header, header.size)
-    return identify_header(header, filename=path.name), inspection
-
-
-def _check_local(path: Path) -> None:
-    from modelctl.errors import BadInput
-
-    if not path.exists():
-        raise BadInput(f"{path}: no such file", "check the path, or use hf://owner/repo/file")
-    if path.is_dir():
-        raise BadInput(f"{path} is a directory", "name a model file inside it")
-    if not os.access(path, os.R_OK):
-        raise BadInput(f"{path}: permission denied", "check the file's permissions")

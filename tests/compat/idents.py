@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelctl.compat.stack import make_part
+from modelctl.compat.parts import make_part
 from modelctl.identify.model import Identity
 
 Ident = Identity  # the real class, so parts carry the JSON form `check --json` prints

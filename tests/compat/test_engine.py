@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelctl.compat.stack import run_check
+from modelctl.compat.parts import run_check
 from tests.compat import idents as I
 from tests.compat.idents import part
 

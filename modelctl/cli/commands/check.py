@@ -92,7 +92,7 @@ def _run(
     models_dir: str | None,
     manifests: str | None,
 ) -> list[Any]:
-    from modelctl.compat import check_files, check_selection
+    from modelctl.check.stack import check_files, check_selection
     from modelctl.plan.selections import pinned_selection
 
     files = [t for t in targets if is_file_target(t)]

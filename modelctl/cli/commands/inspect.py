@@ -36,7 +36,7 @@ def inspect_command(
     ] = False,
 ) -> int:
     """Identify a GGUF, safetensors or tokenizer file from its header only."""
-    from modelctl.identify import identify_target
+    from modelctl.check.targets import identify_target
 
     identity, inspection = identify_target(target)
     header = inspection.header

@@ -88,8 +88,8 @@ def pull_command(
     manifests: Manifests = None,
 ) -> int:
     """Download, verify (sha256) and place the files of stacks, resumably and in parallel."""
+    from modelctl.check.hooks import post_verify, preflight
     from modelctl.cli.progress import reporting
-    from modelctl.compat.check import post_verify, preflight
     from modelctl.errors import BadInput
     from modelctl.plan.selections import pinned_selections
     from modelctl.pull import PullOptions, pull_selections

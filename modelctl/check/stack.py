@@ -3,7 +3,8 @@
 A selection's installed files are read locally; the others are read remotely through
 `identify_target`, which fetches header bytes with Range requests only, so a check never downloads a
 model. Reads run in a small thread pool: a stack is a handful of files, each a few round trips.
-Loose files get their role from their identity (nothing declares one).
+Loose files get their role from their identity (nothing declares one). The verdicts themselves come
+from the pure `modelctl.compat.parts.run_check`.
 """
 
 from __future__ import annotations
@@ -11,66 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from modelctl.compat import names
-from modelctl.compat.engine import evaluate_rules
-from modelctl.compat.expect import expect_mismatches
+from modelctl.check.targets import identify_target
 from modelctl.compat.model import Part, Report
-from modelctl.compat.rules import load_rules
+from modelctl.compat.parts import make_part, run_check
 from modelctl.errors import ModelctlError
-
-if TYPE_CHECKING:
-    from modelctl.identify.model import Identity
 
 LOCAL_STATES = ("installed", "modified", "unmanaged")  # what is on disk is what ComfyUI will load
 MAX_READERS = 8
-
-
-def make_part(
-    identity: Identity,
-    *,
-    name: str,
-    source: str,
-    folder: str,
-    role: str | None = None,
-    asset: Any = None,
-) -> Part:
-    """A `Part` whose facts are the identity's facts plus what its name and manifest asset say."""
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    facts: dict[str, Any] = dict(identity.facts)
-    facts.update(
-        role=role or identity.role or "unknown",
-        family=identity.family,
-        format=identity.format,
-        name=name,
-        stem=stem,
-        dir=folder,
-        source=source,
-        named=names.read_name(name),
-        identity=identity.to_json(),
-    )
-    expect = dict(asset.expect or {}) if asset is not None else {}
-    repo_path = source.rsplit("/", 1)[0] if "/" in source else ""
-    claimed = expect.get("family") or names.claimed_family(name, repo_path)
-    if claimed:
-        facts["claimed_family"] = claimed
-    if asset is not None:
-        facts.update(
-            asset=asset.id, expect=expect, expect_mismatches=expect_mismatches(asset, identity)
-        )
-    return Part(role=facts["role"], name=name, source=source, facts=facts,
-                asset=asset.id if asset is not None else None)  # fmt: skip
-
-
-def run_check(
-    stack_name: str | None, parts: list[Part], env: dict[str, Any], label: str | None = None
-) -> Report:
-    """Evaluate every rule over `parts`."""
-    stack = {"name": stack_name, "named": names.read_name(stack_name or "")}
-    verdicts = evaluate_rules(load_rules(), parts, stack, env)
-    return Report(stack=label or stack_name or "files", parts=parts, verdicts=verdicts, env=env)
 
 
 def _read_all(jobs: Sequence[Callable[[], Part]]) -> list[Part]:
@@ -113,7 +64,6 @@ def dest_folder(dest: str) -> str:
 def check_selection(selection: Any, layout: Any, gpu_sm: int | None = None) -> Report:
     """Check a manifest selection: installed files read locally, the rest by header over HTTP."""
     from modelctl.compat.machine import machine_env
-    from modelctl.identify import identify_target
     from modelctl.plan.resolve import plan
 
     env = machine_env(gpu_sm)
@@ -142,10 +92,8 @@ def check_selection(selection: Any, layout: Any, gpu_sm: int | None = None) -> R
 
 def _resolve_precision(selection: Any, env: dict[str, Any]) -> Any:
     """Resolve a `precision=auto` variant for the GPU the check is about (doctor's resolver)."""
-    try:
-        from modelctl.env.precision import needs_resolution, resolve_auto
-    except ImportError:  # pragma: no cover - doctor's package absent
-        return selection
+    from modelctl.env.precision import needs_resolution, resolve_auto
+
     if not needs_resolution(selection):
         return selection
     return resolve_auto(selection, env.get("gpu_sm"))
@@ -171,7 +119,6 @@ def target_location(target: str) -> tuple[str, str]:
 def check_files(targets: Sequence[str], gpu_sm: int | None = None) -> Report:
     """Check loose files / URLs as one stack, roles inferred from each file's identity."""
     from modelctl.compat.machine import machine_env
-    from modelctl.identify import identify_target
 
     env = machine_env(gpu_sm)
 

@@ -18,7 +18,7 @@ MAX_HINT_FAILURES = 6
 
 def preflight(selections: list[Any], layout: Any, gpu_sm: int | None = None) -> None:
     """Check every selection; raise `CheckFailed` naming each failed rule when one does not fit."""
-    from modelctl.compat.stack import check_selection
+    from modelctl.check.stack import check_selection
 
     for selection in selections:
         report = check_selection(selection, layout, gpu_sm)
