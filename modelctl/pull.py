@@ -36,10 +36,10 @@ from modelctl.plan.resolve import item_state
 from modelctl.plan.space import FsVerdict, Need, plan_space, same_fs
 from modelctl.plan.space import check as check_space
 from modelctl.redact import redact
-from modelctl.sources.base import RemoteFile
 from modelctl.store import locks, partials, receipts
 from modelctl.store.layout import Layout
 from modelctl.store.receipts import Receipt
+from modelctl.transfer.remote import RemoteFile
 
 MiB = 1 << 20
 

@@ -190,7 +190,7 @@ def unique_items(selections: list[Any], layout: Any) -> list[Any]:
 
 
 def asset_facts(asset: Any) -> dict[str, Any]:
-    """What the fast path compares with a receipt (the rules of `plan.resolve.outdated_reason`)."""
+    """What the fast path compares with a receipt (`store.receipts.outdated_reason`'s rules)."""
     from modelctl.manifest.uris import HEX40_RE
 
     pinned = asset.revision if asset.revision and HEX40_RE.fullmatch(asset.revision) else None

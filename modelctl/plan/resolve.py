@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelctl.manifest.model import ResolvedAsset, Selection
-from modelctl.manifest.uris import HEX40_RE
 from modelctl.store import receipts
 from modelctl.store.layout import Layout
-from modelctl.store.receipts import Receipt
+from modelctl.store.receipts import Receipt, outdated_reason
 
 
 @dataclass(frozen=True)
@@ -45,20 +44,6 @@ def item_state(asset: ResolvedAsset, path: Path, receipt: Receipt | None) -> str
     if outdated_reason(asset, receipt):
         return "outdated"
     return "installed"
-
-
-def outdated_reason(asset: ResolvedAsset, receipt: Receipt) -> str:
-    """Why an installed file is not what the manifest (or its lock) asks for; '' when it is."""
-    pinned = asset.sha256.lower() if asset.sha256 else None
-    if pinned and receipt.sha256 != pinned:
-        return f"installed sha256 {receipt.sha256[:12]}…, pinned {pinned[:12]}…"
-    if receipt.source != asset.source:
-        return f"installed from {receipt.source}"
-    rev = asset.revision
-    # a receipt without a commit (a file placed by hand and adopted) is judged by its sha256 alone
-    if rev and HEX40_RE.fullmatch(rev) and receipt.commit and receipt.commit != rev:
-        return f"installed from commit {receipt.commit[:12]}, pinned {rev[:12]}"
-    return ""
 
 
 def plan(selection: Selection, layout: Layout) -> list[PlanItem]:

@@ -13,8 +13,8 @@ from urllib.parse import quote, unquote
 
 from modelctl.errors import SourceError
 from modelctl.manifest.model import ResolvedAsset
-from modelctl.sources.base import RemoteFile
 from modelctl.sources.https import require_pin
+from modelctl.transfer.remote import RemoteFile
 
 
 def local_path(source: str, base: Path | None) -> Path:

@@ -35,7 +35,7 @@ from modelctl.errors import SourceError
 from modelctl.manifest.model import ResolvedAsset
 from modelctl.manifest.uris import HEX40_RE, HEX64_RE, HfRef, parse_hf
 from modelctl.redact import install_log_filter
-from modelctl.sources.base import RemoteFile
+from modelctl.transfer.remote import RemoteFile
 from modelctl.transfer.retry import RetryPolicy
 
 

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 from modelctl.errors import BadInput, SourceError
 from modelctl.manifest.model import ResolvedAsset
 from modelctl.redact import redact
-from modelctl.sources.base import RemoteFile
 from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, Pool, RedirectError
+from modelctl.transfer.remote import RemoteFile
 
 
 def require_pin(asset: ResolvedAsset, allow_unverified: bool) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from modelctl.errors import BadInput
 from modelctl.manifest.model import ResolvedAsset
-from modelctl.sources.base import RemoteFile
+from modelctl.transfer.remote import RemoteFile
 from modelctl.transfer.retry import RetryPolicy
 
 

@@ -126,7 +126,8 @@ def load_receipts(layout: Layout) -> tuple[dict[str, Receipt], list[str], list[s
 
 def scan_partials(layout: Layout, inv: Inventory | None = None) -> list[PartialInfo]:
     """Every `<key>.<token>.part` (and state without data) in the partial folder."""
-    from modelctl.store.partials import Ranges, read_state
+    from modelctl.store.partials import read_state
+    from modelctl.transfer.ranges import Ranges
 
     out: list[PartialInfo] = []
     try:

@@ -23,7 +23,6 @@ download, not a bad file.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import errno
 import hashlib
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelctl.store.layout import Layout
+from modelctl.transfer.ranges import Ranges
 
 STATE_SCHEMA = 1
 
@@ -45,50 +45,6 @@ def partial_key(sha256: str | None, source: str, commit: str | None) -> str:
         return sha256.lower()
     digest = hashlib.sha256(f"{source}@{commit or ''}".encode()).hexdigest()
     return "u-" + digest[:40]
-
-
-class Ranges:
-    """A set of half-open byte ranges, kept sorted and merged (not thread-safe: callers lock)."""
-
-    def __init__(self, spans: list[list[int]] | None = None) -> None:
-        self._starts: list[int] = []
-        self._ends: list[int] = []
-        for start, end in sorted(spans or []):
-            self.add(start, end)
-
-    def add(self, start: int, end: int) -> None:
-        if end <= start:
-            return
-        i = bisect.bisect_left(self._ends, start)
-        j = bisect.bisect_right(self._starts, end)
-        if i < j:
-            start = min(start, self._starts[i])
-            end = max(end, self._ends[j - 1])
-        self._starts[i:j] = [start]
-        self._ends[i:j] = [end]
-
-    def prefix(self) -> int:
-        """End of the contiguous written range that starts at 0."""
-        return self._ends[0] if self._starts and self._starts[0] == 0 else 0
-
-    def total(self) -> int:
-        return sum(e - s for s, e in zip(self._starts, self._ends, strict=True))
-
-    def missing(self, size: int) -> list[tuple[int, int]]:
-        """The holes in [0, size)."""
-        out, pos = [], 0
-        for s, e in zip(self._starts, self._ends, strict=True):
-            if s >= size:
-                break
-            if s > pos:
-                out.append((pos, s))
-            pos = max(pos, e)
-        if pos < size:
-            out.append((pos, size))
-        return out
-
-    def spans(self) -> list[list[int]]:
-        return [[s, e] for s, e in zip(self._starts, self._ends, strict=True)]
 
 
 @dataclass
@@ -106,12 +62,20 @@ class PartialState:
 
 @dataclass
 class Partial:
-    """One claimed partial file: its paths and its state (the owner holds `<key>.lock`)."""
+    """One claimed partial file: its paths and its state (the owner holds `<key>.lock`).
+
+    It is the `modelctl.transfer.target.Target` that `transfer.fetch` writes into.
+    """
 
     directory: Path
     key: str
     token: str
     state: PartialState
+
+    @property
+    def volume(self) -> Path:
+        """The models dir (`<models>/.modelctl/partial/` is two levels below it)."""
+        return self.directory.parent.parent
 
     @property
     def data(self) -> Path:

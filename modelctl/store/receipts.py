@@ -15,9 +15,13 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelctl.store.atomic import write_text
 from modelctl.store.layout import Layout
+
+if TYPE_CHECKING:
+    from modelctl.manifest.model import ResolvedAsset
 
 RECEIPT_SCHEMA = 1
 
@@ -108,3 +112,19 @@ def all_receipts(layout: Layout) -> list[Receipt]:
             if receipt is not None:
                 out.append(receipt)
     return out
+
+
+def outdated_reason(asset: ResolvedAsset, receipt: Receipt) -> str:
+    """Why an installed file is not what the manifest (or its lock) asks for; '' when it is."""
+    from modelctl.manifest.uris import HEX40_RE  # urllib.parse: off the no-op `ensure` path
+
+    pinned = asset.sha256.lower() if asset.sha256 else None
+    if pinned and receipt.sha256 != pinned:
+        return f"installed sha256 {receipt.sha256[:12]}…, pinned {pinned[:12]}…"
+    if receipt.source != asset.source:
+        return f"installed from {receipt.source}"
+    rev = asset.revision
+    # a receipt without a commit (a file placed by hand and adopted) is judged by its sha256 alone
+    if rev and HEX40_RE.fullmatch(rev) and receipt.commit and receipt.commit != rev:
+        return f"installed from commit {receipt.commit[:12]}, pinned {rev[:12]}"
+    return ""

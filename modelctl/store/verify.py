@@ -25,10 +25,9 @@ from pathlib import Path
 
 from modelctl.manifest.model import ResolvedAsset
 from modelctl.manifest.uris import HEX40_RE
-from modelctl.plan.resolve import outdated_reason
 from modelctl.store import receipts
 from modelctl.store.layout import Layout
-from modelctl.store.receipts import Receipt
+from modelctl.store.receipts import Receipt, outdated_reason
 
 MODES = ("fast", "quick", "full")
 GOOD = ("ok", "adopted")

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 from modelctl.errors import DiskFull, SourceError
 from modelctl.redact import redact
-from modelctl.sources.base import RemoteFile
 from modelctl.transfer.http import HttpStatusError, RedirectError, proxy_for
 from modelctl.transfer.job import DiskError, Job
+from modelctl.transfer.remote import RemoteFile
 
 
 def on_status(job: Job, exc: HttpStatusError, failures: int) -> int:
@@ -129,6 +129,6 @@ def disk_full(remote: RemoteFile, err: DiskError, job: Job) -> BaseException:
     missing = f"{job.size - have} more bytes needed" if job.size else "the total size is unknown"
     return DiskFull(
         f"disk full after writing {have} bytes of {remote.display} ({missing})",
-        f"free space on {job.partial.directory.parent.parent} and run the same command again; "
+        f"free space on {job.partial.volume} and run the same command again; "
         "the partial download is kept and resumes",
     )

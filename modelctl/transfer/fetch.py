@@ -42,8 +42,6 @@ from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 from modelctl.errors import SourceError
-from modelctl.sources.base import RemoteFile
-from modelctl.store.partials import Partial
 from modelctl.transfer.failures import disk_full
 from modelctl.transfer.job import (
     SOLO_BUFFERS,
@@ -56,15 +54,17 @@ from modelctl.transfer.job import (
     TransferOptions,
     run_workers,
 )
+from modelctl.transfer.remote import RemoteFile
 from modelctl.transfer.segments import segmented
 from modelctl.transfer.stream import single_stream
+from modelctl.transfer.target import Target
 
 __all__ = ["FetchResult", "TransferOptions", "fetch"]
 
 
 def fetch(
     remote: RemoteFile,
-    partial: Partial,
+    partial: Target,
     opts: TransferOptions,
     on_bytes: Callable[[int], None] = lambda n: None,
     cancel: threading.Event | None = None,

@@ -25,7 +25,7 @@ import os
 import threading
 from collections.abc import Callable
 
-from modelctl.store.partials import Ranges
+from modelctl.transfer.ranges import Ranges
 
 READ_BLOCK = 8 << 20
 

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from modelctl.errors import TimedOut
-from modelctl.sources.base import RemoteFile
-from modelctl.store.partials import Partial
 from modelctl.transfer.hashing import PrefixHasher, Written
 from modelctl.transfer.http import Response, headers_for_redirect
+from modelctl.transfer.remote import RemoteFile
 from modelctl.transfer.retry import RetryPolicy
+from modelctl.transfer.target import Target
 
 MiB = 1 << 20
 SOLO_BUFFERS = 3  # one being filled, one being hashed, one spare: recv+write and sha256 overlap
@@ -71,7 +71,7 @@ class Job:
     def __init__(
         self,
         remote: RemoteFile,
-        partial: Partial,
+        partial: Target,
         opts: TransferOptions,
         on_bytes: Callable[[int], None],
         cancel: threading.Event,

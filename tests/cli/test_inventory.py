@@ -10,7 +10,8 @@ import yaml
 
 from modelctl.store import receipts
 from modelctl.store.layout import Layout
-from modelctl.store.partials import PartialState, Ranges, claim
+from modelctl.store.partials import PartialState, claim
+from modelctl.transfer.ranges import Ranges
 from tests.helpers.cli import run_cli
 from tests.helpers.hub import TestHub
 from tests.store.installed import DEMO_MANIFEST, flip_byte, install, install_demo

@@ -14,7 +14,8 @@ import pytest
 from modelctl.store import receipts
 from modelctl.store.gc import collect, parse_age
 from modelctl.store.layout import Layout
-from modelctl.store.partials import PartialState, Ranges, claim, lock_path
+from modelctl.store.partials import PartialState, claim, lock_path
+from modelctl.transfer.ranges import Ranges
 from tests.helpers.cli import REPO_ROOT
 from tests.store.installed import install
 

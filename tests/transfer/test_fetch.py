@@ -12,10 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelctl.errors import DiskFull
-from modelctl.sources.base import RemoteFile
 from modelctl.store.layout import Layout
-from modelctl.store.partials import PartialState, Ranges, claim
+from modelctl.store.partials import PartialState, claim
 from modelctl.transfer.fetch import TransferOptions, fetch
+from modelctl.transfer.ranges import Ranges
+from modelctl.transfer.remote import RemoteFile
 from modelctl.transfer.retry import RetryPolicy
 from tests.helpers.hub import TestHub
 from tests.helpers.tmpfs import small_tmpfs

@@ -1,7 +1,9 @@
-"""What every source (hf, https, file) resolves to before bytes move: a `RemoteFile`.
+"""What the transfer layer fetches: a `RemoteFile`: a URL, the headers it may get, what to expect.
 
-Resolution asks the source for metadata only (commit, sha256, size, the URL to GET, and the
-headers that URL may receive). The transfer layer and the remote header reader both start from it.
+Every source (`modelctl.sources`: hf, https, file) resolves to one from metadata only (commit,
+sha256, size, the URL to GET). It is defined here, with the layer that consumes it, so that
+`transfer` needs nothing from `sources` (as Ollama's `server/download.go` takes a URL, a digest and
+a path); the remote header reader in `sources.remote` starts from it too.
 """
 
 from __future__ import annotations
