@@ -250,18 +250,18 @@ def pull(
     wanted = {i.asset.dest for i in pending}
     trimmed = [replace(s, assets=tuple(a for a in s.assets if a.dest in wanted))
                for s in selections]  # fmt: skip
-    options = PullOptions(offline=offline, post_verify=post_verify)
-    if reporter is not None:
-        options.reporter = PullEvents(reporter)
-    if deadline is not None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimedOut("--timeout reached before the download started", "raise --timeout")
-        options.timeout = left
-    if jobs:
-        options.jobs = jobs
-    if lock_timeout is not None:
-        options.lock_timeout = lock_timeout
+    left = deadline - time.monotonic() if deadline is not None else None
+    if left is not None and left <= 0:
+        raise TimedOut("--timeout reached before the download started", "raise --timeout")
+    defaults = PullOptions()
+    options = PullOptions(
+        offline=offline,
+        post_verify=post_verify,
+        reporter=PullEvents(reporter) if reporter is not None else defaults.reporter,
+        timeout=left,
+        jobs=jobs or defaults.jobs,
+        lock_timeout=lock_timeout if lock_timeout is not None else defaults.lock_timeout,
+    )
     return pull_selections([s for s in trimmed if s.assets], layout, options)
 
 

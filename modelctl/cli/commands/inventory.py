@@ -275,7 +275,7 @@ def lock_command(
                 typer.echo(f"disagrees: {p}")
             typer.echo(f"{path}: " + ("pins the manifest" if not problems else "out of date"))
         return 1 if problems else 0
-    from modelctl.plan.pinning import pin_assets
+    from modelctl.lock.pinning import pin_assets
 
     entries = pin_assets(a for s in selections for a in s.assets)
     new = lockfile.Lock(

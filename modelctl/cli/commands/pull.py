@@ -93,6 +93,7 @@ def pull_command(
     from modelctl.errors import BadInput
     from modelctl.plan.selections import pinned_selections
     from modelctl.pull import PullOptions, pull_selections
+    from modelctl.transfer.job import TransferOptions
 
     sm = parse_gpu_sm(gpu_sm)
     selections = pinned_selections(specs or [], manifests, sm, locked)
@@ -103,23 +104,24 @@ def pull_command(
     if not selections:
         raise BadInput("nothing to pull", "name a stack (see `modelctl list`) or pass --workflow")
     layout = models_layout(models_dir)
-    options = PullOptions(
-        jobs=jobs,
-        connections=connections,
-        segment_threshold=segment_threshold,
-        force=force,
-        dry_run=dry_run,
-        allow_unverified=allow_unverified,
-        min_free=min_free,
-        lock_timeout=lock_timeout,
-        timeout=timeout,
-        offline=offline,
-        stall_timeout=stall_timeout,
-        preflight=None if no_check else functools.partial(preflight, gpu_sm=sm),
-        post_verify=post_verify,
+    transfer = TransferOptions(
+        connections=connections, segment_threshold=segment_threshold, stall_timeout=stall_timeout
     )
     with reporting(json_output) as reporter:
-        options.reporter = reporter
+        options = PullOptions(
+            jobs=jobs,
+            force=force,
+            dry_run=dry_run,
+            allow_unverified=allow_unverified,
+            min_free=min_free,
+            lock_timeout=lock_timeout,
+            timeout=timeout,
+            offline=offline,
+            transfer=transfer,
+            preflight=None if no_check else functools.partial(preflight, gpu_sm=sm),
+            post_verify=post_verify,
+            reporter=reporter,
+        )
         summary = pull_selections(selections, layout, options)
     if json_output:
         pass  # the `plan` and `summary` events said it all

@@ -1,0 +1,78 @@
+"""Pull: plan, check space, then download, verify and place every asset of some selections.
+
+`pull_selections(selections, layout, options) -> PullSummary` is the library entry point (the `pull`
+command and `ensure` both call it). It raises `ModelctlError` subclasses; when files failed, the
+summary event has gone out first and the first failure is raised (`PullSummary.first_error`).
+
+Order of work:
+1. plan (`wants`): each destination's state; a file modelctl did not install is never overwritten
+   without `--force`; installed files skipped, with no request when provably current.
+2. `options.preflight(selections, layout)`: the compatibility check hook (exit 1), before any GET.
+3. resolve the rest (one metadata request per file, in parallel), then the disk-space verdict
+   (exit 4) before the first byte.
+4. install (`install`): per file under locks on the volume, fetch, verify, publish, receipt.
+
+The caller's options are never changed: `HF_HUB_OFFLINE` and the run's deadline go into copies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+from modelctl.manifest.model import Selection
+from modelctl.plan.space import check as check_space
+from modelctl.pull.install import download_all
+from modelctl.pull.options import PullOptions, Reporter
+from modelctl.pull.result import ItemResult, PullSummary
+from modelctl.pull.wants import (
+    collect,
+    confirm_unmanaged,
+    decide,
+    look,
+    plan_rows,
+    refuse_unmanaged,
+    result_of,
+    space_claims,
+)
+from modelctl.store.layout import Layout
+
+__all__ = ["ItemResult", "PullOptions", "PullSummary", "Reporter", "pull_selections"]
+
+OFFLINE_VALUES = ("1", "true", "yes", "on")  # huggingface_hub's truthy HF_HUB_OFFLINE spellings
+
+
+def pull_selections(
+    selections: list[Selection], layout: Layout, options: PullOptions | None = None
+) -> PullSummary:
+    """Make every asset of `selections` present and verified under `layout`; see module doc."""
+    opts = options or PullOptions()
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in OFFLINE_VALUES:
+        opts = dataclasses.replace(opts, offline=True)
+    deadline = time.monotonic() + opts.timeout if opts.timeout else None
+    wants = collect(selections)
+    for want in wants:
+        look(want, layout)
+    confirm_unmanaged(wants, layout, opts, deadline)
+    refuse_unmanaged(wants, layout, opts)
+    if opts.preflight is not None:
+        opts.preflight(selections, layout)
+    todo = decide(wants, layout, opts)
+    verdicts = space_claims(todo, layout, opts)
+    summary = PullSummary([], verdicts, opts.dry_run)
+    opts.reporter.event("plan", space=[v.as_dict() for v in verdicts], items=plan_rows(wants))
+    if opts.dry_run:
+        for w in wants:
+            if w.result is None:
+                w.result = result_of(w, "planned")
+        summary.items = [w.result for w in wants if w.result]
+        return summary
+    check_space(verdicts)
+    summary.errors = download_all(todo, layout, opts, deadline)
+    summary.items = [w.result for w in wants if w.result]
+    opts.reporter.event("summary", **summary.as_dict())
+    error = summary.first_error()
+    if error is not None:
+        raise error
+    return summary
