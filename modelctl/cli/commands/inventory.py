@@ -1,7 +1,7 @@
 """`verify`, `status`, `lock`, `rm` and `gc`: know what is on the volume, pin it, keep it clean.
 
 Thin commands: the work lives in `store/verify.py`, `store/inventory.py`, `store/remove.py`,
-`store/gc.py`, `plan/lockfile.py` and `plan/pinning.py`.
+`store/gc.py` and the `lock` use case (`lock/run.py`, `lock/pinning.py`).
 """
 
 from __future__ import annotations
@@ -244,30 +244,14 @@ def lock_command(
     Without a variant selection every variant combination is locked; with one, only that
     selection's entries are refreshed and the others kept. Reads Hub metadata only.
     """
-    from pathlib import Path
+    from modelctl.lock.run import disagreements, pin_and_write, prepare
 
-    from modelctl.manifest.catalog import find
-    from modelctl.manifest.select import split_spec
-    from modelctl.plan import lockfile
-    from modelctl.plan.selections import lock_selections
-
-    name, choices = split_spec(spec)
-    manifest = find(name, manifests)
-    selections = lock_selections(manifest, choices)
-    if output:
-        path = Path(output).expanduser()
-    elif manifest.path is not None:
-        path = lockfile.lock_path(manifest.path)
-    else:
-        raise BadInput(
-            f"{manifest.name} has no manifest file to put a lock beside", "pass --output"
-        )
-    old = lockfile.read_lock(path)
+    job = prepare(spec, manifests, output)
+    path = job.path
     if check:
-        if old is None:
+        if job.old is None:
             raise CheckFailed(f"{path} does not exist", f"create it with `modelctl lock {spec}`")
-        problems = [p for s in selections for p in lockfile.disagreements(s, old)]
-        problems = list(dict.fromkeys(problems))
+        problems = disagreements(job, job.old)
         if json_output:
             print_json({"lock": str(path), "ok": not problems, "problems": problems})
         else:
@@ -275,36 +259,24 @@ def lock_command(
                 typer.echo(f"disagrees: {p}")
             typer.echo(f"{path}: " + ("pins the manifest" if not problems else "out of date"))
         return 1 if problems else 0
-    from modelctl.lock.pinning import pin_assets
-
-    entries = pin_assets(a for s in selections for a in s.assets)
-    new = lockfile.Lock(
-        manifest.name, tuple(entries), path, _file_sha256(manifest.path) if manifest.path else None
-    )
-    merged = lockfile.merge(old, new, keep_others=bool(choices))
-    changed = lockfile.write_lock(merged, path)
+    written = pin_and_write(job)
     if json_output:
         print_json(
-            {"lock": str(path), "changed": changed, "assets": [e.to_json() for e in entries]}
+            {
+                "lock": str(path),
+                "changed": written.changed,
+                "assets": [e.to_json() for e in written.entries],
+            }
         )
         return 0
-    for e in entries:
+    for e in written.entries:
         at = f"@{e.commit[:12]}" if e.commit else ""
         typer.echo(
             printable(f"{e.id:<16} {e.sha256[:16]}… {human_size(e.size):>10}  {e.source}{at}")
         )
-    state = "written" if changed else "unchanged"
-    typer.echo(f"{path}: {len(merged.entries)} pinned files ({state})")
+    state = "written" if written.changed else "unchanged"
+    typer.echo(f"{path}: {len(written.lock.entries)} pinned files ({state})")
     return 0
-
-
-def _file_sha256(path: Any) -> str | None:
-    import hashlib
-
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 # ------------------------------------------------------------------------------------ rm / gc
