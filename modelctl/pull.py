@@ -4,7 +4,7 @@
 command and `ensure` both call it). It raises `ModelctlError` subclasses; a failed pull's error
 carries the summary as `exc.summary`.
 
-Order of work, per file (robustness section 4):
+Order of work, per file (nothing reaches its final name before it is verified):
 1. plan: installed (receipt matches the file's stat) files are skipped with no network request
    when the revision is a commit or the sha256 is pinned, with one metadata request otherwise;
    a file modelctl did not install is never overwritten without `--force`.
