@@ -2,7 +2,7 @@
 
 Every failure a user can cause or meet is one of these. The CLI catches `ModelctlError` and prints
 `error: <message>` plus optional hint lines; anything else is a bug. Each class's `exit_code` is the
-contract from the product spec:
+contract documented in README.md ("Exit codes"):
 
     0 success · 1 a check found a problem · 2 bad input · 3 a source failed
     4 not enough disk space · 5 timed out (lock wait or --timeout)

@@ -1,8 +1,8 @@
 """What a file really is, from its first bytes, whatever its name says.
 
 Names lie: a Git LFS pointer saved as `model.safetensors`, a login page saved as `ae.safetensors`,
-a 7z archive named `.pt` (the nullifAI models). The magic bytes decide (robustness notes #1, #20,
-#32, #34, #35). Pickles and zip checkpoints are named, never unpickled.
+a 7z archive named `.pt` (the nullifAI models). The magic bytes decide (the LFS pointer format:
+git-lfs/git-lfs docs/spec.md @02b89e38). Pickles and zip checkpoints are named, never unpickled.
 """
 
 from __future__ import annotations

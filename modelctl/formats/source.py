@@ -3,7 +3,8 @@
 A header reader never opens files or sockets itself; it asks a `ByteSource` for
 `read_at(offset, n)`.
 That keeps the readers pure (easy to fuzz on bytes in memory), lets the same code read a local
-file with `pread` (no mmap in the inspecting process: robustness notes #38) or a remote file
+file with `pread` (no mmap in the inspecting process: a mapped file truncated under it is a
+SIGBUS) or a remote file
 through HTTP Range requests that grow only as far as the header needs (`sources/remote.py`).
 
 `Cursor` adds sequential reading with bounds checks on top: every length a file declares is

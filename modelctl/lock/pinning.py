@@ -2,9 +2,10 @@
 
 For hf:// assets the Hub's metadata API gives everything for LFS files: the revision resolves to
 a commit (`HfApi.repo_info`), then one `get_paths_info` call per repo and commit returns each
-file's size and LFS sha256 (robustness E.51). Small non-LFS files (configs, tokenizers; the Hub
-caps them at 10 MiB) only carry a git blob sha1, so those few are fetched and hashed, and the
-bytes are checked against the blob sha1 before their sha256 is trusted.
+file's size and LFS sha256 (an LFS file's etag is its sha256: huggingface_hub
+src/huggingface_hub/_local_folder.py @ v2.4.0, LocalDownloadFileMetadata). Small non-LFS files
+(configs, tokenizers; the Hub caps them at 10 MiB) only carry a git blob sha1, so those few are
+fetched and hashed, and the bytes are checked against the blob sha1 before their sha256 is trusted.
 
 https:// assets must already carry a sha256 in the manifest (nothing upstream vouches for the
 bytes); file:// assets without one are hashed where they lie. All Hub calls go through

@@ -2,7 +2,8 @@
 
 A manifest says *what* a stack is (`revision: main`, maybe no sha256); its lock says *which bytes*
 that meant when `modelctl lock` ran, so the same stack can be rebuilt months later even after
-`main` moved (robustness E.51: pin to a 40-hex commit and take the sha256 from that commit).
+`main` moved (a branch can move between runs, so the lock pins a 40-hex commit and takes each
+sha256 from that commit).
 
 Entries are keyed by the asset's resolved source and the revision the manifest asked for, not by
 asset id: variant combinations share ids but differ in source, and two combinations that resolve

@@ -1,6 +1,7 @@
 """Will it fit? Bytes still needed per filesystem, against free space minus a safety margin.
 
-Checked before the first byte moves (huggingface_hub only warns, F.58). Downloads land in
+Checked before the first byte moves (huggingface_hub only warns: `_check_disk_space` in
+src/huggingface_hub/file_download.py @ v2.4.0). Downloads land in
 `<models>/.modelctl/partial/`, so each file needs `size - bytes its partial already holds` there; a
 destination folder on another filesystem (a mount or symlink under the models dir) also needs a full
 copy of the file on its own filesystem, since publishing there is copy-to-temp + rename. Files of

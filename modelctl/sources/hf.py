@@ -4,11 +4,12 @@ huggingface_hub does what it is best at here: the endpoint (`HF_ENDPOINT`), the 
 the stored login), the `/resolve/` URL and the HEAD that yields the commit (`X-Repo-Commit`), the
 LFS sha256 (`X-Linked-Etag`), the size (`X-Linked-Size`) and typed errors for gated / missing repos,
 revisions and files. The bytes are then fetched by `modelctl.transfer` from the `/resolve/<commit>/`
-URL, pinned to the commit the HEAD saw so a moving branch cannot change the file mid-pull (E.51).
+URL, pinned to the commit the HEAD saw so a moving branch cannot change the file mid-pull.
 
 The token goes only to the Hub endpoint (https, or an explicitly configured `HF_ENDPOINT`), and the
-transfer client drops it on the redirect to the CDN (I.83). huggingface_hub's log records pass
-through `redact` (I.82).
+transfer client drops it on the redirect to the CDN, as huggingface_hub does
+(src/huggingface_hub/file_download.py @ v2.4.0). huggingface_hub's log records pass through `redact`
+(its retry warnings in utils/_http.py log the request URL, and a signed CDN URL is a credential).
 
 One shortcut, for start-up time: importing huggingface_hub's HTTP stack (httpx2, its auth and
 download modules) costs ~0.3 s per process on a 2-core machine, a quarter of a whole 1 GiB pull

@@ -3,7 +3,8 @@
 A plain URL has no trustworthy metadata, so the manifest's sha256 is the only proof of identity.
 One HEAD learns the size for the disk-space plan (a server that refuses HEAD just leaves it
 unknown; 401/403/404 fail here, before any download). The Hub token is attached only when the URL
-is the Hub endpoint itself over https (I.83), and dropped on any redirect to another host.
+is the Hub endpoint itself over https (any other host would receive it), and dropped on any
+redirect to another host.
 """
 
 from __future__ import annotations

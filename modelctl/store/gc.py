@@ -3,8 +3,8 @@
 Candidates (from `inventory.scan`):
 * stale partials: `<key>.<token>.part/.json` untouched for `older_than` seconds, deleted only while
   *we* hold `<key>.lock` (taken without waiting): whoever writes a partial holds that lock, so a
-  partial another process is writing is never deleted (robustness F.59/F.73, G.65). Lock files
-  themselves are kept (G.70: deleting a lock file another process holds splits the lock).
+  partial another process is writing is never deleted (a killed run leaves its partial behind). Lock
+  files themselves are kept (deleting a lock file another process holds splits the lock).
 * orphaned receipts: a receipt whose file is gone (or whose JSON is unreadable), removed under the
   destination's lock, again only when it is free.
 * staging leftovers: `.<name>.<pid>.modelctl-tmp` beside destinations and `*.tmp` under

@@ -1,10 +1,11 @@
 """Publishing a verified file: fsync, atomic no-clobber placement, directory fsync, receipt.
 
-The order is the crash-safety argument (robustness F.60, section 4): the bytes are fsynced before
-the name appears, the name appears atomically (a reader never sees a half-written file), and the
-directory entry is fsynced before the receipt claims the file is installed. A receipt is written
-last, so a crash in between leaves a correct file without a receipt (reported as unmanaged, and
-`pull --force` or `verify` settles it) — never a receipt over a wrong file.
+The order is the crash-safety argument (renamed without an fsync first, a file can be empty after
+a power loss): the bytes are fsynced before the name appears, the name appears atomically (a reader
+never sees a half-written file), and the directory entry is fsynced before the receipt claims the
+file is installed. A receipt is written last, so a crash in between leaves a correct file without
+a receipt (reported as unmanaged, and `pull --force` or `verify` settles it) — never a receipt over
+a wrong file.
 
 No clobber: a new file is published with `link(tmp, dest)` + `unlink(tmp)`, which fails with EEXIST
 instead of replacing a file someone placed meanwhile. Replacing is explicit (`replace=True`: a file
@@ -12,7 +13,8 @@ modelctl installed earlier and now outdated, or `--force`) and uses `rename`, st
 filesystem has no hard links, an exists-check + rename is the fallback (a small race, documented).
 When the partial and the destination are on different filesystems (a models sub-folder that is a
 mount or a symlink to another disk), the file is first copied to a temporary name in the
-destination's folder, fsynced and renamed there (F.61): never copied into the final name.
+destination's folder, fsynced and renamed there (rename(2) cannot cross filesystems: EXDEV): never
+copied into the final name.
 """
 
 from __future__ import annotations

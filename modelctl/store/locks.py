@@ -6,14 +6,15 @@ Layout (under `<models>/.modelctl/`):
     partial/<key>.lock                        held while a partial of that key is being written
 
 Why on the volume and not in /tmp: containers that share the models volume do not share /tmp, so a
-lock there excludes nothing (robustness G.68). Lock files are kept after release (G.70: deleting a
-held lock file splits the lock across two inodes). filelock falls back to a soft lock where the
-filesystem has no `flock` (G.67).
+lock there excludes nothing. Lock files are kept after release (deleting a held lock file splits
+the lock across two inodes). filelock falls back to a soft lock where the filesystem has no `flock`
+(ENOSYS, e.g. Lustre: filelock 4.3.1 `_native/_unix.py`).
 
-Locks are an optimisation, not the correctness argument (G.65/G.66): partial files are claimed by an
-atomic rename to a name unique to the process, and publishing is a no-clobber link, so a lock that
-is silently a no-op (NFS `nolock`) costs bandwidth, not a corrupt file. Every acquire has a timeout;
-waiting longer than it is `TimedOut` (exit 5).
+Locks are an optimisation, not the correctness argument (as in huggingface_hub: "Cache correctness
+does not depend on it", src/huggingface_hub/file_download.py @ v2.4.0): partial files are claimed
+by an atomic rename to a name unique to the process, and publishing is a no-clobber link, so a
+lock that is silently a no-op (NFS `nolock`) costs bandwidth, not a corrupt file. Every acquire has
+a timeout; waiting longer than it is `TimedOut` (exit 5).
 """
 
 from __future__ import annotations

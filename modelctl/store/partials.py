@@ -1,7 +1,7 @@
 """Partial downloads: where unfinished bytes wait, and how a later run finds and resumes them.
 
 Layout, all under `<models>/.modelctl/partial/` (same filesystem as the models, so publishing is a
-rename, never a copy — robustness F.61):
+rename, never a copy — rename(2) fails with EXDEV across filesystems):
 
     <key>.lock               filelock, held by whoever is writing a partial of this key right now
     <key>.<token>.part       the bytes, written at their final offsets (may be sparse)
@@ -10,9 +10,10 @@ rename, never a copy — robustness F.61):
 
 `key` is the expected sha256 (64 hex) when known — the same content resumes whatever the source —
 else `u-` + sha256(source@commit)[:40]. `token` (`<pid>-<random>`) makes every live partial
-unique to one process (G.65): a later run *claims* a leftover by renaming it to its own token
-while holding `<key>.lock`; the rename succeeds for exactly one process. A partial is never
-truncated in place: starting over unlinks it and creates a new file.
+unique to one process (a no-op lock then costs bandwidth, not a shared file): a later run *claims*
+a leftover by renaming it to its own token while holding `<key>.lock`; the rename succeeds for
+exactly one process. A partial is never truncated in place: starting over unlinks it and creates
+a new file.
 
 `gc` may delete `<key>.*` when it can take `<key>.lock` without waiting (nobody is writing), and the
 files are older than its age limit. The state file is written after the bytes it describes (a

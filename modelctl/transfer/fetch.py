@@ -3,7 +3,7 @@
 One file, one call: `fetch(remote, partial, options, on_bytes, cancel)` returns the sha256 and size
 of what now sits in `partial.data`. The caller compares them with what it expected and publishes.
 
-- Resume (E.46-E.48): the partial's state lists the written ranges. A single stream asks
+- Resume (RFC 9110 §14): the partial's state lists the written ranges. A single stream asks
   `Range: bytes=N-` with `If-Range: <validator>` and accepts a 206 only when `Content-Range` starts
   at N; a 200 (Range ignored, or the content changed) or a 416 starts over in a new file.
 - Segments: a file of known size >= `segment_threshold` may be fetched as ranged pieces over up to

@@ -4,11 +4,11 @@ Why not huggingface_hub's client (httpx2) for the bytes: measured on loopback it
 curl's throughput and spends ~2.8 s of CPU per GiB; `http.client` with `readinto` into a reused
 buffer costs little more than the copies themselves, and it is in the standard library, so a pull
 imports nothing heavy. What we need from a client is small and written here: redirects that drop
-`Authorization` on any change of scheme, host or port and refuse https→http (robustness E.56, I.83),
-at most 10 redirects, `Accept-Encoding: identity` (the stored bytes are the hashed bytes, E.49), and
-connect/read timeouts (the read timeout is the stall watchdog, E.55).
+`Authorization` on any change of scheme, host or port and refuse https→http (the token reaches no
+other origin), at most 10 redirects, `Accept-Encoding: identity` (the stored bytes are the hashed
+bytes), and connect/read timeouts (the read timeout is the stall watchdog).
 
-Proxies (E.57) are read from the environment as huggingface_hub's client reads them
+Proxies are read from the environment as huggingface_hub's client reads them
 (HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY, lower case first), through urllib's own
 `getproxies_environment` and `proxy_bypass_environment`: https goes through a CONNECT tunnel
 (TLS and the token stay end to end), plain http in absolute form. Only http:// proxies, with

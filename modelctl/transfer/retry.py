@@ -1,4 +1,5 @@
-"""When to try again and how long to wait (robustness E.46, E.53-E.55).
+"""When to try again and how long to wait (as huggingface_hub's `_http_backoff_base` in
+src/huggingface_hub/utils/_http.py @ v2.4.0: 408/429/5xx and network errors are retried).
 
 Exponential backoff with full jitter (so many containers that failed together do not retry
 together), `Retry-After` honoured (seconds or an HTTP date) and capped, a bounded number of

@@ -1,4 +1,4 @@
-"""`modelctl pull` behind a proxy and over TLS (robustness E.57): the real CLI in a subprocess, the
+"""`modelctl pull` behind a proxy and over TLS (HTTPS_PROXY, a private CA): the real CLI in a subprocess, the
 real huggingface_hub, the test hub over http or https (trustme certificates) and a loopback proxy
 that may demand credentials. Proxy passwords and tokens never appear in any output."""
 

@@ -14,7 +14,7 @@ files that cost no disk and no time.
   every one of them in the verdict tests.
 - tokenizer.model: a SentencePiece ModelProto in protobuf wire format (pieces + trainer_spec).
 
-Key names and shapes: model-facts sections 1.2, 3, 4, 5.2 (upstream ComfyUI / Z-Image / Nunchaku).
+Key names and shapes: the upstream files named below (the same ones modelctl/compat/data cites).
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ def write_tokenizer_model(path: Path, n_pieces: int, model_type: int = 1) -> Pat
     return path
 
 
-# ---- diffusion models (ComfyUI layout; model-facts 1.2, 1.3)
+# ---- diffusion models (ComfyUI layout: Comfy-Org/ComfyUI comfy/ldm/lumina/model.py @dcbf1c1d
+# NextDiT, detected by comfy/model_detection.py @0b61ce5b detect_unet_config)
 
 
 def lumina_family_tensors(
@@ -191,7 +192,8 @@ def qwen_image_tensors(blocks: int = 60) -> list[Tensor]:
 
 
 def svdquant_qwen_image_tensors(precision: str, rank: int, blocks: int = 60) -> list[Tensor]:
-    """Nunchaku SVDQuant Qwen-Image (model-facts 5.2): qweight, wscales, proj_down/proj_up."""
+    """Nunchaku SVDQuant Qwen-Image (nunchaku-tech/nunchaku nunchaku/models/linear.py @3a3cc3d:
+    qweight, wscales, proj_down/proj_up)."""
     group, scale = (16, "F8_E4M3") if precision == "fp4" else (64, "BF16")
     t = list(QWEN_IMAGE_IO)
     for n in range(blocks):
@@ -232,7 +234,8 @@ def svdquant_metadata(precision: str, rank: int) -> dict[str, str]:
     }
 
 
-# ---- text encoders (HF layout for safetensors, llama.cpp names for GGUF; model-facts 1.4, 3)
+# ---- text encoders (HF layout for safetensors, llama.cpp names for GGUF; sizes from
+# Comfy-Org/ComfyUI comfy/text_encoders/llama.py @00a76cac)
 
 
 def hf_llm_tensors(hidden: int, layers: int, vocab: int, heads: int, kv: int, head_dim: int,
@@ -279,7 +282,8 @@ LLMS = {  # CO comfy/text_encoders/llama.py @00a76cac: hidden, layers, vocab, he
 def gguf_llm(
     arch: str, *, tokenizer: bool = False, vocab: int | None = None
 ) -> tuple[dict, list[Tensor]]:
-    """llama.cpp-style KVs and tensors for `arch` (model-facts 3.2, 3.3)."""
+    """llama.cpp-style KVs and tensors for `arch` (ggml-org/llama.cpp gguf-py/gguf/constants.py
+    @0024aa74: MODEL_ARCH_NAMES, Keys)."""
     c = LLMS[arch]
     hidden, layers, heads, kv, hd = c["hidden"], c["layers"], c["heads"], c["kv"], c["head_dim"]
     vocab = vocab or c["vocab"]
@@ -324,7 +328,7 @@ def mmproj_gguf() -> tuple[dict, list[Tensor]]:
     return kvs, t
 
 
-# ---- VAEs (model-facts 4)
+# ---- VAEs (Comfy-Org/ComfyUI comfy/sd.py @033046cc VAE, comfy/ldm/wan/vae.py @dcbf1c1d WanVAE)
 
 
 def flux_vae_tensors() -> list[Tensor]:
@@ -355,7 +359,7 @@ def sd_vae_tensors() -> list[Tensor]:
 
 
 def wan21_vae_tensors() -> list[Tensor]:
-    """Wan-2.1 / Qwen-Image 3-D causal VAE: 5-D convolutions, z_dim 16 (model-facts 4.2)."""
+    """Wan-2.1 / Qwen-Image 3-D causal VAE: 5-D convolutions, z_dim 16 (WanVAE, see above)."""
     return [
         ("encoder.conv1.weight", (96, 3, 3, 3, 3), "BF16"),
         ("encoder.head.2.weight", (32, 384, 3, 3, 3), "BF16"),

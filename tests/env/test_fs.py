@@ -97,7 +97,7 @@ def _sitecustomize(directory: Path, body: str) -> Path:
 
 
 def test_lock_that_is_a_no_op_in_both_processes(tmp_path, monkeypatch) -> None:
-    """NFS `nolock`-style locking simulated as the robustness notes suggest: flock patched to a
+    """NFS `nolock`-style locking simulated the one way a single machine can: flock patched to a
     no-op in this process and, through sitecustomize, in the probe's second process."""
     patch = _sitecustomize(tmp_path / "patch", "fcntl.flock = lambda fd, op: None\n")
     monkeypatch.setenv("PYTHONPATH", str(patch))

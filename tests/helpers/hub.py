@@ -2,7 +2,7 @@
 
 Why hand-written: huggingface_hub ships no test server, and tests must never reach the internet.
 This speaks the subset of the Hub protocol that huggingface_hub 2.4.0 uses (read from its
-file_download.py, hf_api.py and utils/_http.py; summarised in the project's hub-protocol notes):
+src/huggingface_hub/file_download.py, hf_api.py and utils/_http.py @ v2.4.0):
 
 * ``HEAD``/``GET /[datasets/]{repo}/resolve/{rev}/{path}`` with ``X-Repo-Commit``,
   ``X-Linked-Etag`` (sha256 for LFS files, git blob sha1 for small files) and ``X-Linked-Size``;

@@ -93,7 +93,7 @@ def test_gc_removes_stale_keeps_locked_recent_and_unmanaged(tmp_path: Path) -> N
     }
     assert not stale.exists() and not stale.with_suffix(".json").exists()
     assert locked.exists() and recent.exists() and user.exists()
-    assert lock_path(layout, "a" * 64).exists()  # lock files are kept (G.70)
+    assert lock_path(layout, "a" * 64).exists()  # kept: deleting a held lock splits it
     assert receipts.read(layout, "vae/kept.safetensors") is not None
     assert {(k.path, k.why) for k in kept} >= {
         (locked, "in use by another modelctl"),
