@@ -1,6 +1,6 @@
 """Pull progress for people and scripts: rich bars on a TTY, plain lines otherwise, JSON lines.
 
-All three are `modelctl.pull.Reporter`s, fed from the download threads (so each is thread-safe).
+All three are `modelctl.pull.Reporter`s (built on the do-nothing `Silent`), fed from the download threads (so each is thread-safe).
 - TTY (stderr is a terminal): one bar per file plus a total, with speed and ETA (rich).
 - plain: one line per state change on stderr (logs of a container stay readable, no bar spam).
 - `--json`: one JSON object per state change on stdout (`{"event": ..., ...}`), never byte counts,
@@ -18,6 +18,7 @@ from typing import Any
 
 from modelctl.cli.output import human_size
 from modelctl.pull import Reporter
+from modelctl.pull.options import Silent
 
 
 @contextmanager
@@ -36,7 +37,7 @@ def reporting(json_output: bool) -> Iterator[Reporter]:
         bars.stop()
 
 
-class JsonLines(Reporter):
+class JsonLines(Silent):
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
@@ -68,7 +69,7 @@ def describe(name: str, data: dict[str, Any]) -> str | None:
     return None
 
 
-class PlainLines(Reporter):
+class PlainLines(Silent):
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
@@ -80,7 +81,7 @@ class PlainLines(Reporter):
                 sys.stderr.flush()
 
 
-class RichBars(Reporter):
+class RichBars(Silent):
     """Per-file bars and a total bar on stderr; event lines are printed above the bars."""
 
     def __init__(self) -> None:

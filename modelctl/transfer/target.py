@@ -20,7 +20,10 @@ class TargetState(Protocol):
 
 
 class Target(Protocol):
-    state: TargetState
+    @property
+    def state(self) -> TargetState:
+        """The resume state the transfer starts from and updates."""
+        ...
 
     @property
     def data(self) -> Path:
