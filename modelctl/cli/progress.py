@@ -1,6 +1,7 @@
 """Pull progress for people and scripts: rich bars on a TTY, plain lines otherwise, JSON lines.
 
-All three are `modelctl.pull.Reporter`s (built on the do-nothing `Silent`), fed from the download threads (so each is thread-safe).
+All three are `modelctl.pull.Reporter`s (built on the do-nothing `Silent`), fed from the
+download threads (so each is thread-safe).
 - TTY (stderr is a terminal): one bar per file plus a total, with speed and ETA (rich).
 - plain: one line per state change on stderr (logs of a container stay readable, no bar spam).
 - `--json`: one JSON object per state change on stdout (`{"event": ..., ...}`), never byte counts,
