@@ -6,13 +6,16 @@ Thin commands: the work lives in `store/verify.py`, `store/inventory.py`, `store
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from modelctl.cli.options import Json, Manifests, ModelsDir, models_layout
 from modelctl.cli.output import console, human_size, print_json
 from modelctl.errors import BadInput, CheckFailed, printable
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 Specs = Annotated[
     list[str] | None,
@@ -278,9 +281,7 @@ def lock_command(
     from modelctl.plan.pinning import pin_assets
 
     entries = pin_assets(a for s in selections for a in s.assets)
-    new = lockfile.Lock(
-        manifest.name, tuple(entries), path, _file_sha256(manifest.path) if manifest.path else None
-    )
+    new = lockfile.Lock(manifest.name, tuple(entries), path, _manifest_sha256(manifest.path))
     merged = lockfile.merge(old, new, keep_others=bool(choices))
     changed = lockfile.write_lock(merged, path)
     if json_output:
@@ -298,11 +299,14 @@ def lock_command(
     return 0
 
 
-def _file_sha256(path: Any) -> str | None:
-    import hashlib
+def _manifest_sha256(path: Path | None) -> str | None:
+    """The manifest file's sha256 for its lock; None when there is no file or it cannot be read."""
+    from modelctl.store.hashing import hash_file
 
+    if path is None:
+        return None
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return hash_file(path, xxh3=False).sha256
     except OSError:
         return None
 
