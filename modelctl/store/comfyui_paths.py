@@ -30,7 +30,7 @@ import os
 import re
 
 from modelctl.errors import BadInput
-from modelctl.store import comfyui_folders as folders
+from modelctl.store import comfyui_folders
 from modelctl.store.atomic import write_text
 
 SECTION = "modelctl"
@@ -46,15 +46,15 @@ def folder_map(extra_folders: list[str] | tuple[str, ...] = ()) -> dict[str, lis
     `extra_folders` are the top-level folders of files modelctl installed (from receipts), so a
     custom-node folder a manifest writes into (e.g. `sams/`) is exposed too.
     """
-    keys = list(folders.folders())
+    keys = list(comfyui_folders.folders())
     # The legacy names are keys of their own too, for ComfyUI builds from before the
     # `clip` -> `text_encoders` rename (there `clip` is a key); current builds map them onto the
     # new keys and skip duplicate paths.
-    reserved = folders.not_folders()
-    for name in (*folders.legacy_names(), *extra_folders):
+    reserved = comfyui_folders.not_folders()
+    for name in (*comfyui_folders.legacy_names(), *extra_folders):
         if name not in keys and _SAFE_FOLDER.fullmatch(name) and name not in reserved:
             keys.append(name)
-    return {key: list(folders.subfolders(key)) for key in keys}
+    return {key: list(comfyui_folders.subfolders(key)) for key in keys}
 
 
 def render(models_root: str, folders: dict[str, list[str]], is_default: bool = True) -> str:
@@ -76,12 +76,12 @@ def _gguf_note() -> list[str]:
     """Comment lines saying which folders ComfyUI-GGUF's loaders list (from the folder data)."""
     import textwrap
 
-    gguf = folders.gguf_folders()
+    gguf = comfyui_folders.gguf_folders()
     bases = [targets[0] for targets in gguf.values()]
-    dirs = [f"{d}/" for base in bases for d in folders.subfolders(base)]
+    dirs = [f"{d}/" for base in bases for d in comfyui_folders.subfolders(base)]
     text = (
         f"ComfyUI-GGUF's {_and(list(gguf))} folders are built from {_and(bases)}, so "
-        f"{_and(list(folders.gguf_extensions()))} files under {_and(dirs)} show in the "
+        f"{_and(list(comfyui_folders.gguf_extensions()))} files under {_and(dirs)} show in the "
         "GGUF loaders too."
     )
     return textwrap.wrap(text, width=86, initial_indent="# ", subsequent_indent="# ")
