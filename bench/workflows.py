@@ -100,9 +100,9 @@ def frontend_models(doc: dict) -> set[tuple[str, str]]:
 
 
 def canonical(folder: str) -> str:
-    from modelctl.store.layout import ALIASES
+    from modelctl.store.comfyui_folders import canonical as comfyui_canonical
 
-    return ALIASES.get(folder, folder)
+    return comfyui_canonical(folder)
 
 
 def run_cli(args: list[str]) -> tuple[int, str, str]:

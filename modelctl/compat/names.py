@@ -29,14 +29,18 @@ def _first(patterns: list[dict[str, Any]], text: str) -> Any:
     for entry in patterns:
         match = re.search(entry["pattern"], text)
         if match:
-            value = entry.get("value", match.group(1) if match.groups() else match.group(0))
-            return int(value) if entry.get("type") == "int" else value
+            return entry.get("value", match.group(1) if match.groups() else match.group(0))
     return None
 
 
 def read_name(text: str) -> dict[str, Any]:
-    """Every fact the name `text` states, e.g. {'model': 'qwen-image-edit', 'lightning': '1.0'}."""
-    facts = {}
+    """Every fact the name `text` states, e.g. {'model': 'qwen-image-edit', 'lightning': '1.0'}.
+
+    Precision and rank (`svdq-int4_r32-…`) are read with identify's grammar, the one copy of it.
+    """
+    from modelctl.identify.svdquant import read_name as svdquant_name
+
+    facts = svdquant_name(text)
     for field, patterns in _table()["fields"].items():
         value = _first(patterns, text)
         if value is not None:

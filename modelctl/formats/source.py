@@ -74,24 +74,6 @@ class FileSource:
         self.close()
 
 
-class BytesSource:
-    """Bytes in memory (tests, fuzzing, small remote files already fetched)."""
-
-    def __init__(self, data: bytes, name: str = "<bytes>", size: int | None = None) -> None:
-        self._data = bytes(data)
-        self.name = name
-        self._size = len(self._data) if size is None else size
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def read_at(self, offset: int, n: int) -> bytes:
-        if n <= 0:
-            return b""
-        return self._data[offset : offset + n]
-
-
 def bad(
     source: ByteSource, kind: str, offset: int, what: str, hint: str | None = None
 ) -> FormatError:

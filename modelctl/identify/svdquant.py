@@ -3,7 +3,8 @@
 Precision comes from the `wscales` dtype (BF16/F16 => int4, F8_E4M3 => fp4; nunchaku
 `models/linear.py`), rank from `proj_down.shape[1]`; `quantization_config` in `__metadata__` and
 the `svdq-{precision}_r{rank}` file name are compared with them and any disagreement is a warning.
-The tables live in `data/svdquant_tables.yaml`.
+The tables, and the file-name grammar that compat reads through `read_name` too, live in
+`data/svdquant_tables.yaml`.
 """
 
 from __future__ import annotations
@@ -57,9 +58,8 @@ def svdquant_facts(view: View, header: Header, filename: str | None) -> tuple[di
         out["sources"]["metadata"] = meta
         _compare(out, meta, "quantization_config", warnings)
     if filename:
-        m = re.search(table["filename_pattern"], filename)
-        if m:
-            name = {"precision": m.group("precision"), "rank": int(m.group("rank"))}
+        name = read_name(filename)
+        if name:
             out["sources"]["filename"] = name
             _compare(out, name, "the file name", warnings)
     for key in ("precision", "rank"):
@@ -71,6 +71,20 @@ def svdquant_facts(view: View, header: Header, filename: str | None) -> tuple[di
     if header.metadata is not None and "config" not in header.metadata:
         warnings.append("SVDQuant file has no `config` metadata (nunchaku's loader requires it)")
     return {"svdquant": out}, warnings
+
+
+def read_name(text: str) -> dict[str, Any]:
+    """The precision and rank a Nunchaku file name states (`svdq-int4_r32-…`), those it has.
+
+    The one reader of that grammar: identify compares it with the weights, compat
+    (`compat/names.py`) keeps it as the name's claim.
+    """
+    out: dict[str, Any] = {}
+    for key, pattern in _table()["filename"].items():
+        m = re.search(pattern, text)
+        if m:
+            out[key] = int(m.group(1)) if key == "rank" else m.group(1).lower()
+    return out
 
 
 def _from_config(config: dict[str, Any], table: dict[str, Any]) -> dict[str, Any]:

@@ -4,15 +4,16 @@ How ComfyUI reads the file (comfyanonymous/ComfyUI `utils/extra_config.py` @4328
 `load_extra_path_config`): each top-level section is a mapping; `base_path` and `is_default` are
 popped, every other key is a folder name whose value is split on newlines, each line joined to
 `base_path` and handed to `folder_paths.add_model_folder_path(key, path, is_default)`, which maps
-the legacy names through `map_legacy` (`unet` -> `diffusion_models`, `clip` -> `text_encoders`;
-Comfy-Org/ComfyUI `folder_paths.py` @1df2885e). ComfyUI's `main.py` reads the file in
+the legacy names (`unet`, `clip`) through `map_legacy`. ComfyUI's `main.py` reads the file in
 `apply_custom_paths()`, before any custom node is imported.
 
-ComfyUI-GGUF (city96/ComfyUI-GGUF `nodes.py` @76908c11, `update_folder_names_and_paths`) builds its
-`unet_gguf` and `clip_gguf` folders at import time from the *same list object* as
-`diffusion_models` (else `unet`) and `text_encoders` (else `clip`), filtered to `.gguf`. So the GGUF
-loaders see exactly what the `diffusion_models` / `text_encoders` entries below list; writing
-`unet_gguf:` keys ourselves would only make ComfyUI-GGUF log "Unknown file list already present".
+ComfyUI-GGUF (`update_folder_names_and_paths` in its `nodes.py`) builds its `unet_gguf` and
+`clip_gguf` folders at import time from the *same list object* as `diffusion_models` (else `unet`)
+and `text_encoders` (else `clip`), filtered to `.gguf`. So the GGUF loaders see exactly what the
+`diffusion_models` / `text_encoders` entries below list; writing `unet_gguf:` keys ourselves would
+only make ComfyUI-GGUF log "Unknown file list already present". The folder names, legacy names
+and GGUF folders, each with its upstream source, are in `data/comfyui_folders.json`
+(`store.comfyui_folders`).
 
 We write the section as text between BEGIN/END marker comments, not with `yaml.safe_dump`, so a
 user's own sections and comments in the same file survive every rewrite (StabilityMatrix #130/#882:
@@ -29,36 +30,13 @@ import os
 import re
 
 from modelctl.errors import BadInput
+from modelctl.store import comfyui_folders
 from modelctl.store.atomic import write_text
 
 SECTION = "modelctl"
 BEGIN = "# BEGIN modelctl"
 END = "# END modelctl"
 
-# ComfyUI's model folder keys (folder_paths.py `folder_names_and_paths`), each with the
-# sub-folders of the models dir that feed it. The legacy names are also written as keys of their
-# own so ComfyUI builds from before the `diffusion_models`/`text_encoders` rename (when `unet` and
-# `clip` were the keys) see the same folders; current builds map them onto the new keys and skip
-# duplicate paths.
-LEGACY_SUBFOLDERS: dict[str, tuple[str, ...]] = {
-    "diffusion_models": ("diffusion_models", "unet"),
-    "text_encoders": ("text_encoders", "clip"),
-    "unet": ("diffusion_models", "unet"),
-    "clip": ("text_encoders", "clip"),
-}
-# Model folders of current ComfyUI (Comfy-Org/ComfyUI folder_paths.py @1df2885e) beyond the ones
-# `store.layout.COMFYUI_FOLDERS` lists; exposed too so files a user drops there are found.
-MORE_FOLDERS: tuple[str, ...] = (
-    "latent_upscale_models",
-    "classifiers",
-    "background_removal",
-    "frame_interpolation",
-    "geometry_estimation",
-    "optical_flow",
-    "detection",
-)
-# Keys that `load_extra_path_config` consumes itself or that would load code, never folder names.
-RESERVED = frozenset({"base_path", "is_default", "custom_nodes"})
 _SAFE_FOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 
 
@@ -68,22 +46,22 @@ def folder_map(extra_folders: list[str] | tuple[str, ...] = ()) -> dict[str, lis
     `extra_folders` are the top-level folders of files modelctl installed (from receipts), so a
     custom-node folder a manifest writes into (e.g. `sams/`) is exposed too.
     """
-    from modelctl.store.layout import ALIASES, COMFYUI_FOLDERS
-
-    keys = list(COMFYUI_FOLDERS)
-    for name in (*MORE_FOLDERS, *ALIASES, *extra_folders):
-        if name not in keys and _SAFE_FOLDER.fullmatch(name) and name not in RESERVED:
+    keys = list(comfyui_folders.folders())
+    # The legacy names are keys of their own too, for ComfyUI builds from before the
+    # `clip` -> `text_encoders` rename (there `clip` is a key); current builds map them onto the
+    # new keys and skip duplicate paths.
+    reserved = comfyui_folders.not_folders()
+    for name in (*comfyui_folders.legacy_names(), *extra_folders):
+        if name not in keys and _SAFE_FOLDER.fullmatch(name) and name not in reserved:
             keys.append(name)
-    return {key: list(LEGACY_SUBFOLDERS.get(key, (key,))) for key in keys}
+    return {key: list(comfyui_folders.subfolders(key)) for key in keys}
 
 
 def render(models_root: str, folders: dict[str, list[str]], is_default: bool = True) -> str:
     """The marked `modelctl:` section for `models_root` (an absolute path)."""
     lines = [
         f"{BEGIN} (written by `modelctl comfyui-paths`; this block is replaced on every run)",
-        "# ComfyUI-GGUF's unet_gguf and clip_gguf folders are built from diffusion_models and",
-        "# text_encoders, so .gguf files under diffusion_models/, unet/, text_encoders/ and",
-        "# clip/ show in the GGUF loaders too.",
+        *_gguf_note(),
         f"{SECTION}:",
         f"  base_path: {json.dumps(models_root)}",
         f"  is_default: {'true' if is_default else 'false'}",
@@ -92,6 +70,26 @@ def render(models_root: str, folders: dict[str, list[str]], is_default: bool = T
         lines.append(f"  {key}: {json.dumps(chr(10).join(s + '/' for s in subfolders))}")
     lines.append(END)
     return "\n".join(lines) + "\n"
+
+
+def _gguf_note() -> list[str]:
+    """Comment lines saying which folders ComfyUI-GGUF's loaders list (from the folder data)."""
+    import textwrap
+
+    gguf = comfyui_folders.gguf_folders()
+    bases = [targets[0] for targets in gguf.values()]
+    dirs = [f"{d}/" for base in bases for d in comfyui_folders.subfolders(base)]
+    text = (
+        f"ComfyUI-GGUF's {_and(list(gguf))} folders are built from {_and(bases)}, so "
+        f"{_and(list(comfyui_folders.gguf_extensions()))} files under {_and(dirs)} show in the "
+        "GGUF loaders too."
+    )
+    return textwrap.wrap(text, width=86, initial_indent="# ", subsequent_indent="# ")
+
+
+def _and(words: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return f"{', '.join(words[:-1])} and {words[-1]}" if len(words) > 1 else "".join(words)
 
 
 def merge(existing: str | None, block: str, path: str) -> str:

@@ -1,9 +1,10 @@
 """Where things live on the models volume.
 
-The models dir follows ComfyUI's layout (`diffusion_models/`, `text_encoders/`, `vae/`, …);
-modelctl's own state sits beside the models in `<models-dir>/.modelctl/` so that partial files
-are on the same filesystem as their destination (the final rename must be atomic) and locks are
-shared by every container that mounts the volume (never /tmp, which containers do not share).
+The models dir follows ComfyUI's layout (`diffusion_models/`, `text_encoders/`, `vae/`, …: the
+names are in `store/data/comfyui_folders.json`); modelctl's own state sits beside the models in
+`<models-dir>/.modelctl/` so that partial files are on the same filesystem as their destination
+(the final rename must be atomic) and locks are shared by every container that mounts the volume
+(never /tmp, which containers do not share).
 """
 
 from __future__ import annotations
@@ -12,31 +13,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelctl.store.comfyui_folders import canonical
+
 DEFAULT_MODELS_DIR = "./shared/models"
 STATE_DIR = ".modelctl"
-
-# ComfyUI model folders (folder_paths.py) and the legacy names it still reads as aliases.
-COMFYUI_FOLDERS: tuple[str, ...] = (
-    "checkpoints",
-    "clip_vision",
-    "configs",
-    "controlnet",
-    "diffusers",
-    "diffusion_models",
-    "embeddings",
-    "gligen",
-    "hypernetworks",
-    "loras",
-    "model_patches",
-    "photomaker",
-    "style_models",
-    "text_encoders",
-    "upscale_models",
-    "vae",
-    "vae_approx",
-    "audio_encoders",
-)
-ALIASES: dict[str, str] = {"unet": "diffusion_models", "clip": "text_encoders"}
 
 
 def models_dir(option: str | None = None) -> Path:
@@ -78,6 +58,5 @@ class Layout:
 
 
 def canonical_folder(relpath: str) -> str:
-    """The ComfyUI folder of a dest, legacy aliases mapped (`unet/x` -> diffusion_models)."""
-    top = relpath.split("/", 1)[0]
-    return ALIASES.get(top, top)
+    """The ComfyUI folder of a dest, legacy names mapped (`unet/x` -> diffusion_models)."""
+    return canonical(relpath.split("/", 1)[0])

@@ -83,17 +83,6 @@ def try_hold(path: Path) -> object | None:
     return lock
 
 
-def is_held(path: Path) -> bool:
-    """True when another process (or thread) holds the lock at `path` right now."""
-    if not path.exists():
-        return False
-    lock = try_hold(path)
-    if lock is None:
-        return True
-    lock.release()  # type: ignore[attr-defined]
-    return False
-
-
 def _limit(timeout: float | None, deadline: float | None) -> float | None:
     limit = None if timeout is None or timeout < 0 else timeout
     if deadline is not None:

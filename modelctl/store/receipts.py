@@ -91,29 +91,6 @@ def remove(layout: Layout, relpath: str) -> None:
     layout.receipt(relpath).unlink(missing_ok=True)
 
 
-def is_intact(layout: Layout, relpath: str) -> bool:
-    """The file exists and its stat still matches its receipt (no content read)."""
-    receipt = read(layout, relpath)
-    if receipt is None:
-        return False
-    try:
-        return receipt.matches(layout.dest(relpath).stat())
-    except OSError:
-        return False
-
-
-def all_receipts(layout: Layout) -> list[Receipt]:
-    """Every readable receipt on the volume."""
-    out = []
-    if layout.receipts.is_dir():
-        for path in sorted(layout.receipts.rglob("*.json")):
-            relpath = path.relative_to(layout.receipts).as_posix()[: -len(".json")]
-            receipt = read(layout, relpath)
-            if receipt is not None:
-                out.append(receipt)
-    return out
-
-
 def outdated_reason(asset: ResolvedAsset, receipt: Receipt) -> str:
     """Why an installed file is not what the manifest (or its lock) asks for; '' when it is."""
     from modelctl.manifest.uris import HEX40_RE  # urllib.parse: off the no-op `ensure` path

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelctl.store.layout import ALIASES
+from modelctl.store.comfyui_folders import canonical
 
 
 @dataclass(frozen=True)
@@ -52,4 +52,4 @@ def catalog_index(extra_dirs: str | None = None) -> dict[str, CatalogHit]:
 
 def dest_key(dest: str) -> str:
     top, _, rest = dest.partition("/")
-    return f"{ALIASES.get(top, top)}/{rest}".casefold()
+    return f"{canonical(top)}/{rest}".casefold()

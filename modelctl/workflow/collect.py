@@ -22,7 +22,7 @@ from typing import Any
 
 from modelctl.errors import BadInput
 from modelctl.manifest.validate import SHA256_RE
-from modelctl.store.layout import ALIASES
+from modelctl.store.comfyui_folders import canonical
 from modelctl.workflow.graph import Node, Workflow
 from modelctl.workflow.table import Table
 from modelctl.workflow.urls import UrlError, to_source
@@ -189,7 +189,7 @@ def _parse_declared(raw: Any, label: str, table: Table, warnings: list[str]) -> 
                 f"{label}: directory `{clean_text(directory)}` {problem or 'is hidden'}",
                 "use a ComfyUI models folder such as diffusion_models, text_encoders, vae, loras",
             )
-        directory = ALIASES.get(directory, directory)
+        directory = canonical(directory)
     url = raw.get("url")
     if url is not None and not isinstance(url, str):
         raise BadInput(f"{label}: `url` is not a string", "give the download link as text")
@@ -255,7 +255,7 @@ def _soft_relpath(value: str) -> str | None:
 
 
 def _add(models: dict[tuple[str, str], Model], folder: str, rel: str, role: str, use: Use) -> None:
-    folder = ALIASES.get(folder, folder)
+    folder = canonical(folder)
     key = (folder, rel.casefold())
     model = models.setdefault(key, Model(folder, rel))
     model.roles.add(role)

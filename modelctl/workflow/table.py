@@ -1,7 +1,9 @@
 """The loader table: which ComfyUI node loads which model file, read from `data/loaders.yaml`.
 
 The knowledge lives in YAML with a source per loader (repo, file, commit) so adding a custom-node
-pack is a data edit, not code. This module only types and checks it.
+pack is a data edit, not code. The facts about ComfyUI's folders themselves (model file suffixes,
+the role of a file known only by its folder) come from `store.comfyui_folders`, where the other
+users of those folders read them too. This module only types and checks them.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def load_table(path: Path = DATA_FILE) -> Table:
     """Read and check the loader table (cached: it is immutable data)."""
     from modelctl.datafiles import load_yaml
     from modelctl.manifest.model import ROLES
+    from modelctl.store import comfyui_folders
 
     data = load_yaml(path)
     sources = data["sources"]
@@ -78,16 +81,20 @@ def load_table(path: Path = DATA_FILE) -> Table:
             if w.role not in ROLES:
                 raise ValueError(f"{path}: loader {class_type} has unknown role {w.role}")
         loaders[class_type] = Loader(class_type, widgets, sources[spec["source"]])
-    for role in (*data["folder_roles"].values(), *data["role_priority"]):
+    folder_roles = comfyui_folders.folder_roles()
+    for role in folder_roles.values():
+        if role not in ROLES:
+            raise ValueError(f"{comfyui_folders.DATA_FILE}: unknown role {role}")
+    for role in data["role_priority"]:
         if role not in ROLES:
             raise ValueError(f"{path}: unknown role {role}")
     return Table(
         loaders=loaders,
         no_file_values=frozenset(data["no_file_values"]),
-        model_extensions=tuple(e.lower() for e in data["model_extensions"]),
+        model_extensions=comfyui_folders.model_extensions(),
         text_only_nodes=frozenset(data["text_only_nodes"]),
         inactive_modes=frozenset(int(m) for m in data["inactive_modes"]),
-        folder_roles=dict(data["folder_roles"]),
+        folder_roles=folder_roles,
         role_priority=tuple(data["role_priority"]),
         secret_query_params=frozenset(p.lower() for p in data["secret_query_params"]),
     )

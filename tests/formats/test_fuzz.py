@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from modelctl.errors import FormatError
 from modelctl.formats.read import read_header
-from modelctl.formats.source import BytesSource, Cursor
+from modelctl.formats.source import Cursor
 from tests.formats.builders import write_gguf, write_safetensors
+from tests.helpers.bytes_source import BytesSource
 
 INTERESTING = [0, 1, 7, 8, 31, 32, 33, 63, 64, 255, 256, 2**31 - 1, 2**32, 2**62, 2**63 - 1,
                2**63, 2**64 - 1]  # fmt: skip

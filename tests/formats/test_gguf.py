@@ -11,8 +11,9 @@ import pytest
 from modelctl.errors import FormatError
 from modelctl.formats.gguf import read_gguf
 from modelctl.formats.read import read_header
-from modelctl.formats.source import BytesSource, FileSource
+from modelctl.formats.source import FileSource
 from tests.formats.builders import RawGGUF, write_gguf
+from tests.helpers.bytes_source import BytesSource
 from tests.identify.specs import all_specs
 
 GGUF_SPECS = [s for s in all_specs() if s.gguf]

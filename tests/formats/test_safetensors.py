@@ -12,8 +12,9 @@ import pytest
 from modelctl.errors import FormatError
 from modelctl.formats.read import read_header
 from modelctl.formats.safetensors import read_safetensors
-from modelctl.formats.source import BytesSource, FileSource
+from modelctl.formats.source import FileSource
 from tests.formats.builders import write_safetensors
+from tests.helpers.bytes_source import BytesSource
 from tests.identify.specs import all_specs
 
 ST_SPECS = [s for s in all_specs() if not s.gguf]

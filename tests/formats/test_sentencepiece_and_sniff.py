@@ -13,8 +13,9 @@ import pytest
 from modelctl.errors import FormatError
 from modelctl.formats.read import read_header
 from modelctl.formats.sentencepiece import read_sentencepiece
-from modelctl.formats.source import BytesSource, FileSource
+from modelctl.formats.source import FileSource
 from modelctl.identify import identify
+from tests.helpers.bytes_source import BytesSource
 
 CORPUS = "\n".join(
     f"the quick brown fox {i} jumps over the lazy dog number {i * 7} while modelctl reads headers"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from modelctl.formats.source import BytesSource
 from modelctl.identify import identify
 from modelctl.identify.rules import RuleError, _parse_rule, load_rules
 from tests.formats.builders import write_safetensors
+from tests.helpers.bytes_source import BytesSource
 from tests.identify.specs import all_specs, build_all, qwen_image, svdq, svdq_metadata
 
 SPECS = {s.name: s for s in all_specs()}

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from modelctl.errors import TimedOut
-from modelctl.store.locks import hold, is_held
+from modelctl.store.locks import hold, try_hold
 
 HOLDER = """
 import sys, time
@@ -33,7 +33,7 @@ def _holder(path, seconds):
 def test_a_second_process_waits_then_gets_the_lock(tmp_path):
     path = tmp_path / ".modelctl" / "locks" / "x.lock"
     proc = _holder(path, 0.5)
-    assert is_held(path)
+    assert try_hold(path) is None  # held by the other process
     t0 = time.monotonic()
     with hold(path, 10, "x"):
         assert time.monotonic() - t0 > 0.2

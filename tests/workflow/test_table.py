@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from modelctl.manifest.model import ROLES
-from modelctl.store.layout import ALIASES, COMFYUI_FOLDERS
+from modelctl.store import comfyui_folders
 from modelctl.workflow.table import load_table
 
-# Folders newer ComfyUI builds add beyond store.layout's list (their loaders are cited in the table).
-NEWER_FOLDERS = {"latent_upscale_models"}
+ALIASES = comfyui_folders.legacy_names()
+COMFYUI_FOLDERS = comfyui_folders.folders()
 
 
 def test_the_loaders_the_issue_names_are_known():
@@ -45,7 +45,7 @@ def test_every_entry_has_a_source_a_known_folder_and_a_role():
         for widget in loader.models:
             assert widget.role in ROLES
             assert widget.folder not in ALIASES, "write the current folder name"
-            assert widget.folder in COMFYUI_FOLDERS or widget.folder in NEWER_FOLDERS
+            assert widget.folder in COMFYUI_FOLDERS
 
 
 def test_model_suffixes():

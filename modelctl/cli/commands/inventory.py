@@ -6,13 +6,16 @@ Thin commands: the work lives in `store/verify.py`, `store/inventory.py`, `store
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from modelctl.cli.options import Json, Manifests, ModelsDir, models_layout
 from modelctl.cli.output import console, human_size, print_json
 from modelctl.errors import BadInput, CheckFailed, printable
+
+if TYPE_CHECKING:
+    pass
 
 Specs = Annotated[
     list[str] | None,
