@@ -1,6 +1,6 @@
 """The `$env` facts rules read: the GPU's compute capability and what SVDQuant precision it runs.
 
-The GPU rule itself (which sm runs int4, which fp4) belongs to `modelctl.env.gpu_rules` (doctor's
+The GPU rule itself (which sm runs int4, which fp4) belongs to `modelctl.compat.gpu_rules` (doctor's
 data); this module only decides which GPU the check is about: `--gpu-sm` / `$MODELCTL_GPU_SM` first,
 else the first GPU NVML shows, else none - and then rules that need it are skipped with a hint.
 """
@@ -15,7 +15,7 @@ def machine_env(gpu_sm: int | None = None) -> dict[str, Any]:
 
     `svdquant_precision` is `int4`, `fp4`, or `none` for a GPU without Nunchaku 4-bit kernels.
     """
-    from modelctl.env.gpu_rules import svdquant_support
+    from modelctl.compat.gpu_rules import svdquant_support
     from modelctl.env.precision import override_sm
 
     sm, where = override_sm(gpu_sm), "--gpu-sm"

@@ -18,7 +18,7 @@ from typing import Any
 from modelctl.env.comfyui import ComfyInstall
 from modelctl.env.fs import FsReport
 from modelctl.env.gpu import GIB, NO_GPU, GpuReport
-from modelctl.env.gpu_rules import (
+from modelctl.compat.gpu_rules import (
     cpu_offload_recommended,
     nunchaku_install_hint,
     rules,

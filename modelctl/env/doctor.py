@@ -15,7 +15,7 @@ from typing import Any
 
 from modelctl.env import checks as C
 from modelctl.env.gpu import GpuReport
-from modelctl.env.gpu_rules import cpu_offload_recommended, rules, svdquant_support
+from modelctl.compat.gpu_rules import cpu_offload_recommended, rules, svdquant_support
 from modelctl.errors import BadInput
 from modelctl.manifest.model import Selection
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from modelctl.env.gpu_rules import rules
+from modelctl.compat.gpu_rules import rules
 from modelctl.redact import redact
 
 DIST_TIMEOUT_S = 60.0

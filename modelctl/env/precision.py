@@ -13,7 +13,7 @@ import os
 import re
 
 from modelctl.env.gpu import GpuReport
-from modelctl.env.gpu_rules import rules, svdquant_support, svdquant_unsupported_reason
+from modelctl.compat.gpu_rules import rules, svdquant_support, svdquant_unsupported_reason
 from modelctl.errors import BadInput
 from modelctl.manifest.model import Selection
 

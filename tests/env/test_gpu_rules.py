@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelctl.env import gpu_rules
+from modelctl.compat import gpu_rules
 from tests.env.records import GIB
 
 

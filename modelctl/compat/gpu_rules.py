@@ -1,7 +1,9 @@
-"""GPU and Nunchaku rules, read from `env/data/gpu_rules.yaml` so they live in one place.
+"""GPU and Nunchaku rules, read from `compat/data/gpu_rules.yaml` so they live in one place.
 
-`doctor`, the `precision: auto` resolver and the compatibility checker all ask these functions;
-none of them hard-codes an sm number or a threshold.
+Knowledge compat needs (which GPU runs which SVDQuant precision), kept pure: no probing here, the
+machine facts come from `modelctl.machine`. `doctor`, the `precision: auto` resolver and the
+compatibility checker all ask these functions; none of them hard-codes an sm number or a threshold.
+The file has no top-level `rules:` list, so `compat.rules.load_rules` passes over it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import functools
 from importlib import resources
 from typing import Any
 
-GIB = 1024**3
+from modelctl.units import GIB
 
 
 @functools.cache
@@ -18,7 +20,7 @@ def rules() -> dict[str, Any]:
     """The parsed rules file (read once per process; callers must not mutate it)."""
     from modelctl.datafiles import load_yaml
 
-    text = resources.files("modelctl.env").joinpath("data/gpu_rules.yaml").read_text("utf-8")
+    text = resources.files("modelctl.compat").joinpath("data/gpu_rules.yaml").read_text("utf-8")
     return load_yaml(text)
 
 
