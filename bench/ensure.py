@@ -32,8 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.helpers.probe import HEAVY  # noqa: E402
 from modelctl.units import GIB  # noqa: E402
+from tests.helpers.probe import HEAVY  # noqa: E402
 from tests.helpers.stack import fake_stack  # noqa: E402
 
 SIZES = [int(11.5 * GIB), int(7.6 * GIB), 320 << 20, int(4.9 * GIB), int(1.2 * GIB), 160 << 20]

@@ -112,8 +112,8 @@ def dest_folder(dest: str) -> str:
 
 def check_selection(selection: Any, layout: Any, gpu_sm: int | None = None) -> Report:
     """Check a manifest selection: installed files read locally, the rest by header over HTTP."""
-    from modelctl.compat.machine import machine_env
     from modelctl.identify import identify_target
+    from modelctl.machine.facts import machine_env
     from modelctl.plan.resolve import plan
 
     env = machine_env(gpu_sm)
@@ -141,11 +141,9 @@ def check_selection(selection: Any, layout: Any, gpu_sm: int | None = None) -> R
 
 
 def _resolve_precision(selection: Any, env: dict[str, Any]) -> Any:
-    """Resolve a `precision=auto` variant for the GPU the check is about (doctor's resolver)."""
-    try:
-        from modelctl.env.precision import needs_resolution, resolve_auto
-    except ImportError:  # pragma: no cover - doctor's package absent
-        return selection
+    """Resolve a `precision=auto` variant for the GPU the check is about (plan's resolver)."""
+    from modelctl.plan.selections import needs_resolution, resolve_auto
+
     if not needs_resolution(selection):
         return selection
     return resolve_auto(selection, env.get("gpu_sm"))
@@ -170,8 +168,8 @@ def target_location(target: str) -> tuple[str, str]:
 
 def check_files(targets: Sequence[str], gpu_sm: int | None = None) -> Report:
     """Check loose files / URLs as one stack, roles inferred from each file's identity."""
-    from modelctl.compat.machine import machine_env
     from modelctl.identify import identify_target
+    from modelctl.machine.facts import machine_env
 
     env = machine_env(gpu_sm)
 

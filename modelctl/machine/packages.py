@@ -7,7 +7,7 @@ doctor. Distribution metadata is read without importing anything (`probes/dists.
 imported separately (`probes/torch_import.py`) under a timeout.
 
 Also here: telling the Nunchaku SVDQuant engine from the unrelated PyPI package called `nunchaku`,
-and reading the `+torchX.Y` tag its wheels carry. The rules come from `data/gpu_rules.yaml`.
+and reading the `+torchX.Y` tag its wheels carry. The rules come from `compat/data/gpu_rules.yaml`.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class TorchImport:
 
 
 def _script(name: str) -> str:
-    return str(resources.files("modelctl.env.probes").joinpath(name))
+    return str(resources.files("modelctl.machine.probes").joinpath(name))
 
 
 def probe_dists(

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from modelctl.errors import BadInput
+from modelctl.units import GIB
 
 RECORD_ENV = "MODELCTL_NVML_RECORD"
 NO_GPU = "no NVIDIA GPU visible"
-GIB = 1024**3
 
 
 @dataclass(frozen=True)

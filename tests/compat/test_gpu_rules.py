@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelctl.compat import gpu_rules
-from tests.env.records import GIB
+from modelctl.units import GIB
 
 
 @pytest.mark.parametrize(
