@@ -9,6 +9,7 @@ The file has no top-level `rules:` list, so `compat.rules.load_rules` passes ove
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from typing import Any
 
@@ -35,12 +36,20 @@ def svdquant_support(sm: int) -> str | None:
 
 def svdquant_unsupported_reason(sm: int) -> str:
     """One line saying why `sm` cannot run SVDQuant, with the supported list."""
-    return " ".join(rules()["svdquant"]["unsupported"].split()).format(sm=sm)
+    supported = " and ".join(
+        f"{precision} on sm {'/'.join(map(str, sms))}" for precision, sms in svdquant_sms().items()
+    )
+    return " ".join(rules()["svdquant"]["unsupported"].split()).format(sm=sm, supported=supported)
 
 
 def svdquant_sms() -> dict[str, list[int]]:
     """{precision: [sm, …]} as the rules file lists them."""
     return {k: list(v) for k, v in rules()["svdquant"]["precision_by_sm"].items()}
+
+
+def svdquant_precisions() -> list[str]:
+    """The SVDQuant precisions in the rules file's order (`int4`, `fp4`)."""
+    return list(rules()["svdquant"]["precision_by_sm"])
 
 
 def nunchaku_install_hint() -> str:
@@ -51,3 +60,53 @@ def nunchaku_install_hint() -> str:
 def cpu_offload_recommended(total_vram_bytes: int) -> bool:
     """ComfyUI-nunchaku's `cpu_offload: auto` decision for a GPU of this total memory."""
     return total_vram_bytes / GIB < rules()["cpu_offload"]["below_vram_gib"]
+
+
+# ---- GPU facts as hints phrase them, so no hint retypes an sm number or a card name
+
+
+def svdquant_cards(precision: str) -> str:
+    """The cards that run `precision`, for hints: `RTX 20/30/40, A100` (int4), `RTX 50` (fp4)."""
+    cards = rules()["svdquant"]["cards"][precision]
+    named = [_rtx(cards["rtx"])] if cards.get("rtx") else []
+    return ", ".join(named + [str(card) for card in cards.get("other") or ()])
+
+
+def svdquant_rtx_series() -> str:
+    """Every GeForce RTX series that runs SVDQuant, for hints: `RTX 20/30/40/50`."""
+    cards = rules()["svdquant"]["cards"]
+    return _rtx([series for p in svdquant_precisions() for series in cards[p].get("rtx") or ()])
+
+
+def _rtx(series: list[int]) -> str:
+    return "RTX " + "/".join(map(str, series))
+
+
+def sm_examples() -> list[tuple[int, str]]:
+    """(sm, card) pairs hints give as examples of `--gpu-sm` values: (86, `RTX 3090`), …"""
+    return [(int(e["sm"]), str(e["card"])) for e in rules()["svdquant"]["examples"]]
+
+
+def precision_choices(cards: bool = False) -> str:
+    """`precision=int4 or precision=fp4`; with `cards`, each followed by the cards that run it."""
+    axis = rules()["precision_axis"]["name"]
+    return " or ".join(
+        f"{axis}={p}" + (f" ({svdquant_cards(p)})" if cards else "") for p in svdquant_precisions()
+    )
+
+
+def blackwell_install_hint() -> str:
+    """What to install for Blackwell GeForce, from `blackwell_build`: `install torch >= 2.7 built
+    for CUDA >= 12.8 (e.g. the cu128 wheels)`; PyTorch names its wheel index `cu` + the CUDA
+    version without its dot."""
+    rule = rules()["blackwell_build"]
+    cuda = re.sub(r"^[<>=!~]+\s*", "", rule["cuda"])
+    return (
+        f"install torch {_spaced(rule['torch'])} built for CUDA {_spaced(rule['cuda'])} "
+        f"(e.g. the cu{cuda.replace('.', '')} wheels)"
+    )
+
+
+def _spaced(spec: str) -> str:
+    """A one-clause version range as prose: `>=2.7` -> `>= 2.7`."""
+    return re.sub(r"^([<>=!~]+)\s*", r"\1 ", spec)

@@ -5,8 +5,11 @@ sm number and threshold comes from `compat/data/gpu_rules.yaml` through `compat.
 from __future__ import annotations
 
 from modelctl.compat.gpu_rules import (
+    blackwell_install_hint,
     cpu_offload_recommended,
     rules,
+    svdquant_cards,
+    svdquant_precisions,
     svdquant_support,
     svdquant_unsupported_reason,
 )
@@ -97,8 +100,9 @@ def _svdquant_row(check_id: str, label: str, sm: int) -> Check:
             check_id,
             "warn",
             f"{label} (sm {sm}): Nunchaku SVDQuant unsupported: {svdquant_unsupported_reason(sm)}",
-            "run Nunchaku stacks on an int4 GPU (RTX 20/30/40, A100) or an fp4 GPU (RTX 50); "
-            "use a GGUF or bf16 stack on this one",
+            "run Nunchaku stacks on "
+            + " or ".join(f"an {p} GPU ({svdquant_cards(p)})" for p in svdquant_precisions())
+            + "; use a GGUF or bf16 stack on this one",
         )
     return Check(
         check_id,
@@ -108,7 +112,8 @@ def _svdquant_row(check_id: str, label: str, sm: int) -> Check:
 
 
 def blackwell_checks(gpu: GpuReport, py: PythonEnv, imp: TorchImport | None) -> list[Check]:
-    """sm 120/121 needs torch >= 2.7 built for CUDA >= 12.8 (nunchaku installation docs)."""
+    """Blackwell GeForce (`blackwell_build.sm`) needs a newer torch and CUDA build than the
+    general wheels (nunchaku's installation docs)."""
     rule = rules()["blackwell_build"]
     targets = [g for g in gpu.gpus if g.sm in rule["sm"]]
     version = torch_version(py, imp)
@@ -127,6 +132,6 @@ def blackwell_checks(gpu: GpuReport, py: PythonEnv, imp: TorchImport | None) -> 
             "gpu.blackwell",
             "fail",
             f"{targets[0].name} (sm {targets[0].sm}) needs a newer stack: " + "; ".join(problems),
-            "install torch >= 2.7 built for CUDA >= 12.8 (e.g. the cu128 wheels)",
+            blackwell_install_hint(),
         )
     ]

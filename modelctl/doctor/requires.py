@@ -6,7 +6,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from modelctl.compat.gpu_rules import rules, svdquant_support, svdquant_unsupported_reason
+from modelctl.compat.gpu_rules import (
+    rules,
+    svdquant_rtx_series,
+    svdquant_support,
+    svdquant_unsupported_reason,
+)
 from modelctl.doctor.model import Check, gib, version_in
 from modelctl.machine.gpu import NO_GPU, GpuReport
 from modelctl.units import GIB
@@ -67,7 +72,8 @@ def _vram_check(label: str, minimum: float, gpu: GpuReport) -> Check:
 
 def _precision_check(label: str, wanted: str, gpu: GpuReport, sm_override: int | None) -> Check:
     check_id = f"{label}.precision"
-    if "{" in wanted or wanted == rules()["precision_axis"]["auto"]:
+    axis, auto = rules()["precision_axis"]["name"], rules()["precision_axis"]["auto"]
+    if "{" in wanted or wanted == auto:
         return Check(check_id, "skip", f"{label}: precision not resolved ({wanted})")
     if sm_override is not None:
         targets = [(f"--gpu-sm {sm_override}", sm_override)]
@@ -91,13 +97,13 @@ def _precision_check(label: str, wanted: str, gpu: GpuReport, sm_override: int |
             "fail",
             f"{label} needs SVDQuant {wanted}, but {name} (sm {sm}): "
             + svdquant_unsupported_reason(sm),
-            "run this stack on an RTX 20/30/40/50-class GPU, or pick a non-Nunchaku stack",
+            f"run this stack on an {svdquant_rtx_series()}-class GPU, or pick a non-Nunchaku stack",
         )
     return Check(
         check_id,
         "fail",
         f"{label} uses SVDQuant {wanted} files; {name} (sm {sm}) runs {runs} only",
-        f"select precision={runs} (or precision=auto)",
+        f"select {axis}={runs} (or {axis}={auto})",
     )
 
 

@@ -79,7 +79,11 @@ def resolve_auto(
     """
     if not needs_resolution(selection):
         return selection
-    from modelctl.compat.gpu_rules import svdquant_support, svdquant_unsupported_reason
+    from modelctl.compat.gpu_rules import (
+        precision_choices,
+        svdquant_support,
+        svdquant_unsupported_reason,
+    )
     from modelctl.machine.target import target_sm
 
     sm, where = target_sm(selection.manifest.name, gpu_sm, report)
@@ -88,7 +92,7 @@ def resolve_auto(
         raise BadInput(
             f"{selection.manifest.name}: precision=auto cannot be resolved for {where}: "
             + svdquant_unsupported_reason(sm),
-            "choose precision=int4 or precision=fp4 explicitly to prepare files for another GPU, "
+            f"choose {precision_choices()} explicitly to prepare files for another GPU, "
             "or pass --gpu-sm for the GPU that will run it",
         )
     return select(selection.manifest, {**selection.values, axis_name(): precision})

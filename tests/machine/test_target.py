@@ -20,3 +20,11 @@ def test_parse_sm(text: str, sm: int) -> None:
 def test_parse_sm_rejects(text: str) -> None:
     with pytest.raises(BadInput, match="not a compute capability"):
         parse_sm(text)
+
+
+def test_parse_sm_hint_names_example_cards() -> None:
+    with pytest.raises(BadInput) as exc:
+        parse_sm("ampere")
+    assert (
+        exc.value.hint == "write it as 86, 8.6 or sm_86 (RTX 3090), 89 (RTX 4090), 120 (RTX 5090)"
+    )
