@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from modelctl.doctor.model import Check
 from modelctl.redact import redact
@@ -47,7 +48,11 @@ def probe(offline: bool = False, timeout: float = TIMEOUT_S) -> HubReport:
     install_log_filter()
     endpoint = hub_endpoint()
     token, source, token_error = _token()
-    base = {"endpoint": redact(endpoint), "token_present": bool(token), "token_source": source}
+    base: dict[str, Any] = {
+        "endpoint": redact(endpoint),
+        "token_present": bool(token),
+        "token_source": source,
+    }
     if token_error:
         return HubReport(**base, error=token_error)
     if offline or constants.HF_HUB_OFFLINE:

@@ -52,7 +52,7 @@ def nunchaku_checks(py: PythonEnv, imp: TorchImport | None, required: bool) -> l
             Check(
                 "nunchaku.package",
                 "ok",
-                f"nunchaku {dist.version}: the SVDQuant engine ({ident.extension['path']})",
+                f"nunchaku {dist.version}: the SVDQuant engine ({(ident.extension or {})['path']})",
             )
         )
     checks.extend(_nunchaku_build_checks(dist, ident.extension or {}, py, hint))
