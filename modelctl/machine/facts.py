@@ -3,8 +3,8 @@ runs.
 
 The GPU rule itself (which sm runs int4, which fp4) belongs to `modelctl.compat.gpu_rules`; this
 module only decides which GPU the check is about: `--gpu-sm` / `$MODELCTL_GPU_SM` first, else the
-first GPU NVML shows, else none - and then rules that need it are skipped with a hint. Compat stays
-pure: its entry points receive this dict, they never probe.
+first GPU NVML shows, else none - and then rules that need it are skipped with a hint. Compat's
+engine receives this dict as an argument (`compat.stack.run_check(..., env)`) and never probes.
 """
 
 from __future__ import annotations
