@@ -32,10 +32,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from modelctl.units import GIB  # noqa: E402
 from tests.helpers.probe import HEAVY  # noqa: E402
 from tests.helpers.stack import fake_stack  # noqa: E402
 
-GIB = 1 << 30
 SIZES = [int(11.5 * GIB), int(7.6 * GIB), 320 << 20, int(4.9 * GIB), int(1.2 * GIB), 160 << 20]
 TARGET_S = 0.25
 TARGET_RATIO = 8.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+GIB = 1024**3  # one gibibyte: VRAM and disk sizes are reported in GiB
+
 
 def human_size(n: int | None) -> str:
     """Bytes as a short string (`512 B`, `4.0 MiB`, `25.7 GiB`), or `?` when unknown."""

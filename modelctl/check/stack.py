@@ -63,7 +63,7 @@ def dest_folder(dest: str) -> str:
 
 def check_selection(selection: Any, layout: Any, gpu_sm: int | None = None) -> Report:
     """Check a manifest selection: installed files read locally, the rest by header over HTTP."""
-    from modelctl.compat.machine import machine_env
+    from modelctl.machine.facts import machine_env
     from modelctl.plan.resolve import plan
 
     env = machine_env(gpu_sm)
@@ -91,8 +91,8 @@ def check_selection(selection: Any, layout: Any, gpu_sm: int | None = None) -> R
 
 
 def _resolve_precision(selection: Any, env: dict[str, Any]) -> Any:
-    """Resolve a `precision=auto` variant for the GPU the check is about (doctor's resolver)."""
-    from modelctl.env.precision import needs_resolution, resolve_auto
+    """Resolve a `precision=auto` variant for the GPU the check is about (plan's resolver)."""
+    from modelctl.plan.selections import needs_resolution, resolve_auto
 
     if not needs_resolution(selection):
         return selection
@@ -118,7 +118,7 @@ def target_location(target: str) -> tuple[str, str]:
 
 def check_files(targets: Sequence[str], gpu_sm: int | None = None) -> Report:
     """Check loose files / URLs as one stack, roles inferred from each file's identity."""
-    from modelctl.compat.machine import machine_env
+    from modelctl.machine.facts import machine_env
 
     env = machine_env(gpu_sm)
 

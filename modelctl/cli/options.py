@@ -48,7 +48,7 @@ def parse_gpu_sm(value: str | None) -> int | None:
     """`--gpu-sm` text (86, 8.6, sm_86) as an integer compute capability, or None."""
     if value is None:
         return None
-    from modelctl.env.precision import parse_sm
+    from modelctl.machine.target import parse_sm
 
     return parse_sm(value)
 

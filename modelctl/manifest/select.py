@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 
 from modelctl.errors import BadInput
-from modelctl.manifest.catalog import find
 from modelctl.manifest.model import Manifest, ResolvedAsset, Selection
 from modelctl.manifest.validate import substitute
 
-AUTO = "auto"
 _CHOICE_RE = re.compile(r"^[a-z][a-z0-9_]*=[^,=:]+$")
 
 
@@ -65,25 +63,3 @@ def select(manifest: Manifest, choices: dict[str, str]) -> Selection:
         if a.applies(values)
     )
     return Selection(manifest, values, assets)
-
-
-def resolve_spec(spec: str, extra_dirs: str | None = None, gpu_sm: int | None = None) -> Selection:
-    """SPEC -> Selection, reading the manifest from the catalog or a file.
-
-    A `precision=auto` choice is resolved for the target GPU (`gpu_sm`, `$MODELCTL_GPU_SM`, else
-    the GPU probe), so every later step sees the concrete file names.
-    """
-    name, choices = split_spec(spec)
-    return select_resolved(find(name, extra_dirs), choices, gpu_sm)
-
-
-def select_resolved(
-    manifest: Manifest, choices: dict[str, str], gpu_sm: int | None = None
-) -> Selection:
-    """`select`, then a `precision=auto` value resolved for the target GPU (see `resolve_spec`)."""
-    selection = select(manifest, choices)
-    if AUTO in selection.values.values():
-        from modelctl.env.precision import resolve_auto
-
-        selection = resolve_auto(selection, gpu_sm)
-    return selection

@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelctl.errors import BadInput, DiskFull
-from modelctl.units import human_size
+from modelctl.units import GIB, human_size
 
-GiB = 1 << 30
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "m": 10**6, "mb": 10**6,
-          "mib": 1 << 20, "g": 10**9, "gb": 10**9, "gib": GiB, "t": 10**12, "tb": 10**12,
+          "mib": 1 << 20, "g": 10**9, "gb": 10**9, "gib": GIB, "t": 10**12, "tb": 10**12,
           "tib": 1 << 40}  # fmt: skip
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
@@ -101,7 +100,7 @@ def margin_for(total: int, min_free: str | None) -> int:
         return size
     if fraction is not None:
         return int(total * fraction)
-    return min(GiB, int(total * 0.02))
+    return min(GIB, int(total * 0.02))
 
 
 def existing(path: Path) -> Path:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.env.dists import fake_torch, svdquant_nunchaku, unrelated_nunchaku
-from tests.env.manifests import nunchaku_manifest
-from tests.env.records import GIB, write_record
+from modelctl.units import GIB
 from tests.helpers.cli import REPO_ROOT, run_cli
+from tests.helpers.manifests import nunchaku_manifest
+from tests.machine.dists import fake_torch, svdquant_nunchaku, unrelated_nunchaku
+from tests.machine.records import write_record
 
 TOKEN = "hf_doctorTestToken0123456789"
 

@@ -13,8 +13,9 @@ import yaml
 from modelctl.errors import BadInput
 from modelctl.manifest.catalog import bundled_dir, entries, find, search_dirs
 from modelctl.manifest.schema import json_schema
-from modelctl.manifest.select import resolve_spec, select, split_spec
+from modelctl.manifest.select import select, split_spec
 from modelctl.manifest.validate import combinations
+from modelctl.plan.selections import resolve_spec
 from tests.helpers.cli import run_cli
 
 BUNDLED = {

@@ -57,7 +57,7 @@ def doctor_command(
 
     Exit 0 when nothing failed (warnings allowed), 1 when a check failed, 2 on bad input.
     """
-    from modelctl.env.doctor import DoctorOptions, run
+    from modelctl.doctor.run import DoctorOptions, run
 
     opts = DoctorOptions(
         specs=list(specs or []),

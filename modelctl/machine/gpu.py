@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from modelctl.errors import BadInput
+from modelctl.units import GIB
 
 RECORD_ENV = "MODELCTL_NVML_RECORD"
 NO_GPU = "no NVIDIA GPU visible"
-GIB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def load_record(path: Path) -> dict[str, Any]:
 def record_nvml() -> dict[str, Any]:
     """Ask NVML and return its raw answers as JSON-ready data (or `{"error": …}` when it cannot)."""
     try:
-        import pynvml
+        import pynvml  # type: ignore[import-not-found]  # the optional extra modelctl[gpu]
     except ImportError:
         return {"error": "nvidia-ml-py is not installed", "missing_module": True}
     try:
@@ -156,7 +156,8 @@ def parse_record(data: dict[str, Any], source: str = "nvml") -> GpuReport:
         else:
             problem = f"NVML: {data['error']}"
         return GpuReport((), problem=problem, source=source)
-    gpus, broken = [], []
+    gpus: list[GpuInfo] = []
+    broken: list[str] = []
     for raw in data.get("devices") or []:
         if "error" in raw:
             broken.append(f"GPU {raw.get('index')}: {raw['error']}")
@@ -172,12 +173,12 @@ def parse_record(data: dict[str, Any], source: str = "nvml") -> GpuReport:
                 uuid=raw.get("uuid"),
             )
         )
-    problem = "; ".join(broken) or (None if gpus else "NVML reports no devices")
+    found: str | None = "; ".join(broken) or (None if gpus else "NVML reports no devices")
     return GpuReport(
         tuple(gpus),
         driver=data.get("driver_version"),
         cuda_driver=_cuda_version(data.get("cuda_driver_version")),
-        problem=problem,
+        problem=found,
         source=source,
     )
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from modelctl.env import gpu
-from modelctl.env.precision import SM_ENV, parse_sm, resolve_auto
 from modelctl.errors import BadInput
+from modelctl.machine import gpu
+from modelctl.machine.target import SM_ENV
 from modelctl.manifest.catalog import find
 from modelctl.manifest.model import Selection
 from modelctl.manifest.select import select, split_spec
-from tests.env.manifests import nunchaku_manifest
-from tests.env.records import report
+from modelctl.plan.selections import resolve_auto
+from tests.helpers.manifests import nunchaku_manifest
+from tests.machine.records import report
 
 
 @pytest.fixture(autouse=True)
@@ -29,20 +30,6 @@ def resolve_spec(spec: str) -> Selection:
     """The selection as written (`precision=auto` left in place, whatever resolve_spec does)."""
     name, choices = split_spec(spec)
     return select(find(name), choices)
-
-
-@pytest.mark.parametrize(
-    ("text", "sm"),
-    [("86", 86), ("8.6", 86), ("sm_86", 86), ("SM89", 89), ("120", 120), ("12.0", 120)],
-)
-def test_parse_sm(text: str, sm: int) -> None:
-    assert parse_sm(text) == sm
-
-
-@pytest.mark.parametrize("text", ["", "ampere", "8", "8.6.1", "1200", "-86"])
-def test_parse_sm_rejects(text: str) -> None:
-    with pytest.raises(BadInput, match="not a compute capability"):
-        parse_sm(text)
 
 
 @pytest.mark.parametrize(("key", "precision"), [("rtx3090", "int4"), ("rtx5090", "fp4")])
@@ -107,7 +94,7 @@ def test_gpus_that_disagree_need_an_override(spec: str) -> None:
 
 
 def test_probe_is_used_when_no_report_is_given(spec: str, tmp_path, monkeypatch) -> None:
-    from tests.env.records import write_record
+    from tests.machine.records import write_record
 
     monkeypatch.setenv(gpu.RECORD_ENV, str(write_record(tmp_path, "rtx5090")))
     assert resolve_auto(resolve_spec(spec), None).values["precision"] == "fp4"

@@ -7,7 +7,7 @@ doctor. Distribution metadata is read without importing anything (`probes/dists.
 imported separately (`probes/torch_import.py`) under a timeout.
 
 Also here: telling the Nunchaku SVDQuant engine from the unrelated PyPI package called `nunchaku`,
-and reading the `+torchX.Y` tag its wheels carry. The rules come from `data/gpu_rules.yaml`.
+and reading the `+torchX.Y` tag its wheels carry. The rules come from `compat/data/gpu_rules.yaml`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from modelctl.env.gpu_rules import rules
+from modelctl.compat.gpu_rules import rules
 from modelctl.redact import redact
 
 DIST_TIMEOUT_S = 60.0
@@ -81,7 +81,7 @@ class TorchImport:
 
 
 def _script(name: str) -> str:
-    return str(resources.files("modelctl.env.probes").joinpath(name))
+    return str(resources.files("modelctl.machine.probes").joinpath(name))
 
 
 def probe_dists(

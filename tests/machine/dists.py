@@ -1,6 +1,7 @@
 """Real installed distributions in a temporary site dir: `*.dist-info` with METADATA, WHEEL and
 RECORD, plus the package files, exactly what pip leaves behind — for the package probes, which run
-in a child Python with that dir on its path."""
+in a child Python with that dir on its path. Also a ComfyUI checkout's files (`comfy_tree`), for
+the ComfyUI install probe."""
 
 from __future__ import annotations
 
@@ -99,3 +100,16 @@ def fake_torch(
         f"        return {available!r}\n"
     )
     return make_dist(site, "torch", version, {"torch/__init__.py": init})
+
+
+def comfy_tree(root: Path, version: str = "0.3.60", plugin: str | None = "1.0.2") -> Path:
+    root.mkdir(parents=True)
+    (root / "comfyui_version.py").write_text(f'__version__ = "{version}"\n')
+    (root / "custom_nodes").mkdir()
+    if plugin:
+        node = root / "custom_nodes" / "ComfyUI-nunchaku"
+        node.mkdir()
+        (node / "pyproject.toml").write_text(
+            f'[project]\nname = "comfyui-nunchaku"\nversion = "{plugin}"\nrequires-python = ">=3.10"\n'
+        )
+    return root

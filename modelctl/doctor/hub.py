@@ -7,13 +7,18 @@ headers and errors), so doctor sees exactly the token, endpoint, proxy and offli
 downloads use. The request is a GET of `/api/whoami-v2`, under a timeout: with a token it says
 whose token it is (or that the Hub rejects it); without one, any HTTP answer (normally 401) proves
 the endpoint is up. Only a transport failure is `unreachable`.
+
+Here, not in `modelctl.machine`, because the probe goes through `modelctl.sources` (a layer above
+the machine probes); `hub_checks` turns its `HubReport` into doctor's rows.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
+from modelctl.doctor.model import Check
 from modelctl.redact import redact
 
 TIMEOUT_S = 15.0
@@ -43,7 +48,11 @@ def probe(offline: bool = False, timeout: float = TIMEOUT_S) -> HubReport:
     install_log_filter()
     endpoint = hub_endpoint()
     token, source, token_error = _token()
-    base = {"endpoint": redact(endpoint), "token_present": bool(token), "token_source": source}
+    base: dict[str, Any] = {
+        "endpoint": redact(endpoint),
+        "token_present": bool(token),
+        "token_source": source,
+    }
     if token_error:
         return HubReport(**base, error=token_error)
     if offline or constants.HF_HUB_OFFLINE:
@@ -108,3 +117,59 @@ def _failed(base: dict, exc: Exception) -> HubReport:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+def hub_checks(hub: HubReport) -> list[Check]:
+    if hub.token_present:
+        who = f", account {hub.account}" if hub.account else ""
+        role = f" ({hub.token_role} token)" if hub.token_role else ""
+        token = Check(
+            "hub.token", "ok", f"Hugging Face token set via {hub.token_source}{who}{role}"
+        )
+    else:
+        token = Check("hub.token", "ok", "no Hugging Face token (enough for public repos)", None)
+    if hub.error and not hub.checked:
+        return [Check("hub.token", "fail", hub.error, "fix or unset HF_TOKEN / HF_TOKEN_PATH")]
+    if not hub.checked:
+        return [token, Check("hub.endpoint", "skip", f"{hub.endpoint} not contacted (offline)")]
+    if hub.reachable is None:
+        return [
+            token,
+            Check(
+                "hub.endpoint",
+                "warn",
+                f"{hub.endpoint}: the Hub check failed: {hub.error}",
+                "retry; if it persists, report it with MODELCTL_DEBUG=1",
+            ),
+        ]
+    if not hub.reachable:
+        return [
+            token,
+            Check(
+                "hub.endpoint",
+                "fail",
+                f"cannot reach {hub.endpoint}: {hub.error}",
+                "check the network / proxy and HF_ENDPOINT, or use --offline",
+            ),
+        ]
+    if hub.token_rejected:
+        return [
+            Check(
+                "hub.token",
+                "fail",
+                f"{hub.endpoint} rejects the token from {hub.token_source} (HTTP 401)",
+                "create a new token and set HF_TOKEN (or `hf auth login`)",
+            ),
+            Check("hub.endpoint", "ok", f"{hub.endpoint} answers"),
+        ]
+    if hub.error:
+        return [
+            token,
+            Check(
+                "hub.endpoint",
+                "warn",
+                f"{hub.endpoint} answers, but whoami failed: {hub.error}",
+                "a mirror may not implement /api/whoami-v2; downloads may still work",
+            ),
+        ]
+    return [token, Check("hub.endpoint", "ok", f"{hub.endpoint} answers (HTTP {hub.http_status})")]

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from modelctl.env import gpu
 from modelctl.errors import BadInput
-from tests.env.records import GIB, RECORDS, write_record
+from modelctl.machine import gpu
+from modelctl.units import GIB
+from tests.machine.records import RECORDS, write_record
 
 
 def test_rtx3090_is_sm86_with_24_gib() -> None:

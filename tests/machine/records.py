@@ -1,5 +1,5 @@
-"""Recorded NVML answers (the JSON `modelctl.env.gpu.record_nvml` returns) for machines we test
-against without owning them, plus writers of fake installed distributions.
+"""Recorded NVML answers (the JSON `modelctl.machine.gpu.record_nvml` returns) for machines we test
+against without owning them, and a recorded /proc/self/mountinfo for the filesystem probe.
 
 The H100 record is the answer NVML gave on a real H100 80GB HBM3 (`doctor --save-nvml`);
 the others follow the same shape with the cards' published figures (compute capability from
@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from modelctl.env.gpu import GpuReport, parse_record
+from modelctl.machine.gpu import GpuReport, parse_record
 
-GIB = 1024**3
 MIB = 1024**2
 
 
@@ -84,3 +83,15 @@ def write_record(directory: Path, key: str) -> Path:
     path = Path(directory) / f"nvml-{key}.json"
     path.write_text(json.dumps(RECORDS[key]), "utf-8")
     return path
+
+
+# /proc/self/mountinfo (proc(5)) of a host with ext4, tmpfs, NFS with and without `nolock`, and a
+# mount point with an escaped space.
+MOUNTINFO = """\
+22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw,errors=remount-ro
+30 22 0:25 / /dev/shm rw,nosuid,nodev shared:3 - tmpfs tmpfs rw
+41 22 0:40 / /mnt/models rw,relatime shared:20 - nfs4 nas:/export/models rw,vers=4.2,local_lock=none,addr=10.0.0.2
+42 22 0:41 / /mnt/legacy rw,relatime shared:21 - nfs nas:/old rw,vers=3,nolock,addr=10.0.0.2
+43 22 0:42 / /mnt/my\\040models rw,relatime shared:22 - xfs /dev/sdb1 rw
+44 41 0:43 / /mnt/models/cache rw,relatime shared:23 - tmpfs tmpfs rw
+"""

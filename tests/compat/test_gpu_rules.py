@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelctl.env import gpu_rules
-from tests.env.records import GIB
+from modelctl.compat import gpu_rules
+from modelctl.units import GIB
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,26 @@ def test_sms_table_is_a_copy() -> None:
     table = gpu_rules.svdquant_sms()
     table["fp4"].append(90)
     assert gpu_rules.svdquant_support(90) is None
+
+
+def test_hint_facts_agree_with_the_sm_table() -> None:
+    assert list(gpu_rules.rules()["svdquant"]["cards"]) == gpu_rules.svdquant_precisions()
+    for sm, card in gpu_rules.sm_examples():
+        assert gpu_rules.svdquant_support(sm), (sm, card)
+
+
+def test_hints_are_phrased_from_the_table() -> None:
+    assert gpu_rules.svdquant_unsupported_reason(90) == (
+        "Nunchaku SVDQuant has no 4-bit kernels for sm 90 "
+        "(it supports int4 on sm 75/80/86/89 and fp4 on sm 120/121)"
+    )
+    assert gpu_rules.svdquant_cards("int4") == "RTX 20/30/40, A100"
+    assert gpu_rules.svdquant_cards("fp4") == "RTX 50"
+    assert gpu_rules.svdquant_rtx_series() == "RTX 20/30/40/50"
+    assert gpu_rules.precision_choices() == "precision=int4 or precision=fp4"
+    assert gpu_rules.precision_choices(cards=True) == (
+        "precision=int4 (RTX 20/30/40, A100) or precision=fp4 (RTX 50)"
+    )
+    assert gpu_rules.blackwell_install_hint() == (
+        "install torch >= 2.7 built for CUDA >= 12.8 (e.g. the cu128 wheels)"
+    )

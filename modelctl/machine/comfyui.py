@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelctl.env.gpu_rules import rules
+from modelctl.compat.gpu_rules import rules
 from modelctl.errors import BadInput
 
 _PY_VERSION_RE = re.compile(r"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)

@@ -1,8 +1,10 @@
-"""The `$env` facts rules read: the GPU's compute capability and what SVDQuant precision it runs.
+"""The `$env` facts compat rules read: the GPU's compute capability and what SVDQuant precision it
+runs.
 
-The GPU rule itself (which sm runs int4, which fp4) belongs to `modelctl.env.gpu_rules` (doctor's
-data); this module only decides which GPU the check is about: `--gpu-sm` / `$MODELCTL_GPU_SM` first,
-else the first GPU NVML shows, else none - and then rules that need it are skipped with a hint.
+The GPU rule itself (which sm runs int4, which fp4) belongs to `modelctl.compat.gpu_rules`; this
+module only decides which GPU the check is about: `--gpu-sm` / `$MODELCTL_GPU_SM` first, else the
+first GPU NVML shows, else none - and then rules that need it are skipped with a hint. Compat's
+engine receives this dict as an argument (`compat.stack.run_check(..., env)`) and never probes.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ def machine_env(gpu_sm: int | None = None) -> dict[str, Any]:
 
     `svdquant_precision` is `int4`, `fp4`, or `none` for a GPU without Nunchaku 4-bit kernels.
     """
-    from modelctl.env.gpu_rules import svdquant_support
-    from modelctl.env.precision import override_sm
+    from modelctl.compat.gpu_rules import svdquant_support
+    from modelctl.machine.target import override_sm
 
     sm, where = override_sm(gpu_sm), "--gpu-sm"
     if sm is None:
@@ -28,8 +30,8 @@ def machine_env(gpu_sm: int | None = None) -> dict[str, Any]:
 
 def _probed_sm() -> tuple[int | None, str]:
     """The first visible GPU's sm from NVML (or a replayed record); (None, "") without one."""
-    from modelctl.env.gpu import probe
     from modelctl.errors import ModelctlError
+    from modelctl.machine.gpu import probe
 
     try:
         report = probe()

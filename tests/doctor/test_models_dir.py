@@ -1,4 +1,5 @@
-"""Filesystem probe: mountinfo parsing from recorded text, and real write / two-process lock probes."""
+"""Doctor's models-dir rows over real probes: writability, two-process lock probes (a lock that is a
+no-op, one that raises), NFS mount options, and free space."""
 
 from __future__ import annotations
 
@@ -9,39 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from modelctl.env import checks, fs
-
-MOUNTINFO = """\
-22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw,errors=remount-ro
-30 22 0:25 / /dev/shm rw,nosuid,nodev shared:3 - tmpfs tmpfs rw
-41 22 0:40 / /mnt/models rw,relatime shared:20 - nfs4 nas:/export/models rw,vers=4.2,local_lock=none,addr=10.0.0.2
-42 22 0:41 / /mnt/legacy rw,relatime shared:21 - nfs nas:/old rw,vers=3,nolock,addr=10.0.0.2
-43 22 0:42 / /mnt/my\\040models rw,relatime shared:22 - xfs /dev/sdb1 rw
-44 41 0:43 / /mnt/models/cache rw,relatime shared:23 - tmpfs tmpfs rw
-"""
-
-
-def test_parse_mountinfo() -> None:
-    mounts = {m.point: m for m in fs.parse_mountinfo(MOUNTINFO)}
-    assert mounts["/"].fstype == "ext4"
-    assert mounts["/mnt/my models"].fstype == "xfs"
-    assert "local_lock=none" in mounts["/mnt/models"].options
-    assert "relatime" in mounts["/mnt/models"].options
-
-
-@pytest.mark.parametrize(
-    ("path", "point", "fstype"),
-    [
-        ("/home/user/models", "/", "ext4"),
-        ("/mnt/models/diffusion_models", "/mnt/models", "nfs4"),
-        ("/mnt/models/cache/x", "/mnt/models/cache", "tmpfs"),
-        ("/mnt/modelsX", "/", "ext4"),
-        ("/mnt/my models/vae", "/mnt/my models", "xfs"),
-    ],
-)
-def test_mount_of_is_the_longest_parent(path: str, point: str, fstype: str) -> None:
-    mount = fs.mount_of(Path(path), MOUNTINFO)
-    assert (mount.point, mount.fstype) == (point, fstype)
+from modelctl.doctor import models_dir
+from modelctl.machine import fs
+from tests.machine.records import MOUNTINFO
 
 
 def _report(mount_point: str, lock: str = "works") -> fs.FsReport:
@@ -52,27 +23,20 @@ def _report(mount_point: str, lock: str = "works") -> fs.FsReport:
 def test_nfs_with_nolock_warns_even_when_local_locks_work() -> None:
     report = _report("/mnt/legacy")
     assert report.network and report.host_local_locks
-    row = checks._lock_check(report)
+    row = models_dir._lock_check(report)
     assert row.status == "warn" and "nolock" in row.summary and "this host only" in row.summary
 
 
 def test_nfs_with_real_locking_is_ok() -> None:
     report = _report("/mnt/models")
     assert report.network and not report.host_local_locks
-    assert checks._lock_check(report).status == "ok"
-
-
-def test_probe_dir_on_a_real_directory(tmp_path) -> None:
-    report = fs.probe_dir(tmp_path)
-    assert report.exists and report.writable and report.lock == "works"
-    assert report.free_bytes and report.free_bytes > 0
-    assert list(tmp_path.iterdir()) == []  # the probe leaves nothing behind
+    assert models_dir._lock_check(report).status == "ok"
 
 
 def test_missing_models_dir_probes_its_parent(tmp_path) -> None:
     report = fs.probe_dir(tmp_path / "a" / "models")
     assert not report.exists and report.probed == tmp_path and report.writable
-    row = checks.fs_checks(report)[0]
+    row = models_dir.fs_checks(report)[0]
     assert "does not exist yet" in row.summary
 
 
@@ -86,7 +50,7 @@ def test_read_only_dir(tmp_path) -> None:
     finally:
         ro.chmod(0o755)
     assert not report.writable and report.lock == "untested"
-    rows = checks.fs_checks(report)
+    rows = models_dir.fs_checks(report)
     assert rows[1].status == "fail" and "PermissionError" in rows[1].summary
 
 
@@ -106,7 +70,7 @@ def test_lock_that_is_a_no_op_in_both_processes(tmp_path, monkeypatch) -> None:
     models.mkdir()
     assert fs.lock_works(models) == "no-op"
     report = fs.FsReport(models, models, True, None, 1, True, None, "no-op")
-    row = checks._lock_check(report)
+    row = models_dir._lock_check(report)
     assert row.status == "warn" and "no-op" in row.summary
 
 
@@ -119,16 +83,16 @@ def test_lock_that_raises(tmp_path, monkeypatch) -> None:
     models.mkdir()
     verdict = fs.lock_works(models)
     assert verdict.startswith("error:") and "No locks available" in verdict
-    row = checks._lock_check(fs.FsReport(models, models, True, None, 1, True, None, verdict))
+    row = models_dir._lock_check(fs.FsReport(models, models, True, None, 1, True, None, verdict))
     assert row.status == "warn" and "fail here" in row.summary
 
 
 def test_space_check() -> None:
     report = fs.FsReport(Path("/m"), Path("/m"), True, None, 10 * 1024**3, True, None, "works")
-    assert checks._space_check(report, 5 * 1024**3, 0).status == "ok"
-    short = checks._space_check(report, 20 * 1024**3, 0)
+    assert models_dir._space_check(report, 5 * 1024**3, 0).status == "ok"
+    short = models_dir._space_check(report, 20 * 1024**3, 0)
     assert short.status == "fail" and "20.0 GiB" in short.summary
-    assert checks._space_check(report, 1, 2).status == "warn"
+    assert models_dir._space_check(report, 1, 2).status == "warn"
 
 
 def test_models_dir_under_a_file_is_not_writable(tmp_path) -> None:
@@ -136,4 +100,4 @@ def test_models_dir_under_a_file_is_not_writable(tmp_path) -> None:
     blocker.write_text("x")
     report = fs.probe_dir(blocker / "models")
     assert report.probed == blocker and not report.writable
-    assert checks.fs_checks(report)[1].status == "fail"
+    assert models_dir.fs_checks(report)[1].status == "fail"

@@ -1,5 +1,8 @@
 """`modelctl doctor`: run every probe, turn answers into checks, keep the facts for `--json`.
 
+The probes are `modelctl.machine`'s (GPU, packages, filesystem, ComfyUI) and `doctor.hub`; the
+verdicts are the check modules of this package, one per section of the report.
+
 The slow probes (importing torch in the target Python, the Hub round trip) run in threads while the
 GPU, filesystem and metadata probes run, so a healthy machine answers in about the time torch
 takes to import.
@@ -13,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelctl.env import checks as C
-from modelctl.env.gpu import GpuReport
-from modelctl.env.gpu_rules import cpu_offload_recommended, rules, svdquant_support
+from modelctl.compat.gpu_rules import cpu_offload_recommended, rules, svdquant_support
+from modelctl.doctor import comfyui, gpu, hub, models_dir, nunchaku, python, requires
+from modelctl.doctor.model import STATUSES, Check
 from modelctl.errors import BadInput
+from modelctl.machine.gpu import GpuReport
 from modelctl.manifest.model import Selection
 
 # requires.packages names that are not Python distributions but read from --comfyui DIR.
@@ -37,7 +41,7 @@ class DoctorOptions:
 
 @dataclass
 class DoctorResult:
-    checks: list[C.Check]
+    checks: list[Check]
     facts: dict[str, Any]
 
     @property
@@ -50,7 +54,7 @@ class DoctorResult:
         return 1 if self.status == "fail" else 0
 
     def to_json(self) -> dict[str, Any]:
-        counts = {s: sum(c.status == s for c in self.checks) for s in C.STATUSES}
+        counts = {s: sum(c.status == s for c in self.checks) for s in STATUSES}
         return {
             "status": self.status,
             "counts": counts,
@@ -60,14 +64,15 @@ class DoctorResult:
 
 
 def run(opts: DoctorOptions) -> DoctorResult:
-    from modelctl.env import fs, gpu, hub, packages
-    from modelctl.env.precision import override_sm
-    from modelctl.store.layout import models_dir
+    from modelctl.machine import fs, packages
+    from modelctl.machine import gpu as gpu_probe
+    from modelctl.machine.target import override_sm
+    from modelctl.store.layout import models_dir as models_root
 
-    raw, source = gpu.raw_answers()
+    raw, source = gpu_probe.raw_answers()
     if opts.save_nvml:
         _save(opts.save_nvml, raw)
-    report = gpu.parse_record(raw, source)
+    report = gpu_probe.parse_record(raw, source)
     sm = override_sm(opts.gpu_sm)
     selections, spec_checks = _selections(opts, sm, report)
 
@@ -82,7 +87,7 @@ def run(opts: DoctorOptions) -> DoctorResult:
             pool.submit(packages.probe_torch, opts.python) if py.dists.get("torch") else None
         )
         hub_future = pool.submit(hub.probe, opts.offline)
-        layout_root = models_dir(opts.models_dir)
+        layout_root = models_root(opts.models_dir)
         fs_report = fs.probe_dir(layout_root)
         needed, unknown = _needed_bytes(selections, layout_root)
         comfy = _comfy(opts.comfyui)
@@ -90,19 +95,19 @@ def run(opts: DoctorOptions) -> DoctorResult:
         hub_report = hub_future.result()
 
     required = any(_needs_nunchaku(sel) for sel in selections)
-    out: list[C.Check] = [C.python_check(py)]
-    out += C.torch_checks(py, imp, report)
-    out += C.gpu_checks(report)
-    out += C.blackwell_checks(report, py, imp)
-    out += C.svdquant_checks(report, sm)
-    out += C.nunchaku_checks(py, imp, required)
+    out: list[Check] = [python.python_check(py)]
+    out += python.torch_checks(py, imp, report)
+    out += gpu.gpu_checks(report)
+    out += gpu.blackwell_checks(report, py, imp)
+    out += gpu.svdquant_checks(report, sm)
+    out += nunchaku.nunchaku_checks(py, imp, required)
     if comfy is not None:
-        out += C.comfyui_checks(comfy, py)
-    out += C.fs_checks(fs_report, needed, unknown)
-    out += C.hub_checks(hub_report)
+        out += comfyui.comfyui_checks(comfy, py)
+    out += models_dir.fs_checks(fs_report, needed, unknown)
+    out += hub.hub_checks(hub_report)
     versions = _versions(py, comfy)
     for sel in selections:
-        out += C.requires_checks(
+        out += requires.requires_checks(
             sel.manifest.name, sel.manifest.requires, sel.values, report, sm, versions
         )
     out += spec_checks
@@ -133,12 +138,12 @@ def _save(path: Path, raw: dict[str, Any]) -> None:
 
 def _selections(
     opts: DoctorOptions, sm: int | None, report: GpuReport
-) -> tuple[list[Selection], list[C.Check]]:
+) -> tuple[list[Selection], list[Check]]:
     """Resolve each SPEC; `precision=auto` goes through the GPU probe, and a failure to resolve it
     is a finding of doctor (a `fail` row), not an abort."""
-    from modelctl.env.precision import needs_resolution, resolve_auto
     from modelctl.manifest.catalog import find
     from modelctl.manifest.select import select, split_spec
+    from modelctl.plan.selections import needs_resolution, resolve_auto
 
     selections, found = [], []
     for spec in opts.specs:
@@ -149,24 +154,24 @@ def _selections(
                 sel = resolve_auto(sel, sm, report)
             except BadInput as exc:
                 hint = exc.hint.splitlines()[0] if exc.hint else None
-                found.append(C.Check(f"{sel.manifest.name}.precision", "fail", exc.message, hint))
+                found.append(Check(f"{sel.manifest.name}.precision", "fail", exc.message, hint))
         selections.append(sel)
     return selections, found
 
 
 def _needs_nunchaku(sel: Selection) -> bool:
-    requires = sel.manifest.requires
+    wanted = sel.manifest.requires
     name = rules()["nunchaku_distribution"]["name"]
-    packages = {n.lower() for n in (requires.get("packages") or {})}
-    return name in packages or "precision" in (requires.get("gpu") or {})
+    packages = {n.lower() for n in (wanted.get("packages") or {})}
+    return name in packages or "precision" in (wanted.get("gpu") or {})
 
 
 def _needed_bytes(selections: list[Selection], root: Path) -> tuple[int | None, int]:
     """Bytes still to download for the selections (assets shared by dest counted once; None
     without a SPEC), and how many assets have no known size. Selections with an unresolved `auto`
     are skipped."""
-    from modelctl.env.precision import needs_resolution
     from modelctl.plan.resolve import plan
+    from modelctl.plan.selections import needs_resolution
     from modelctl.store.layout import Layout
 
     if not selections:
@@ -185,7 +190,7 @@ def _needed_bytes(selections: list[Selection], root: Path) -> tuple[int | None, 
 def _comfy(directory: Path | None):
     if directory is None:
         return None
-    from modelctl.env.comfyui import inspect
+    from modelctl.machine.comfyui import inspect
 
     return inspect(directory)
 
@@ -248,7 +253,7 @@ def _gpu_facts(report: GpuReport, sm: int | None) -> dict[str, Any]:
 
 
 def _nunchaku_facts(py) -> dict[str, Any]:
-    from modelctl.env.packages import identify_nunchaku
+    from modelctl.machine.packages import identify_nunchaku
 
     dist = py.dists.get(rules()["nunchaku_distribution"]["name"])
     if dist is None:
