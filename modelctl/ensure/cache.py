@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from modelctl.ensure.config import STATE_DIR
+from modelctl.ensure.config import GPU_SM_ENV, MANIFESTS_ENV, STATE_DIR
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are strings anyway
@@ -32,8 +32,8 @@ def cache_key(
     """What decides how SPECs resolve: cwd (relative paths), the SPECs, the manifest folders,
     `--locked` (a cache entry written without it proves nothing about the lock) and the target
     GPU (`precision=auto`)."""
-    extra = os.environ.get("MODELCTL_MANIFESTS") or ""
-    sm = gpu_sm or os.environ.get("MODELCTL_GPU_SM") or ""
+    extra = os.environ.get(MANIFESTS_ENV) or ""
+    sm = gpu_sm or os.environ.get(GPU_SM_ENV) or ""
     return json.dumps(
         [os.getcwd(), list(specs), extra, manifests or ""] + ([True, sm] if locked or sm else [])
     )
@@ -96,20 +96,21 @@ def intact_bytes(root: str, assets: list[dict[str, Any]]) -> int | None:
 
 
 def write_cache(root: str, key: str, entry: dict[str, Any]) -> None:
-    """Add or replace `key`'s entry (newest first, at most MAX_ENTRIES), atomically. Best effort."""
+    """Add or replace `key`'s entry (newest first, at most MAX_ENTRIES), atomically. Best effort.
+
+    Written like every other state file (`store.atomic.write_text`), without the fsync: a cache
+    lost in a power cut costs one slow run. Imported here, not at the top: the fast path only
+    reads the cache, and `store.atomic` brings `contextlib` along.
+    """
     data = read_cache(root)
     entries = [e for e in data.get("entries", []) if e.get("key") != key]
     entries.insert(0, {"key": key, **entry})
     data = {"schema": CACHE_SCHEMA, "entries": entries[:MAX_ENTRIES]}
     path = cache_path(root)
-    tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-        os.replace(tmp, path)
-    except OSError:
-        import contextlib
+        from modelctl.store.atomic import write_text
 
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        write_text(path, json.dumps(data, indent=1), durable=False)
+    except OSError:
+        pass

@@ -1,6 +1,12 @@
 """How `ensure` is configured: environment variables and the options the fast path parses.
 
 Stdlib only (see `modelctl.ensure`): this module is imported on every container start.
+
+The option and variable names below are the one declaration of the command lines of `ensure` and
+`comfyui-paths`: the fast parser (`parse_fast_args`, `modelctl.ensure.fast`) reads its tables, and
+the typer commands (`modelctl/cli/commands/ensure.py`) declare each option from the same names, so
+the two cannot disagree about which options exist, which take a value and which variable stands
+in for one (tests/cli/test_ensure.py compares the typer command's click parameters with them).
 """
 
 from __future__ import annotations
@@ -14,14 +20,42 @@ if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are stri
 TRUE_VALUES = ("1", "true", "yes", "on")
 STATE_DIR = ".modelctl"  # = modelctl.store.layout.STATE_DIR (not imported: it pulls in pathlib)
 DEFAULT_MODELS_DIR = "./shared/models"  # = modelctl.store.layout.DEFAULT_MODELS_DIR
-_FLAGS = {"--offline": "offline", "--json": "json", "--locked": "locked"}
-_VALUED = {"--timeout": "timeout", "--models-dir": "models_dir", "--manifests": "manifests",
-           "--jobs": "jobs", "--lock-timeout": "lock_timeout", "--gpu-sm": "gpu_sm"}  # fmt: skip
+
+# option names
+TIMEOUT = "--timeout"
+OFFLINE = "--offline"
+JOBS = "--jobs"
+LOCK_TIMEOUT = "--lock-timeout"
+LOCKED = "--locked"
+GPU_SM = "--gpu-sm"
+JSON = "--json"
+MODELS_DIR = "--models-dir"
+MANIFESTS = "--manifests"
+WRITE = "--write"
+
+# environment variables
+ENSURE_ENV = "MODELCTL_ENSURE"  # the SPECs when none is given, separated by white space
+TIMEOUT_ENV = "MODELCTL_TIMEOUT"  # --timeout when it is not given
+OFFLINE_ENVS = ("MODELCTL_OFFLINE", "HF_HUB_OFFLINE")  # either set to a TRUE_VALUE: --offline
+MODELS_DIR_ENV = "MODELCTL_MODELS_DIR"  # = what modelctl.store.layout.models_dir reads
+MANIFESTS_ENV = "MODELCTL_MANIFESTS"  # = what modelctl.manifest.catalog reads
+GPU_SM_ENV = "MODELCTL_GPU_SM"  # = modelctl.env.precision.SM_ENV
+
+# option -> the command's parameter name. Flags take no value and default to False; valued
+# options take one (`--x v` or `--x=v`) and default to None. ENVVARS: parameter -> the variable
+# the command reads when the option is not given.
+ENSURE_FLAGS = {OFFLINE: "offline", LOCKED: "locked", JSON: "json_output"}
+ENSURE_VALUED = {TIMEOUT: "timeout", JOBS: "jobs", LOCK_TIMEOUT: "lock_timeout",
+                 GPU_SM: "gpu_sm", MODELS_DIR: "models_dir", MANIFESTS: "manifests"}  # fmt: skip
+ENSURE_ENVVARS = {"timeout": TIMEOUT_ENV}
+COMFYUI_PATHS_FLAGS = {JSON: "json_output"}
+COMFYUI_PATHS_VALUED = {WRITE: "write", MODELS_DIR: "models_dir"}
+COMFYUI_PATHS_ENVVARS: dict[str, str] = {}
 
 
 def env_specs() -> list[str]:
     """SPECs from `$MODELCTL_ENSURE` (separated by white space)."""
-    return os.environ.get("MODELCTL_ENSURE", "").split()
+    return os.environ.get(ENSURE_ENV, "").split()
 
 
 def env_flag(name: str) -> bool:
@@ -30,12 +64,12 @@ def env_flag(name: str) -> bool:
 
 def env_offline() -> bool:
     """`$MODELCTL_OFFLINE` or huggingface_hub's own `$HF_HUB_OFFLINE`."""
-    return env_flag("MODELCTL_OFFLINE") or env_flag("HF_HUB_OFFLINE")
+    return any(env_flag(name) for name in OFFLINE_ENVS)
 
 
 def models_root(option: str | None) -> str:
     """The models dir as `store.layout.models_dir` computes it, without importing pathlib."""
-    value = option or os.environ.get("MODELCTL_MODELS_DIR") or DEFAULT_MODELS_DIR
+    value = option or os.environ.get(MODELS_DIR_ENV) or DEFAULT_MODELS_DIR
     return os.path.abspath(os.path.expanduser(value))
 
 
@@ -64,7 +98,7 @@ def parse_seconds(value: str | None, option: str) -> float | None:
 
         raise BadInput(
             f"{option} must be a positive number of seconds, got `{value}`",
-            f"e.g. {option} 600 (also $MODELCTL_TIMEOUT)",
+            f"e.g. {option} 600 (also ${TIMEOUT_ENV})",
         )
     return float(value)
 
@@ -99,10 +133,13 @@ def parse_options(
 
 def parse_fast_args(args: list[str]) -> dict[str, Any] | None:
     """The options the ensure fast path understands; None for anything else (help, typos, `--`)."""
-    opts = parse_options(args, _FLAGS, _VALUED)
+    opts = parse_options(args, ENSURE_FLAGS, ENSURE_VALUED)
     if opts is None:
         return None
-    timeout = opts["timeout"] if opts["timeout"] is not None else os.environ.get("MODELCTL_TIMEOUT")
+    for param, name in ENSURE_ENVVARS.items():
+        if opts[param] is None:
+            opts[param] = os.environ.get(name) or None  # click ignores an empty variable too
+    timeout = opts["timeout"]
     if timeout is not None and timeout.strip() and not _positive(timeout):
         return None  # the full command reports it
     if opts["jobs"] is not None and not (opts["jobs"].isdigit() and int(opts["jobs"]) >= 1):

@@ -11,7 +11,13 @@ import sys
 import time
 
 from modelctl.ensure.cache import cache_key, cached_entry, intact_bytes
-from modelctl.ensure.config import models_root, parse_fast_args, parse_options
+from modelctl.ensure.config import (
+    COMFYUI_PATHS_FLAGS,
+    COMFYUI_PATHS_VALUED,
+    models_root,
+    parse_fast_args,
+    parse_options,
+)
 from modelctl.ensure.report import report_ok
 
 
@@ -32,12 +38,13 @@ def fast_main(args: list[str]) -> int | None:
 def fast_comfyui_paths(args: list[str]) -> int | None:
     """`comfyui-paths [--write PATH] [--json] [--models-dir D]` with the stdlib only."""
     try:
-        opts = parse_options(args, {"--json": "json"}, {"--write": "write", "--models-dir": "dir"})
+        opts = parse_options(args, COMFYUI_PATHS_FLAGS, COMFYUI_PATHS_VALUED)
         if opts is None or opts.pop("args"):
             return None
         from modelctl.store import comfyui_paths
 
-        text = comfyui_paths.report(models_root(opts["dir"]), opts["write"], opts["json"])
+        root = models_root(opts["models_dir"])
+        text = comfyui_paths.report(root, opts["write"], opts["json_output"])
         sys.stdout.write(text)
         sys.stdout.flush()
         return 0
@@ -61,7 +68,7 @@ def fast_ensure(args: list[str]) -> int | None:
         if total is None:
             return None
         report_ok(
-            opts["json"],
+            opts["json_output"],
             specs=entry["specs"],
             root=root,
             assets=len(entry["assets"]),

@@ -1,8 +1,9 @@
 """Replacing a small text file so that a reader (or a crash) sees the old content or the new one.
 
-Lock files, generated manifests, ComfyUI's `extra_model_paths.yaml` and receipts are all written
-the same way: to `.<name>.<pid>.tmp` beside the target (same filesystem, so the rename is atomic;
-the leading dot and `.tmp` are what `gc` and `status` recognise as leftovers), then renamed over it.
+Lock files, generated manifests, ComfyUI's `extra_model_paths.yaml`, receipts and `ensure`'s cache
+are all written the same way: to `.<name>.<pid>.tmp` beside the target (same filesystem, so the
+rename is atomic; the leading dot and `.tmp` are what `gc` and `status` recognise as leftovers),
+then renamed over it.
 """
 
 from __future__ import annotations

@@ -4,18 +4,26 @@ pull path against the test hub (concurrent processes, a killed one, a rerun with
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+import math
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from modelctl.ensure import config as C
 from tests.helpers.cli import cli_env, run_cli
 from tests.helpers.probe import probe
 from tests.helpers.stack import fake_stack, write_manifest
@@ -121,6 +129,21 @@ def test_relative_manifest_path_is_keyed_by_working_directory(stack, tmp_path):
     assert run_cli("ensure", "stack.yaml", env=env, cwd=stack["manifest"].parent).code == 0
     result = run_cli("ensure", "stack.yaml", env=env, cwd=other)
     assert result.code == 2 and "does not exist" in result.err
+
+
+def test_cache_is_replaced_atomically_and_a_failed_write_is_harmless(tmp_path):
+    from modelctl.ensure.cache import CACHE_NAME, cache_path, read_cache, write_cache
+
+    root = str(tmp_path / "models")
+    write_cache(root, "k1", {"assets": []})
+    write_cache(root, "k2", {"assets": []})
+    state = tmp_path / "models" / C.STATE_DIR
+    assert os.listdir(state) == [CACHE_NAME]  # no temporary file left beside it
+    assert [e["key"] for e in read_cache(root)["entries"]] == ["k2", "k1"]
+    os.unlink(cache_path(root))
+    os.mkdir(cache_path(root))  # a folder in the way: the rename fails
+    write_cache(root, "k3", {"assets": []})  # best effort: no error ...
+    assert os.listdir(state) == [CACHE_NAME]  # ... and still no temporary file
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -323,3 +346,176 @@ def test_ensure_fetches_only_what_is_missing_and_never_upgrades_in_passing(two, 
     assert "1 downloaded" in result.out
     assert [e for e in hub.requests() if e.file == "model.safetensors"] == []
     assert_installed(two)  # the installed model is still the one the receipt names
+
+
+# ----------------------------------------------------------------------------- fast parser = typer
+#
+# `modelctl ensure` and `comfyui-paths` are parsed twice: by the stdlib fast parser (from the tables
+# of modelctl/ensure/config.py) and, whenever it declines, by the typer command. Both must know the
+# same options, with the same arity, defaults and environment variables; the fast parser may
+# decline anything (the typer command then decides), but whatever it accepts, click must accept
+# with the same values.
+
+FAST_TABLES = {
+    "ensure": (C.ENSURE_FLAGS, C.ENSURE_VALUED, C.ENSURE_ENVVARS),
+    "comfyui-paths": (C.COMFYUI_PATHS_FLAGS, C.COMFYUI_PATHS_VALUED, C.COMFYUI_PATHS_ENVVARS),
+}
+NO_ENV = (C.ENSURE_ENV, C.TIMEOUT_ENV, *C.ENSURE_ENVVARS.values())
+
+
+@functools.cache
+def click_command(name: str) -> click.Command:
+    """The real typer command, as click sees it (what `modelctl NAME` runs when not fast)."""
+    import typer.main
+
+    from modelctl.cli.app import build_app
+
+    group = typer.main.get_command(build_app([name]))
+    assert isinstance(group, click.Group)
+    return group.commands[name]
+
+
+@contextlib.contextmanager
+def environ(**values: str) -> Iterator[None]:
+    """os.environ without ensure's variables, plus `values`, restored afterwards."""
+    saved = dict(os.environ)
+    for name in NO_ENV:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def click_params(name: str, argv: list[str]) -> dict[str, Any]:
+    """The parameters click parses from `argv` (raises click's usage errors)."""
+    return click_command(name).make_context(name, list(argv)).params
+
+
+@pytest.mark.parametrize("name", sorted(FAST_TABLES))
+def test_fast_parser_tables_are_the_typer_commands_options(name):
+    flags, valued, envvars = FAST_TABLES[name]
+    params = click_command(name).params
+    options = [p for p in params if isinstance(p, click.Option)]
+    assert {o: p.name for p in options if p.is_flag for o in (*p.opts, *p.secondary_opts)} == flags
+    assert {o: p.name for p in options if not p.is_flag for o in (*p.opts, *p.secondary_opts)} == (
+        valued
+    )
+    assert {p.name: p.envvar for p in options if p.envvar} == envvars
+    for p in options:  # what `parse_options` assumes of every option
+        assert (p.nargs, p.multiple, p.count) == (1, False, False), p.name
+        assert p.default is (False if p.is_flag else None), p.name
+    arguments = [(p.name, p.nargs) for p in params if isinstance(p, click.Argument)]
+    assert arguments == ([("specs", -1)] if name == "ensure" else [])
+
+
+@pytest.mark.parametrize("name", sorted(FAST_TABLES))
+def test_fast_parser_defaults_are_the_typer_commands_defaults(name):
+    flags, valued, _ = FAST_TABLES[name]
+    with environ():
+        fast = C.parse_options([], flags, valued)
+        params = click_params(name, [])
+    assert fast is not None and fast.pop("args") == []
+    assert fast == {k: v for k, v in params.items() if k != "specs"}
+
+
+def test_fast_path_environment_names_are_the_ones_the_full_command_reads(tmp_path):
+    from modelctl.env import precision
+    from modelctl.manifest.catalog import search_dirs
+    from modelctl.store import layout
+
+    assert (C.STATE_DIR, C.DEFAULT_MODELS_DIR) == (layout.STATE_DIR, layout.DEFAULT_MODELS_DIR)
+    assert C.GPU_SM_ENV == precision.SM_ENV
+    with environ(**{C.MODELS_DIR_ENV: str(tmp_path / "m"), C.MANIFESTS_ENV: str(tmp_path / "x")}):
+        assert C.models_root(None) == str(layout.models_dir(None))
+        assert C.models_root("") == str(layout.models_dir(""))
+        assert search_dirs()[-1] == tmp_path / "x"
+    with environ(**{C.ENSURE_ENV: " a  b:q=1 "}):
+        assert C.env_specs() == ["a", "b:q=1"]
+    for name in C.OFFLINE_ENVS:
+        with environ(**{name: "1"}):
+            assert C.env_offline()
+
+
+def agree(fast: dict[str, Any], params: dict[str, Any]) -> None:
+    """The fast parser's values (strings, checked) are what click converted them to."""
+    for key, theirs in params.items():
+        ours = fast[key]
+        if key == "specs":
+            assert ours == list(theirs), key
+        elif ours is None or theirs is None or isinstance(theirs, (bool, str)):
+            assert ours == theirs, key
+        elif isinstance(theirs, int):
+            assert int(ours) == theirs, key
+        else:
+            assert float(ours) == theirs or (math.isnan(theirs) and math.isnan(float(ours))), key
+
+
+ENSURE_OPTIONS = sorted({**C.ENSURE_FLAGS, **C.ENSURE_VALUED})
+VALUES = ["3", "0", "+2", " 4", "1.5", "nan", "inf", "-1", "x", "", "=", "--json", "-", "a b"]
+TOKENS = st.one_of(
+    st.sampled_from(ENSURE_OPTIONS),
+    st.builds("{}={}".format, st.sampled_from(ENSURE_OPTIONS), st.sampled_from(VALUES)),
+    st.sampled_from(
+        ["--help", "-h", "--", "-", "--nope", "-x", "--jso", "--json=", "--no-offline"]
+    ),
+    st.sampled_from(VALUES),
+    st.text(st.characters(codec="utf-8"), max_size=5),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TOKENS, max_size=8), st.sampled_from([None, "5", "", "x", "0"]))
+def test_whatever_the_fast_parser_accepts_click_parses_the_same(argv, timeout_env):
+    env = {} if timeout_env is None else {C.TIMEOUT_ENV: timeout_env}
+    with environ(**env):
+        fast = C.parse_fast_args(argv)
+        if fast is None:
+            return  # declined: the typer command parses it (and reports any error)
+        params = click_params("ensure", argv)
+    agree(fast, params)
+
+
+def well_formed(option: str) -> st.SearchStrategy[list[str]]:
+    """`option` as a user writes it, with a value both parsers take."""
+    if option in C.ENSURE_FLAGS:
+        return st.just([option])
+    value = {
+        C.TIMEOUT: st.sampled_from(["1", "600", "0.5"]),
+        C.JOBS: st.integers(1, 16).map(str),
+        C.LOCK_TIMEOUT: st.sampled_from(["0", "1.5", "30"]),
+    }.get(option, st.text(st.characters(codec="ascii", categories=("L", "N")), min_size=1))
+    return value.flatmap(lambda v: st.sampled_from([[option, v], [f"{option}={v}"]]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(ENSURE_OPTIONS).flatmap(well_formed), max_size=6),
+    st.lists(st.sampled_from(["stack", "stack:quant=Q8_0", "a.yaml"]), min_size=1, max_size=3),
+    st.randoms(use_true_random=False),
+)
+def test_the_fast_parser_accepts_every_option_the_typer_command_has(options, specs, rnd):
+    groups = [*options, *([spec] for spec in specs)]
+    rnd.shuffle(groups)  # SPECs before, between and after options, as click allows
+    argv = [token for group in groups for token in group]
+    with environ():
+        fast = C.parse_fast_args(argv)
+        params = click_params("ensure", argv)
+    assert fast is not None, argv
+    agree(fast, params)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(
+    st.sampled_from(sorted({**C.COMFYUI_PATHS_FLAGS, **C.COMFYUI_PATHS_VALUED})),
+    st.sampled_from(["x.yaml", "--write=y", "--models-dir=", "--nope", "--", "spec", ""]),
+), max_size=6))  # fmt: skip
+def test_whatever_the_fast_comfyui_paths_parser_accepts_click_parses_the_same(argv):
+    with environ():
+        fast = C.parse_options(argv, C.COMFYUI_PATHS_FLAGS, C.COMFYUI_PATHS_VALUED)
+        if fast is None or fast.pop("args"):
+            return  # the fast path declines positional arguments too
+        params = click_params("comfyui-paths", argv)
+    agree(fast, params)

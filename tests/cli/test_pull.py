@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -397,9 +398,43 @@ def test_pickle_is_refused_unless_allowed_and_pinned(puller, hub, tmp_path):
     assert puller.file("checkpoints/model.ckpt").read_bytes() == data
 
 
-def test_token_never_printed(puller):
-    # every test above checked each output as it ran; this one guards the guard
-    assert TOKEN.startswith("hf_") and len(TOKEN) > 20
+def test_token_never_printed(puller, hub, tmp_path):
+    """Every path that handles the token, plain and `--json`: a download (the token goes to the
+    hub, not the CDN), a dry run, a gated repo the token may not read (403), a token the Hub
+    rejects (401). Each run must have sent the token, and no output may hold it or its hex part."""
+    add(hub, "unet/m.gguf")
+    add(hub, "unet/g.gguf", repo="org/gated")
+    hub.gate("org/gated")  # TOKEN is valid but has not accepted the terms
+    ok = manifest(tmp_path, hf_asset("unet/m.gguf", "unet/m.gguf"))
+    gated = tmp_path / "gated.yaml"
+    gated.write_text(
+        ok.read_text().replace(f"hf://{REPO}/unet/m.gguf", "hf://org/gated/unet/g.gguf")
+    )
+    bad = "hf_" + secrets.token_hex(16)  # unknown to the hub: 401 on every request
+    runs = [
+        ("dry run", ok, ["--dry-run"], puller.env(), 0),
+        ("download", ok, [], puller.env(), 0),
+        ("gated", gated, [], puller.env(), 3),
+        ("rejected", ok, [], puller.env(HF_TOKEN=bad), 3),
+    ]
+    for name, man, args, env, code in runs:
+        for json_flag in ([], ["--json"]):
+            shutil.rmtree(puller.models, ignore_errors=True)  # each run downloads anew
+            hub.clear_log()
+            r = run_cli(*puller.args(man, *args, *json_flag), env=env, timeout=120)
+            assert r.code == code, (name, json_flag, r.err)
+            token = env["HF_TOKEN"]
+            assert any(e.auth for e in hub.requests("hub")), (name, "the token was not sent")
+            assert not any(e.auth for e in hub.requests("cdn")), name
+            for text in (r.out, r.err):
+                assert token not in text and token[3:] not in text, (name, json_flag)
+            if json_flag:
+                events = [json.loads(line) for line in r.out.splitlines()]  # real JSON lines
+                assert code or "plan" in {e["event"] for e in events}, name
+                assert token not in json.dumps(events)
+            if code:
+                assert r.err.startswith("error: ") and "Traceback" not in r.err, (name, r.err)
+                assert "HF_TOKEN" in r.err, (name, r.err)  # the hint says which token to fix
 
 
 INSTALLER = r"""

@@ -6,11 +6,18 @@ stdlib-only fast path in `modelctl.ensure`. This is the full command, for everyt
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
 import typer
 
-from modelctl.cli.options import GpuSm, Json, Locked, Manifests, ModelsDir, parse_gpu_sm
+from modelctl.cli import options as shared
+from modelctl.cli.options import parse_gpu_sm
+from modelctl.ensure import config as C
+
+
+def _help(alias: Any) -> str:
+    """The help text of a shared option of `cli/options.py` (declared here under C's name)."""
+    return str(get_args(alias)[1].help)
 
 
 def register(app: typer.Typer) -> None:
@@ -18,51 +25,63 @@ def register(app: typer.Typer) -> None:
     app.command("comfyui-paths")(comfyui_paths_command)
 
 
+# Every option below takes its name (and environment variable) from `modelctl.ensure.config`,
+# whose tables the stdlib fast path parses with; the parameter names are the tables' values.
+Json = Annotated[bool, typer.Option(C.JSON, help=_help(shared.Json))]
+ModelsDir = Annotated[
+    str | None, typer.Option(C.MODELS_DIR, help=_help(shared.ModelsDir), show_default=False)
+]
+
+
 def ensure_command(
     specs: Annotated[
         list[str] | None,
         typer.Argument(
             help="Stacks to make present: NAME[:axis=value,…] or manifest files "
-            "(default: $MODELCTL_ENSURE, separated by spaces).",
+            f"(default: ${C.ENSURE_ENV}, separated by spaces).",
             show_default=False,
         ),
     ] = None,
     timeout: Annotated[
         str | None,
         typer.Option(
-            "--timeout",
+            C.TIMEOUT,
             metavar="SECONDS",
-            envvar="MODELCTL_TIMEOUT",
+            envvar=C.ENSURE_ENVVARS["timeout"],
             help="Give up after this many seconds in all (exit 5); partial downloads are kept "
-            "and resumed next time. Also $MODELCTL_TIMEOUT.",
+            f"and resumed next time. Also ${C.TIMEOUT_ENV}.",
             show_default=False,
         ),
     ] = None,
     offline: Annotated[
         bool,
         typer.Option(
-            "--offline",
+            C.OFFLINE,
             help="Never touch the network; missing assets are an error (exit 1) that lists them. "
-            "Also $MODELCTL_OFFLINE=1 or $HF_HUB_OFFLINE=1.",
+            f"Also ${C.OFFLINE_ENVS[0]}=1 or ${C.OFFLINE_ENVS[1]}=1.",
         ),
     ] = False,
     jobs: Annotated[
         int | None,
-        typer.Option("--jobs", min=1, help="Files to download at once.", show_default=False),
+        typer.Option(C.JOBS, min=1, help="Files to download at once.", show_default=False),
     ] = None,
     lock_timeout: Annotated[
         float | None,
         typer.Option(
-            "--lock-timeout",
+            C.LOCK_TIMEOUT,
             help="Seconds to wait for another process pulling the same file (exit 5).",
             show_default=False,
         ),
     ] = None,
-    locked: Locked = False,
-    gpu_sm: GpuSm = None,
+    locked: Annotated[bool, typer.Option(C.LOCKED, help=_help(shared.Locked))] = False,
+    gpu_sm: Annotated[
+        str | None, typer.Option(C.GPU_SM, help=_help(shared.GpuSm), show_default=False)
+    ] = None,
     json_output: Json = False,
     models_dir: ModelsDir = None,
-    manifests: Manifests = None,
+    manifests: Annotated[
+        str | None, typer.Option(C.MANIFESTS, help=_help(shared.Manifests), show_default=False)
+    ] = None,
 ) -> int:
     """Make stacks present: instant when every file's receipt matches, else check and pull.
 
@@ -73,7 +92,7 @@ def ensure_command(
     from modelctl.ensure.config import env_specs, parse_seconds
     from modelctl.ensure.run import run
 
-    seconds = parse_seconds(timeout, "--timeout")
+    seconds = parse_seconds(timeout, C.TIMEOUT)
     with reporting(json_output) as reporter:
         return run(
             list(specs or []) or env_specs(),
@@ -94,7 +113,7 @@ def comfyui_paths_command(
     write: Annotated[
         str | None,
         typer.Option(
-            "--write",
+            C.WRITE,
             metavar="PATH",
             help="Merge the modelctl section into this extra_model_paths.yaml (other sections "
             "are kept) instead of printing it.",
