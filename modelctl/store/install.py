@@ -74,18 +74,30 @@ def publish(tmp: Path, dest: Path, replace: bool = False) -> None:
             f"{dest} exists and is not a regular file",
             "move it away; modelctl never replaces symlinks or folders",
         )
-    if _same_fs(tmp, parent):
-        _place(tmp, dest, replace)
+    if not _same_fs(tmp, parent):
+        _publish_copy(tmp, dest, replace)
     else:
-        staged = parent / f".{dest.name}.{os.getpid()}.modelctl-tmp"  # matches STAGING_RE
         try:
-            _copy_synced(tmp, staged)
-            _place(staged, dest, replace)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                staged.unlink()
-        tmp.unlink()
+            _place(tmp, dest, replace)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # a bind mount of the same device (a container's volume): st_dev agrees, but link(2)
+            # and rename(2) refuse to cross mount points with EXDEV, so copy as for another disk
+            _publish_copy(tmp, dest, replace)
     fsync_dir(parent)
+
+
+def _publish_copy(tmp: Path, dest: Path, replace: bool) -> None:
+    """Another filesystem: copy beside `dest` (fsynced), place that, then drop `tmp`."""
+    staged = dest.parent / f".{dest.name}.{os.getpid()}.modelctl-tmp"  # matches STAGING_RE
+    try:
+        _copy_synced(tmp, staged)
+        _place(staged, dest, replace)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            staged.unlink()
+    tmp.unlink()
 
 
 def _place(tmp: Path, dest: Path, replace: bool) -> None:

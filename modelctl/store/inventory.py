@@ -82,7 +82,7 @@ def scan(layout: Layout) -> Inventory:
     inv.receipts = found
     inv.broken_receipts = [Path(p) for p in broken]
     inv.staging.extend(_info(layout.root, Path(p)) for p in temps)
-    try:  # e.g. ensure's `ensure-cache.json.<pid>.tmp`
+    try:  # e.g. ensure's `.ensure-cache.json.<pid>.tmp` (store.atomic.write_text)
         top = [e for e in os.scandir(layout.state) if e.is_file(follow_symlinks=False)]
     except OSError:
         top = []

@@ -225,16 +225,9 @@ def bind_mount(source: Path, target: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(target)], check=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="store/install.publish: a bind-mounted models sub-folder (a container volume of the same "
-    "disk) has the partials' st_dev, so _same_fs says yes; os.link fails with EXDEV, the fallback "
-    "os.rename fails with EXDEV too, and the OSError escapes (pull: exit 70, internal error). "
-    "EXDEV from rename should take the copy-beside-the-destination path.",
-)
 @pytest.mark.parametrize("replace", [False, True], ids=["new", "replacing"])
 def test_a_bind_mounted_destination_folder_is_published_by_a_copy(tmp_path, replace):
+    """A container's volume of the same disk: st_dev agrees, link(2)/rename(2) say EXDEV."""
     data = os.urandom(1 << 20)
     models = tmp_path / "models"
     tmp = partial(models / ".modelctl" / "partial", data)

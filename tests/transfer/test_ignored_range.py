@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from modelctl.sources.base import RemoteFile
+
 from modelctl.store.layout import Layout
 from modelctl.store.partials import PartialState, Ranges, claim
 from modelctl.transfer.fetch import TransferOptions, fetch
