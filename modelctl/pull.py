@@ -27,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.errors import BadInput, CheckFailed, ModelctlError, SourceError
 from modelctl.manifest.model import ResolvedAsset, Selection
@@ -40,6 +40,9 @@ from modelctl.sources.base import RemoteFile
 from modelctl.store import locks, partials, receipts
 from modelctl.store.layout import Layout
 from modelctl.store.receipts import Receipt
+
+if TYPE_CHECKING:
+    from modelctl.transfer.retry import RetryPolicy
 
 MiB = 1 << 20
 
@@ -69,6 +72,7 @@ class PullOptions:
     stall_timeout: float = 30.0
     retries: int = 6
     backoff: float = 0.5
+    retry: RetryPolicy | None = None  # default: `retries` and `backoff`, capped by the environment
     preflight: Callable[[list[Selection], Layout], None] | None = None
     post_verify: Callable[[ResolvedAsset, Path], None] | None = None
     reporter: Reporter = field(default_factory=Reporter)
@@ -128,6 +132,10 @@ def pull_selections(
     opts = options or PullOptions()
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         opts.offline = True
+    if opts.retry is None:  # once, before any work: a bad MODELCTL_RETRY_MAX_DELAY is exit 2
+        from modelctl.transfer.retry import RetryPolicy
+
+        opts.retry = RetryPolicy.from_env(attempts=opts.retries, base=opts.backoff)
     deadline = time.monotonic() + opts.timeout if opts.timeout else None
     wants = _collect(selections)
     for want in wants:
@@ -253,13 +261,12 @@ def _decide(wants: list[_Want], layout: Layout, opts: PullOptions) -> list[_Want
 
 def _resolve(want: _Want, opts: PullOptions) -> None:
     from modelctl.sources.resolve import resolve
-    from modelctl.transfer.retry import RetryPolicy
 
     want.remote = resolve(
         want.asset,
         want.base,
         opts.allow_unverified,
-        RetryPolicy(attempts=opts.retries, base=opts.backoff),
+        opts.retry,
         timeout=min(10.0, opts.stall_timeout),
     )
 
@@ -409,15 +416,14 @@ def _fetch_verified(
     w: _Want, layout: Layout, opts: PullOptions, deadline: float | None, key: str
 ) -> tuple[partials.Partial, Any]:
     from modelctl.transfer.fetch import TransferOptions, fetch
-    from modelctl.transfer.retry import RetryPolicy
 
     asset, remote = w.asset, w.remote
-    assert remote is not None
+    assert remote is not None and opts.retry is not None
     topts = TransferOptions(
         connections=max(1, opts.connections),
         segment_threshold=opts.segment_threshold,
         stall_timeout=opts.stall_timeout,
-        retry=RetryPolicy(attempts=opts.retries, base=opts.backoff),
+        retry=opts.retry,
         deadline=deadline,
     )
     for attempt in (0, 1):
