@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from modelctl.errors import BadInput, SourceError
 from modelctl.manifest.model import ResolvedAsset
-from modelctl.manifest.uris import HEX40_RE, parse_hf
+from modelctl.manifest.uris import HEX40_RE, HfRef, parse_hf
 from modelctl.plan.lockfile import LockEntry
 from modelctl.redact import redact
 
@@ -114,7 +114,6 @@ def _pin_group(
 ) -> list[LockEntry]:
     from huggingface_hub import HfApi
 
-    from modelctl.manifest.uris import HfRef
     from modelctl.sources.hf import ask_hub
 
     api = HfApi()
@@ -169,7 +168,6 @@ def _hash_small(
     from huggingface_hub import constants, hf_hub_url
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-    from modelctl.manifest.uris import HfRef
     from modelctl.sources.hf import ask_hub
 
     if info.size > SMALL_FILE_LIMIT:

@@ -16,7 +16,9 @@ on loopback. So the HEAD is first sent with our own client (`quick_metadata`), a
 taken only when it is the plain success that `get_hf_file_metadata` would return unchanged: a 200,
 or a redirect to another origin (the CDN), with a 40-hex `X-Repo-Commit`. Everything else (a
 relative redirect of a renamed repo, any 4xx/5xx, a network error, a missing header) goes to
-huggingface_hub, which asks again and answers with its typed errors and retries. Likewise the
+huggingface_hub, which asks again and answers with its typed errors; that request is retried as
+`transfer.retry` says, and its errors are worded by `map_error`, the one mapping of Hub errors
+(also used by `lock`'s calls in `plan.pinning`). Likewise the
 token (`hub_token`) is read from `HF_TOKEN` only when huggingface_hub would read nothing else
 first (no OIDC exchange configured) or later (no stored login file); otherwise `get_token()`
 decides. tests/sources/test_hf.py holds both against huggingface_hub as the oracle.

@@ -2,35 +2,34 @@
 
 Every request modelctl makes (the Hub's metadata HEAD in `sources.hf`, the Hub API calls of `lock`
 in `plan.pinning`, the header reads of `inspect` in `sources.remote`, the byte streams of
-`transfer`) asks this module the same three questions, so that a status or an error means the same
+`transfer`) asks this module the same questions, so that a status or an error means the same
 thing everywhere:
 
 - Which answers are worth asking again (`RETRY_STATUSES`): 408 Request Timeout, 429 Too Many
-  Requests, 500, 502, 503, 504, the set huggingface_hub retries itself
-  (`_DEFAULT_RETRY_ON_STATUS_CODES` in huggingface_hub/utils/_http.py, huggingface_hub v2.4.0),
-  plus 425 Too Early (RFC 8470 section 5.2: "A client that receives a 425 (Too Early) response MAY
-  automatically retry the request"; a CDN that accepted TLS early data in front of the origin sends
-  it). RFC 9110 section 15.5.9 and 15.6 describe 408 and 5xx as conditions of the server or of the
-  exchange, not of the request, and RFC 6585 section 4 makes 429 a "slow down". Every other
-  status, 401/403/404 above all, is an answer: asking again gets the same one.
-- Which exceptions are worth asking again (`retryable_error`): timeouts, refused / reset /
-  dropped connections, a body cut short, DNS failures - what `OSError` and `http.client`'s
-  exceptions raise on a socket, and huggingface_hub's client's `TimeoutException`, `NetworkError`
-  and `RemoteProtocolError` (its `_DEFAULT_RETRY_ON_EXCEPTIONS`, same file). Never: a TLS
-  certificate that does not verify, a proxy that refuses us (403/407 to CONNECT), offline mode.
-- How long to wait (`RetryPolicy.delay`): exponential backoff with full jitter (a uniform wait
-  between 0 and `base * 2**(n-1)`, at most `cap`), so containers that failed together do not retry
-  together; a `Retry-After` (delay-seconds or an HTTP-date, RFC 9110 section 10.2.3) is honoured
-  up to `retry_after_cap`.
-
-And when to stop (`RetryState`): after more than `attempts` failures in a row, or once a run of
-failures would outlast `budget` seconds. Progress (bytes received) resets both, as huggingface_hub
-resets its count per chunk, so a long download over a flaky link finishes while a dead server
-fails in bounded time.
+  Requests, 500, 502, 503 and 504, the set huggingface_hub retries itself
+  (`_DEFAULT_RETRY_ON_STATUS_CODES` in huggingface_hub/utils/_http.py of huggingface_hub 2.4.0),
+  plus 425 Too Early: RFC 8470 section 5.2 lets a client retry a request refused as early data,
+  and a new attempt on a new connection is no longer early (a TLS-terminating CDN sends it).
+  RFC 9110 sections 15.5.9 and 15.6 describe 408 and the 5xx as the server's or the exchange's
+  condition, not the request's, and RFC 6585 section 4 makes 429 "slow down". 501 and 505 say
+  the server cannot do this at all, and every 4xx else (401/403/404 above all) is an answer:
+  asking again gets the same one.
+- Which exceptions are worth asking again (`retryable_error`): timeouts, refused, reset or
+  dropped connections, a body cut short, DNS failures (the `OSError`s and `http.client`
+  exceptions of a socket), and huggingface_hub's client's `TimeoutException`, `NetworkError` and
+  `RemoteProtocolError` (its `_DEFAULT_RETRY_ON_EXCEPTIONS`, same file). Never: a TLS certificate
+  that does not verify, a proxy that refuses us (403/407 to CONNECT), offline mode.
+- How long to wait (`RetryPolicy.delay`): exponential backoff with full jitter (uniform between 0
+  and `base * 2**(n-1)`, at most `cap`), so containers that failed together do not retry together;
+  a `Retry-After` (delay-seconds or an HTTP-date, RFC 9110 section 10.2.3) is honoured up to
+  `retry_after_cap`.
+- When to stop (`RetryState`): after more than `attempts` failures in a row, or when a run of
+  failures would last longer than `budget` seconds. Progress (bytes received) starts both anew, so
+  a long download over a flaky link finishes while a dead server fails in bounded time.
 
 `MODELCTL_RETRY_MAX_DELAY` (seconds, >= 0) caps every single wait, backoff and `Retry-After` alike;
-it is read where a policy is built (`RetryPolicy.from_env`), so a test can make retries quick
-without touching what they decide.
+it is read where a policy is built (`RetryPolicy.from_env`), so tests can make retries quick
+without changing what is retried.
 """
 
 from __future__ import annotations
