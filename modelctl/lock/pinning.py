@@ -9,7 +9,9 @@ fetched and hashed, and the bytes are checked against the blob sha1 before their
 
 https:// assets must already carry a sha256 in the manifest (nothing upstream vouches for the
 bytes); file:// assets without one are hashed where they lie. All Hub calls go through
-huggingface_hub (HF_ENDPOINT, HF_TOKEN, proxies, offline mode), imported only here.
+huggingface_hub (HF_ENDPOINT, HF_TOKEN, proxies, offline mode), imported only here, and through
+`sources.hf.ask_hub`: retried as `transfer.retry` says (408/425/429/5xx, network errors), their
+errors worded by the one mapping of Hub errors, `sources.hf.map_error`.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from modelctl.errors import BadInput, SourceError
 from modelctl.manifest.model import ResolvedAsset
-from modelctl.manifest.uris import HEX40_RE, parse_hf
+from modelctl.manifest.uris import HEX40_RE, HfRef, parse_hf
 from modelctl.plan.lockfile import LockEntry
 from modelctl.redact import redact
+
+if TYPE_CHECKING:
+    from modelctl.transfer.retry import RetryPolicy
 
 SMALL_FILE_LIMIT = 64 << 20  # a non-LFS file larger than this is not a Hub file we will fetch
 
@@ -80,6 +85,7 @@ def _pin_hf(assets: list[ResolvedAsset]) -> list[LockEntry]:
     from huggingface_hub import constants
 
     from modelctl.redact import install_log_filter
+    from modelctl.transfer.retry import RetryPolicy
 
     install_log_filter()
     if constants.HF_HUB_OFFLINE:
@@ -87,6 +93,7 @@ def _pin_hf(assets: list[ResolvedAsset]) -> list[LockEntry]:
             "lock needs the Hub's file metadata, but offline mode is on (HF_HUB_OFFLINE)",
             "unset HF_HUB_OFFLINE to lock, or pin sha256 and size in the manifest",
         )
+    retry = RetryPolicy.from_env()
     groups: dict[tuple[str, str, str | None], list[tuple[ResolvedAsset, str]]] = {}
     for asset in assets:
         ref = parse_hf(asset.source, allow_revision=False)
@@ -95,32 +102,43 @@ def _pin_hf(assets: list[ResolvedAsset]) -> list[LockEntry]:
         )
     out = []
     for (repo_type, repo_id, revision), members in groups.items():
-        out.extend(_pin_group(repo_type, repo_id, revision, members))
+        out.extend(_pin_group(repo_type, repo_id, revision, members, retry))
     return out
 
 
 def _pin_group(
-    repo_type: str, repo_id: str, revision: str | None, members: list[tuple[ResolvedAsset, str]]
+    repo_type: str,
+    repo_id: str,
+    revision: str | None,
+    members: list[tuple[ResolvedAsset, str]],
+    retry: RetryPolicy,
 ) -> list[LockEntry]:
     from huggingface_hub import HfApi
 
+    from modelctl.sources.hf import ask_hub
+
     api = HfApi()
     label = f"{repo_id}@{revision or 'main'}"
-    with _hub_errors(repo_type, repo_id, revision):
-        if revision and HEX40_RE.fullmatch(revision):
-            commit = revision
-        else:
-            commit = api.repo_info(repo_id, revision=revision, repo_type=repo_type).sha
-        if not commit or not HEX40_RE.fullmatch(commit):
-            raise SourceError(
-                f"the Hub gave no commit for {label}",
-                "is HF_ENDPOINT a Hugging Face Hub or a mirror that speaks its protocol?",
-            )
-        paths = sorted({path for _, path in members})
-        infos = {
-            info.path: info
-            for info in api.get_paths_info(repo_id, paths, revision=commit, repo_type=repo_type)
-        }
+    repo = HfRef(repo_id, "", revision, repo_type)  # the question is about the repo, not a file
+    commit: str | None
+    if revision and HEX40_RE.fullmatch(revision):
+        commit = revision
+    else:
+        commit = ask_hub(
+            lambda: api.repo_info(repo_id, revision=revision, repo_type=repo_type).sha, repo, retry
+        )
+    if not commit or not HEX40_RE.fullmatch(commit):
+        raise SourceError(
+            f"the Hub gave no commit for {label}",
+            "is HF_ENDPOINT a Hugging Face Hub or a mirror that speaks its protocol?",
+        )
+    paths = sorted({path for _, path in members})
+    listed = ask_hub(
+        lambda: api.get_paths_info(repo_id, paths, revision=commit, repo_type=repo_type),
+        repo,
+        retry,
+    )
+    infos = {info.path: info for info in listed}
     out = []
     for asset, path in members:
         info = infos.get(path)
@@ -132,7 +150,7 @@ def _pin_group(
         if info.lfs is not None:
             sha256, size = info.lfs.sha256, info.lfs.size
         else:
-            sha256, size = _hash_small(repo_type, repo_id, commit, path, info)
+            sha256, size = _hash_small(repo_type, repo_id, commit, path, info, retry)
         if asset.sha256 and asset.sha256.lower() != sha256:
             raise SourceError(
                 f"asset `{asset.id}`: the manifest pins sha256 {asset.sha256[:12]}…, but "
@@ -144,10 +162,14 @@ def _pin_group(
     return out
 
 
-def _hash_small(repo_type: str, repo_id: str, commit: str, path: str, info: Any) -> tuple[str, int]:
+def _hash_small(
+    repo_type: str, repo_id: str, commit: str, path: str, info: Any, retry: RetryPolicy
+) -> tuple[str, int]:
     """sha256 of a small git (non-LFS) file, fetched and checked against its git blob sha1."""
     from huggingface_hub import constants, hf_hub_url
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    from modelctl.sources.hf import ask_hub
 
     if info.size > SMALL_FILE_LIMIT:
         raise SourceError(
@@ -157,12 +179,15 @@ def _hash_small(repo_type: str, repo_id: str, commit: str, path: str, info: Any)
     url = hf_hub_url(repo_id, path, repo_type=repo_type, revision=commit)
     headers = build_hf_headers()
     headers["Accept-Encoding"] = "identity"
-    with _hub_errors(repo_type, repo_id, commit):
+
+    def get() -> Any:
         response = get_session().get(
             url, headers=headers, follow_redirects=True, timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT
         )
         hf_raise_for_status(response)
-    data = response.content
+        return response.content
+
+    data = ask_hub(get, HfRef(repo_id, path, commit, repo_type), retry)
     blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
     if len(data) != info.size or (info.blob_id and blob != info.blob_id):
         raise SourceError(
@@ -170,51 +195,3 @@ def _hash_small(repo_type: str, repo_id: str, commit: str, path: str, info: Any)
             "blob id", "retry later; a proxy or mirror may be serving stale content"
         )  # fmt: skip
     return hashlib.sha256(data).hexdigest(), len(data)
-
-
-class _hub_errors:
-    """Map huggingface_hub / network exceptions to SourceError (exit 3) with an actionable hint."""
-
-    def __init__(self, repo_type: str, repo_id: str, revision: str | None) -> None:
-        self.repo_type, self.repo_id, self.revision = repo_type, repo_id, revision
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or isinstance(exc, SourceError | BadInput):
-            return False
-        from huggingface_hub import constants
-        from huggingface_hub import errors as hf
-
-        repo = self.repo_id
-        page = f"{constants.ENDPOINT}/{'datasets/' if self.repo_type == 'dataset' else ''}{repo}"
-        if isinstance(exc, hf.GatedRepoError):
-            raise SourceError(
-                f"{repo} is gated and this token may not read it",
-                f"accept the conditions at {page} with the account of your HF_TOKEN",
-            ) from None
-        if isinstance(exc, hf.RepositoryNotFoundError):
-            raise SourceError(
-                f"repository {repo} not found (or private, and HF_TOKEN cannot read it)",
-                "check the repo id; for a private repo set HF_TOKEN to a token with read access",
-            ) from None
-        if isinstance(exc, hf.RevisionNotFoundError):
-            raise SourceError(
-                f"revision `{self.revision}` not found in {repo}",
-                "use a branch, tag or full 40-hex commit that exists",
-            ) from None
-        if isinstance(exc, hf.OfflineModeIsEnabled):
-            raise SourceError(
-                "lock needs the Hub, but offline mode is on", "unset HF_HUB_OFFLINE"
-            ) from None
-        if isinstance(exc, hf.HfHubHTTPError):
-            status = exc.response.status_code if exc.response is not None else "?"
-            raise SourceError(f"the Hub answered HTTP {status} for {repo}", "retry later") from None
-        if isinstance(exc, OSError) or type(exc).__module__.startswith(("httpx", "httpcore")):
-            raise SourceError(
-                f"cannot reach the Hub at {constants.ENDPOINT}: "
-                f"{redact(str(exc)) or type(exc).__name__}",
-                "check the network, HF_ENDPOINT and proxy settings",
-            ) from None
-        return False

@@ -12,7 +12,8 @@ Order of work:
    (exit 4) before the first byte.
 4. install (`install`): per file under locks on the volume, fetch, verify, publish, receipt.
 
-The caller's options are never changed: `HF_HUB_OFFLINE` and the run's deadline go into copies.
+The caller's options are never changed: what the environment adds (`HF_HUB_OFFLINE`,
+`MODELCTL_RETRY_MAX_DELAY`) and the run's deadline go into copies.
 """
 
 from __future__ import annotations
@@ -37,19 +38,28 @@ from modelctl.pull.wants import (
     space_claims,
 )
 from modelctl.store.layout import Layout
+from modelctl.transfer.retry import RetryPolicy
 
 __all__ = ["ItemResult", "PullOptions", "PullSummary", "Reporter", "pull_selections"]
 
 OFFLINE_VALUES = ("1", "true", "yes", "on")  # huggingface_hub's truthy HF_HUB_OFFLINE spellings
 
 
+def _effective(opts: PullOptions) -> PullOptions:
+    """`opts` as the environment amends it, in a copy: `HF_HUB_OFFLINE`, and every retry wait
+    capped by `MODELCTL_RETRY_MAX_DELAY` (read once, before any work: a bad value is exit 2)."""
+    retry = RetryPolicy.from_env(**dataclasses.asdict(opts.transfer.retry))
+    opts = dataclasses.replace(opts, transfer=dataclasses.replace(opts.transfer, retry=retry))
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in OFFLINE_VALUES:
+        opts = dataclasses.replace(opts, offline=True)
+    return opts
+
+
 def pull_selections(
     selections: list[Selection], layout: Layout, options: PullOptions | None = None
 ) -> PullSummary:
     """Make every asset of `selections` present and verified under `layout`; see module doc."""
-    opts = options or PullOptions()
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in OFFLINE_VALUES:
-        opts = dataclasses.replace(opts, offline=True)
+    opts = _effective(options or PullOptions())
     deadline = time.monotonic() + opts.timeout if opts.timeout else None
     wants = collect(selections)
     for want in wants:

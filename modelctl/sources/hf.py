@@ -17,7 +17,9 @@ on loopback. So the HEAD is first sent with our own client (`quick_metadata`), a
 taken only when it is the plain success that `get_hf_file_metadata` would return unchanged: a 200,
 or a redirect to another origin (the CDN), with a 40-hex `X-Repo-Commit`. Everything else (a
 relative redirect of a renamed repo, any 4xx/5xx, a network error, a missing header) goes to
-huggingface_hub, which asks again and answers with its typed errors and retries. Likewise the
+huggingface_hub, which asks again and answers with its typed errors; that request is retried as
+`transfer.retry` says, and its errors are worded by `map_error`, the one mapping of Hub errors
+(also used by `lock`'s calls in `lock.pinning`). Likewise the
 token (`hub_token`) is read from `HF_TOKEN` only when huggingface_hub would read nothing else
 first (no OIDC exchange configured) or later (no stored login file); otherwise `get_token()`
 decides. tests/sources/test_hf.py holds both against huggingface_hub as the oracle.
@@ -27,9 +29,9 @@ from __future__ import annotations
 
 import os
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
 from modelctl.errors import SourceError
@@ -37,7 +39,9 @@ from modelctl.manifest.model import ResolvedAsset
 from modelctl.manifest.uris import HEX40_RE, HEX64_RE, HfRef, parse_hf
 from modelctl.redact import install_log_filter
 from modelctl.transfer.remote import RemoteFile
-from modelctl.transfer.retry import RetryPolicy
+from modelctl.transfer.retry import RetryPolicy, status_of, transport_error, untrusted_certificate
+
+T = TypeVar("T")
 
 
 def endpoint() -> str:
@@ -96,11 +100,11 @@ def resolve_url(ref: HfRef, revision: str) -> str:
 def resolve(
     asset: ResolvedAsset, retry: RetryPolicy | None = None, timeout: float = 10
 ) -> RemoteFile:
-    """One metadata request (HEAD, with retries for 429/5xx/network) -> RemoteFile."""
+    """One metadata request (HEAD, retried as `retry` says) -> RemoteFile."""
     ref = ref_of(asset)
     ep = endpoint()
     headers = auth_headers(ep)
-    meta = _head(ref, headers, retry or RetryPolicy(), timeout)
+    meta = _head(ref, headers, retry or RetryPolicy.from_env(), timeout)
     commit = meta.commit_hash
     if not commit or not HEX40_RE.fullmatch(commit):
         raise SourceError(
@@ -182,11 +186,8 @@ def _same_or_hub_origin(url: str, target: str) -> bool:
 def _head(ref: HfRef, headers: dict[str, str], retry: RetryPolicy, timeout: float) -> Any:
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE:  # huggingface_hub would refuse too, as a retryable ConnectionError
-        raise SourceError(
-            f"HF_HUB_OFFLINE is set: cannot ask {endpoint()} about {ref.uri()}",
-            "unset HF_HUB_OFFLINE (or set it to 0) to reach the Hub",
-        )
+    if constants.HF_HUB_OFFLINE:  # huggingface_hub would refuse too, as a ConnectionError
+        raise _offline(ref)
     url = resolve_url(ref, ref.revision or "main")
     if url.startswith("https:"):
         from modelctl.transfer.http import check_ca_env
@@ -198,60 +199,57 @@ def _head(ref: HfRef, headers: dict[str, str], retry: RetryPolicy, timeout: floa
     install_log_filter()
     from huggingface_hub import get_hf_file_metadata
 
-    failures = 0
-    while True:
-        try:
-            return get_hf_file_metadata(url, token=False, headers=headers, timeout=timeout)
-        except Exception as exc:
-            status, retry_after = _status_of(exc)
-            retryable = status is None or status in (408, 429, 500, 502, 503, 504)
-            if status is None and not _is_network(exc):
-                raise
-            failures += 1
-            if not retryable or failures > retry.attempts or _untrusted(exc):
-                raise map_error(exc, ref) from None
-            time.sleep(retry.delay(failures, retry_after))
+    return ask_hub(
+        lambda: get_hf_file_metadata(url, token=False, headers=headers, timeout=timeout), ref, retry
+    )
 
 
-def _status_of(exc: BaseException) -> tuple[int | None, str | None]:
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    if status is None:
-        return None, None
-    return int(status), response.headers.get("retry-after")
+def ask_hub(fn: Callable[[], T], ref: HfRef, retry: RetryPolicy) -> T:
+    """`fn()`, a huggingface_hub call about `ref`, retried as `retry` says; the Hub's answer or
+    the network error that ends it becomes one SourceError (`map_error`). Anything else (ours, a
+    bug) propagates unchanged."""
+    try:
+        return retry.call(fn)
+    except Exception as exc:
+        if status_of(exc) is None and not transport_error(exc):
+            raise
+        raise map_error(exc, ref) from None
 
 
-def _is_network(exc: BaseException) -> bool:
-    """httpx2 transport errors and timeouts (huggingface_hub's client), and plain OSErrors."""
-    names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"TransportError", "TimeoutException", "NetworkError", "OSError"})
+def _offline(ref: HfRef) -> SourceError:
+    return SourceError(
+        f"HF_HUB_OFFLINE is set: cannot ask {endpoint()} about {_asked(ref)}",
+        "unset HF_HUB_OFFLINE (or set it to 0) to reach the Hub",
+    )
 
 
-def _untrusted(exc: BaseException) -> bool:
-    """A TLS certificate that does not verify (anywhere in the chain of causes): no retry helps."""
-    import ssl
-
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
-            seen
-        ):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def _asked(ref: HfRef) -> str:
+    """`ref` as the user wrote it: hf://repo/path@revision, or hf://repo@revision for the repo."""
+    if ref.path:
+        return ref.uri()
+    prefix = "datasets/" if ref.repo_type == "dataset" else ""
+    return f"hf://{prefix}{ref.repo_id}" + (f"@{ref.revision}" if ref.revision else "")
 
 
 def map_error(exc: BaseException, ref: HfRef) -> SourceError:
-    """huggingface_hub's typed errors -> one actionable line (no URL query, no token)."""
+    """huggingface_hub's typed errors (and the network's) -> one actionable line, no URL query, no
+    token. The one mapping of Hub errors, for `pull`/`inspect`'s HEAD of a file and `lock`'s calls
+    about a repo: `ref` is what was asked, its `path` empty when the question was about the repo
+    (its commit, its file list) rather than one file."""
     from huggingface_hub import errors
 
-    status, _ = _status_of(exc)
+    status = status_of(exc)
     page = repo_page(ref)
-    where = f"{ref.repo_id}@{ref.revision}"
+    where = f"{ref.repo_id}@{ref.revision or 'main'}"
+    target = f"{where}/{ref.path}" if ref.path else where
+    if isinstance(exc, errors.OfflineModeIsEnabled):
+        return _offline(ref)
     if isinstance(exc, errors.GatedRepoError):
+        access = f"access to {ref.path} was refused" if ref.path else "access was refused"
         return SourceError(
-            f"{ref.repo_id} is gated: access to {ref.path} was refused (HTTP {status})",
-            f"accept the terms at {page} with your account, then set HF_TOKEN to a token of it",
+            f"{ref.repo_id} is gated: {access} (HTTP {status})",
+            f"accept the conditions at {page} with your account, then set HF_TOKEN to a token "
+            "of it",
         )
     if isinstance(exc, errors.RepositoryNotFoundError):
         anon = (
@@ -264,35 +262,35 @@ def map_error(exc: BaseException, ref: HfRef) -> SourceError:
     if isinstance(exc, errors.RevisionNotFoundError):
         return SourceError(
             f"revision `{ref.revision}` not found in {ref.repo_id} (HTTP {status})",
-            f"check `revision:`; see the branches and commits at {page}",
+            "check `revision:` (a branch, tag or full 40-hex commit that exists); see the branches "
+            f"and commits at {page}",
         )
-    if isinstance(exc, errors.EntryNotFoundError):
+    if isinstance(exc, errors.EntryNotFoundError) and ref.path:
         return SourceError(
             f"file {ref.path} not found in {where} (HTTP {status})",
-            f"check the path after the repo id; the files are listed at {page}/tree/{ref.revision}",
+            f"check the path after the repo id; the files are listed at {page}/tree/"
+            f"{ref.revision or 'main'}",
         )
     if status in (401, 403):
         return SourceError(
-            f"access to {where}/{ref.path} refused (HTTP {status})",
+            f"access to {target} refused (HTTP {status})",
             f"set HF_TOKEN to a token that may read {page}",
         )
     if status == 407:
         return SourceError(
-            f"the proxy refused the request for {where}/{ref.path} (HTTP 407)",
+            f"the proxy refused the request for {target} (HTTP 407)",
             "the proxy wants credentials: write them into HTTPS_PROXY / HTTP_PROXY as "
             "user:password@host:port",
         )
-    if _untrusted(exc):
+    if untrusted_certificate(exc):
         return SourceError(
-            f"cannot reach {endpoint()} for {where}/{ref.path}: its TLS certificate is not trusted",
+            f"cannot reach {endpoint()} for {target}: its TLS certificate is not trusted",
             "behind a TLS-inspecting proxy, set SSL_CERT_FILE to a CA bundle that includes the "
             "proxy's certificate",
         )
     if status is not None:
-        return SourceError(
-            f"{where}/{ref.path}: HTTP {status} from {endpoint()}", "try again later"
-        )
+        return SourceError(f"{target}: HTTP {status} from {endpoint()}", "try again later")
     return SourceError(
-        f"cannot reach {endpoint()} for {where}/{ref.path}: {type(exc).__name__}",
+        f"cannot reach {endpoint()} for {target}: {type(exc).__name__}",
         "check the network, a proxy, or HF_ENDPOINT",
     )

@@ -17,16 +17,18 @@ from __future__ import annotations
 import re
 import time
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from modelctl.errors import BadInput, SourceError
 from modelctl.redact import redact
 
+if TYPE_CHECKING:
+    from modelctl.transfer.retry import RetryPolicy
+
 FIRST_BLOCK = 64 << 10
 MAX_BLOCK = 1 << 20
 MAX_FETCH = 256 << 20  # no header we read is larger; stop a hostile server here
-ATTEMPTS = 4
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
@@ -44,8 +46,10 @@ class RemoteSource:
         size: int | None = None,
         commit: str | None = None,
         timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         from modelctl.transfer.http import Pool
+        from modelctl.transfer.retry import RetryPolicy
 
         self.name = display
         self.url = url
@@ -58,6 +62,7 @@ class RemoteSource:
         self._data = bytearray()
         self._size = size
         self._block = FIRST_BLOCK
+        self._retry = retry or RetryPolicy.from_env()
         self._pool = Pool(timeout, timeout)
         self._fetch_to(FIRST_BLOCK)
 
@@ -102,34 +107,32 @@ class RemoteSource:
         self._block = min(self._block * 2, MAX_BLOCK)
 
     def _get(self, first: int, last: int) -> None:
+        """`_get_once` under the retry policy; the last failure becomes one SourceError."""
         from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, RedirectError
-        from modelctl.transfer.retry import RetryPolicy
 
-        policy = RetryPolicy(attempts=ATTEMPTS)
-        failures = 0
+        tries = self._retry.start()
         while True:
             try:
                 self._get_once(first, last)
                 return
             except HttpStatusError as exc:
-                failures += 1
-                if not exc.retryable or failures >= ATTEMPTS:
+                wait = tries.failed(exc)
+                if wait is None:
                     raise self._status_error(exc.status) from None
-                time.sleep(min(policy.delay(failures, exc.retry_after), 10.0))
             except RedirectError as exc:
                 raise SourceError(
                     f"{self.name}: {redact(str(exc))}",
                     "the server redirects where modelctl will not follow; use another URL",
                 ) from None
             except NETWORK_ERRORS as exc:
-                failures += 1
-                if failures >= ATTEMPTS:
+                wait = tries.failed(exc)
+                if wait is None:
                     raise SourceError(
                         f"{self.name}: network error while reading the header: "
                         f"{type(exc).__name__}",
                         "check the network, a proxy, or HF_ENDPOINT",
                     ) from None
-                time.sleep(min(policy.delay(failures), 5.0))
+            time.sleep(wait)
 
     def _get_once(self, first: int, last: int) -> None:
         from modelctl.transfer.http import headers_for_redirect
@@ -216,8 +219,11 @@ def open_remote(
     target: str, *, token: str | None = None, endpoint: str | None = None
 ) -> RemoteSource:
     """Resolve `hf://owner/repo/path[@rev]` or an https URL and open a RemoteSource on it."""
+    from modelctl.transfer.retry import RetryPolicy
+
+    retry = RetryPolicy.from_env()  # a bad MODELCTL_RETRY_MAX_DELAY stops before any request
     if target.startswith("hf://"):
-        return _open_hf(target, token, endpoint)
+        return _open_hf(target, token, endpoint, retry)
     if target.startswith("http://"):
         raise BadInput(f"{redact(target)}: plain http is not allowed", "use https://")
     from modelctl.manifest.uris import check_source
@@ -229,10 +235,12 @@ def open_remote(
     headers = hub_headers(target)
     if token is not None and headers:
         headers["authorization"] = f"Bearer {token}"
-    return RemoteSource(target, headers, redact(target))
+    return RemoteSource(target, headers, redact(target), retry=retry)
 
 
-def _open_hf(target: str, token: str | None, endpoint: str | None) -> RemoteSource:
+def _open_hf(
+    target: str, token: str | None, endpoint: str | None, retry: RetryPolicy
+) -> RemoteSource:
     import os
 
     from modelctl.manifest.model import ResolvedAsset
@@ -252,9 +260,11 @@ def _open_hf(target: str, token: str | None, endpoint: str | None) -> RemoteSour
         id="inspect", role="other", source=source, dest=f"inspect/{PurePosixPath(ref.path).name}",
         revision=ref.revision, sha256=None, size=None, expect={}, allow_pickle=False,
     )  # fmt: skip
-    remote = hf.resolve(asset)
+    remote = hf.resolve(asset, retry)
     headers = dict(remote.headers)
     if token is not None and headers.get("authorization"):
         headers["authorization"] = f"Bearer {token}"
     display = f"hf://{remote.display}@{(remote.commit or '')[:12]}"
-    return RemoteSource(remote.url, headers, display, size=remote.size, commit=remote.commit)
+    return RemoteSource(
+        remote.url, headers, display, size=remote.size, commit=remote.commit, retry=retry
+    )

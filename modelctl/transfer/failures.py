@@ -1,16 +1,17 @@
 """What a failed request or write means for a transfer: wait and retry, or stop with one line.
 
-401/403/404 stop at once (a 403/410 from the CDN first goes back to the original URL once, for a
-fresh signed redirect); 408/429/5xx and network errors back off with jitter (`retry.py`) until
-the budget is spent; an untrusted certificate or a proxy that refuses us stop at once, naming
-SSL_CERT_FILE or the proxy. A full disk stops at once and keeps the partial.
+Whether to retry and how long to wait is `retry.py`'s policy (408/425/429/5xx and network errors
+back off with jitter until the count or the time budget is spent; progress resets both). What is
+decided here: 401/403/404 stop at once (a 403/410 from the CDN first goes back to the original URL
+once, for a fresh signed redirect), a 416 starts over, an untrusted certificate or a proxy that
+refuses us stop at once naming SSL_CERT_FILE or the proxy, and a full disk stops at once and keeps
+the partial.
 """
 
 from __future__ import annotations
 
 import errno
 import http.client
-import ssl
 import time
 from urllib.parse import urlsplit
 
@@ -19,22 +20,25 @@ from modelctl.redact import redact
 from modelctl.transfer.http import HttpStatusError, RedirectError, proxy_for
 from modelctl.transfer.job import DiskError, Job
 from modelctl.transfer.remote import RemoteFile
+from modelctl.transfer.retry import RetryState, untrusted_certificate
 
 
-def on_status(job: Job, exc: HttpStatusError, failures: int) -> int:
-    """Handle an HTTP error during transfer; returns the new failure count or raises."""
+def on_status(job: Job, exc: HttpStatusError, tries: RetryState) -> None:
+    """Handle an HTTP error during transfer: wait before the next attempt, or raise."""
     if exc.status == 416:
         job.restart()
-        return failures + 1
-    if exc.status in (403, 410) and job.url != job.remote.url and failures == 0:
+        pause(job, tries)
+        return
+    if exc.status in (403, 410) and job.url != job.remote.url and tries.failures == 0:
         job.url = job.remote.url  # an expired signed CDN URL: ask the origin for a fresh one
-        return 1
-    if not exc.retryable:
+        tries.failed()  # at once: counted, so a second 403 stops
+        return
+    if not job.opts.retry.retryable_status(exc.status):
         raise SourceError(
             f"{job.remote.display}: HTTP {exc.status} while downloading",
             _status_hint(exc.status),
         )
-    return backoff(job, exc, failures + 1, exc.retry_after)
+    backoff(job, exc, tries)
 
 
 def _status_hint(status: int) -> str:
@@ -52,44 +56,49 @@ def _status_hint(status: int) -> str:
     return "the server refused the request; try again later"
 
 
-def on_network_error(job: Job, exc: BaseException, failures: int, progressed: bool) -> int:
-    """A dropped, stalled or unreachable connection: back off (the budget restarts when the
-    attempt moved bytes) and return the new failure count. A bad redirect stops the download."""
+def on_network_error(job: Job, exc: BaseException, tries: RetryState, progressed: bool) -> None:
+    """A dropped, stalled or unreachable connection: back off (the count restarts when the
+    attempt moved bytes) or raise. A bad redirect stops the download."""
     if isinstance(exc, RedirectError):
         raise SourceError(
             f"{job.remote.display}: {exc}",
             "the server redirects where modelctl will not follow (a loop, or https to http); "
             "report it to the source, or use another URL",
         ) from None
-    return backoff(job, exc, (0 if progressed else failures) + 1)
+    if progressed:
+        tries.progressed()
+    backoff(job, exc, tries)
 
 
-def backoff(job: Job, exc: BaseException, failures: int, retry_after: str | None = None) -> int:
-    permanent = _permanent(exc)
-    if permanent or failures > job.opts.retry.attempts:
-        what = f"HTTP {exc.status}" if isinstance(exc, HttpStatusError) else describe(exc)
-        tried = "" if permanent else f"giving up after {failures - 1} retries: "
-        raise SourceError(
-            f"{job.remote.display}: {tried}{what}",
-            _network_hint(job.url, exc)
-            or "the partial download is kept; run the same command again to resume",
-        ) from None
-    sleep(job, job.opts.retry.delay(failures, retry_after))
-    return failures
+def backoff(job: Job, exc: BaseException, tries: RetryState) -> None:
+    """Wait as the policy says before the next attempt; raise when it says stop."""
+    wait = tries.failed(exc)
+    if wait is not None:
+        sleep(job, wait)
+        return
+    permanent = not job.opts.retry.retryable(exc)
+    what = f"HTTP {exc.status}" if isinstance(exc, HttpStatusError) else describe(exc)
+    tried = "" if permanent else f"giving up after {tries.failures - 1} retries: "
+    raise SourceError(
+        f"{job.remote.display}: {tried}{what}",
+        _network_hint(job.url, exc)
+        or "the partial download is kept; run the same command again to resume",
+    ) from None
 
 
-def _permanent(exc: BaseException) -> bool:
-    """Errors that asking again cannot fix: an untrusted certificate, a proxy that refuses us."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return True
-    text = str(exc)
-    return text.startswith("Tunnel connection failed: 40")  # http.client: the proxy's 403/407
+def pause(job: Job, tries: RetryState) -> None:
+    """After starting over (the server cannot resume this download): counted and waited for like a
+    failure, but never the reason to stop; an attempt that then fails stops once the count is
+    spent."""
+    wait = tries.failed()
+    if wait is not None:
+        sleep(job, wait)
 
 
 def _network_hint(url: str, exc: BaseException) -> str | None:
     parts = urlsplit(url)
     proxy = proxy_for(parts.scheme, parts.hostname or "")
-    if isinstance(exc, ssl.SSLCertVerificationError):
+    if untrusted_certificate(exc):
         return (
             "the server's TLS certificate is not trusted here; behind a TLS-inspecting proxy set "
             "SSL_CERT_FILE to a CA bundle that includes the proxy's certificate"

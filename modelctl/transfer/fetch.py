@@ -19,9 +19,10 @@ of what now sits in `partial.data`. The caller compares them with what it expect
 - Buffers: each stream reads into a few large buffers (`buffer_size`, filled completely before
   they are written) and offers each written buffer to the hasher, which hashes it from memory
   while the stream fills the next one; a buffer is reused only once the hasher handed it back.
-- Retries (`retry.py`): network errors, stalls (the read timeout), 408/429/5xx; each worker's budget
-  is reset by progress. 401/403/404 fail at once (a 403/410 from the CDN first goes back to the
-  original URL once, for a fresh signed redirect). A full disk stops at once, keeping the partial.
+- Retries (`retry.py`, the one policy): network errors, stalls (the read timeout), 408, 425, 429,
+  500, 502, 503, 504; each worker's count and time budget are reset by progress. 401/403/404 fail
+  at once (a 403/410 from the CDN first goes back to the original URL once, for a fresh signed
+  redirect). A full disk stops at once, keeping the partial.
 - Every `save_interval` seconds a separate thread takes a snapshot of the written ranges, flushes
   the file (`fdatasync`, which also starts the disk writing early so the final fsync is short)
   and only then saves that snapshot as the state, so the state never claims bytes that are not on

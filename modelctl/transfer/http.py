@@ -30,26 +30,18 @@ from modelctl.redact import redact
 
 MAX_REDIRECTS = 10
 REDIRECTS = (301, 302, 303, 307, 308)
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 USER_AGENT = "modelctl/0.1"
 
 
 class HttpStatusError(Exception):
-    """A non-success status; `retryable` says whether waiting and asking again may help."""
+    """A non-success status with the answer's lower-cased headers; whether waiting and asking
+    again may help is `transfer.retry`'s to say (`RetryPolicy.retryable`)."""
 
     def __init__(self, status: int, url: str, headers: dict[str, str]) -> None:
         super().__init__(f"HTTP {status} from {redact(url)}")
         self.status = status
         self.url = url
         self.headers = headers
-
-    @property
-    def retryable(self) -> bool:
-        return self.status in RETRY_STATUSES
-
-    @property
-    def retry_after(self) -> str | None:
-        return self.headers.get("retry-after")
 
 
 class RedirectError(Exception):

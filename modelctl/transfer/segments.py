@@ -142,7 +142,7 @@ def _segment_worker(job: Job, sched: Scheduler, buffer_size: int, count: int) ->
     pool = Pool(job.opts.connect_timeout, job.opts.stall_timeout)
     bufs = Buffers(buffer_size, count)
     seg: Segment | None = None
-    failures = 0
+    tries = job.opts.retry.start()
     try:
         while True:
             if buffer_size > SEGMENT_BUFFER and not sched.solo:  # the lone stream, now one of many
@@ -155,16 +155,17 @@ def _segment_worker(job: Job, sched: Scheduler, buffer_size: int, count: int) ->
                 before = job.fetched
                 try:
                     _fetch_piece(job, pool, seg, bufs)
-                    failures = 0
+                    tries.progressed()
                 except HttpStatusError as exc:
                     if exc.status == 416:
                         raise Restart() from None
-                    failures = 0 if job.fetched > before else failures
-                    failures = on_status(job, exc, failures)
+                    if job.fetched > before:
+                        tries.progressed()
+                    on_status(job, exc, tries)
                 except (Restart, DiskError, Cancelled, TimedOut, SourceError):
                     raise
                 except (*NETWORK_ERRORS, RedirectError) as exc:
-                    failures = on_network_error(job, exc, failures, job.fetched > before)
+                    on_network_error(job, exc, tries, job.fetched > before)
     finally:
         pool.close()
 

@@ -11,7 +11,7 @@ import http.client
 from urllib.parse import unquote, urlsplit
 
 from modelctl.errors import SourceError, TimedOut
-from modelctl.transfer.failures import on_network_error, on_status, sleep
+from modelctl.transfer.failures import on_network_error, on_status, pause
 from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, Pool, RedirectError, Response
 from modelctl.transfer.job import (
     SOLO_BUFFERS,
@@ -27,7 +27,7 @@ from modelctl.transfer.job import (
 def single_stream(job: Job) -> None:
     pool = Pool(job.opts.connect_timeout, job.opts.stall_timeout)
     bufs = Buffers(job.opts.buffer_size, SOLO_BUFFERS)
-    failures = 0
+    tries = job.opts.retry.start()
     try:
         while True:
             job.check()
@@ -47,18 +47,18 @@ def single_stream(job: Job) -> None:
                     resp.close(reuse=True)
             except Restart:
                 job.restart()
-                failures += 1
+                pause(job, tries)
+                continue
             except HttpStatusError as exc:
-                failures = on_status(job, exc, failures)
+                on_status(job, exc, tries)
+                continue
             except (DiskError, Cancelled, TimedOut, SourceError):
                 raise
             except (*NETWORK_ERRORS, RedirectError) as exc:
-                failures = on_network_error(job, exc, failures, job.fetched > before)
+                on_network_error(job, exc, tries, job.fetched > before)
                 continue
             if job.fetched > before:
-                failures = 0
-            if failures:
-                sleep(job, job.opts.retry.delay(failures))
+                tries.progressed()
     finally:
         pool.close()
 

@@ -193,6 +193,19 @@ def test_lock_errors(hub: TestHub, tmp_path: Path) -> None:
     assert not (tmp_path / "h.lock.yaml").exists()
 
 
+def test_lock_retries_the_hub_like_a_download(hub: TestHub, tmp_path: Path) -> None:
+    """lock's Hub calls ask the one retry policy: a 503 and a 425 on the small file it hashes are
+    waited out, as a download would (quickly: the wait's length is not the point here)."""
+    layout, manifest, env = _setup(tmp_path)
+    _hub_demo(hub, install_demo(layout, "Q4"))
+    env.update(hub.env(tmp_path, MODELCTL_RETRY_MAX_DELAY="0.05"))
+    hub.fault("acme/demo", "config.json", where="resolve", statuses=[503, 425])
+    res = run_cli("lock", f"{manifest}:quant=Q4", env=env)
+    assert res.code == 0, res.err
+    served = [e.status for e in hub.requests("hub") if e.file == "config.json"]
+    assert served[:2] == [503, 425] and served[-1] == 200
+
+
 def test_lock_skips_precision_auto_and_resolves_it_when_chosen(
     hub: TestHub, tmp_path: Path
 ) -> None:

@@ -27,6 +27,8 @@ from tests.helpers.tmpfs import small_tmpfs
 
 REPO = "org/models"
 TOKEN = "hf_" + secrets.token_hex(16)
+# for tests that prove a retry happens, not how long its wait is: every wait at most 50 ms
+QUICK_RETRIES = {"MODELCTL_RETRY_MAX_DELAY": "0.05"}
 
 
 def sha(data: bytes) -> str:
@@ -175,7 +177,8 @@ def test_unmanaged_file_is_never_overwritten_without_force(puller, hub, tmp_path
 def test_connection_dropped_at_40_percent_resumes_in_the_same_run(puller, hub, tmp_path):
     data = add(hub, "unet/m.gguf")
     hub.fault(REPO, "unet/m.gguf", drop_after=0.4, times=1)
-    r = puller.pull(manifest(tmp_path, hf_asset("unet/m.gguf", "unet/m.gguf")))
+    man = manifest(tmp_path, hf_asset("unet/m.gguf", "unet/m.gguf"))
+    r = puller.pull(man, env=puller.env(**QUICK_RETRIES))
     assert r.code == 0, r.err
     assert sha(puller.file("unet/m.gguf").read_bytes()) == sha(data)
     ranges = [e.range for e in hub.gets("unet/m.gguf", origin="cdn") if e.range]
@@ -186,7 +189,8 @@ def test_connection_dropped_at_40_percent_resumes_in_the_same_run(puller, hub, t
 def test_server_ignoring_range_still_gives_the_right_file(puller, hub, tmp_path):
     data = add(hub, "unet/m.gguf")
     hub.fault(REPO, "unet/m.gguf", ignore_range=True, drop_after=0.5, times=1)
-    r = puller.pull(manifest(tmp_path, hf_asset("unet/m.gguf", "unet/m.gguf")))
+    man = manifest(tmp_path, hf_asset("unet/m.gguf", "unet/m.gguf"))
+    r = puller.pull(man, env=puller.env(**QUICK_RETRIES))
     assert r.code == 0, r.err
     assert sha(puller.file("unet/m.gguf").read_bytes()) == sha(data)
 
@@ -196,7 +200,7 @@ def test_segmented_download_with_drops_and_ignored_range(puller, hub, tmp_path):
     man = manifest(tmp_path, hf_asset("unet/big.gguf", "unet/big.gguf"))
     hub.fault(REPO, "unet/big.gguf", drop_after=1 << 20, times=3)
     # a low threshold makes this small file segmented: 4 connections, 4 MiB pieces
-    env = puller.env(MODELCTL_SEGMENT_THRESHOLD=str(1 << 20))
+    env = puller.env(MODELCTL_SEGMENT_THRESHOLD=str(1 << 20), **QUICK_RETRIES)
     r = puller.pull(man, "--connections", "4", env=env)
     assert r.code == 0, r.err
     assert sha(puller.file("unet/big.gguf").read_bytes()) == sha(data)
@@ -218,11 +222,21 @@ def test_corrupted_bytes_fail_with_both_hashes_and_place_nothing(puller, hub, tm
 def test_429_and_503_are_retried_then_succeed(puller, hub, tmp_path, statuses):
     data = add(hub, "unet/m.gguf")
     hub.fault(REPO, "unet/m.gguf", statuses=list(statuses), retry_after=1)
-    r = puller.pull(manifest(tmp_path, hf_asset("unet/m.gguf", "unet/m.gguf")))
+    man = manifest(tmp_path, hf_asset("unet/m.gguf", "unet/m.gguf"))
+    r = puller.pull(man, env=puller.env(**QUICK_RETRIES))
     assert r.code == 0, r.err
     assert sha(puller.file("unet/m.gguf").read_bytes()) == sha(data)
     seen = [e.status for e in hub.gets("unet/m.gguf", origin="cdn")]
     assert seen[: len(statuses)] == statuses and seen[-1] == 200
+
+
+def test_a_bad_retry_max_delay_is_bad_input_before_any_request(puller, hub, tmp_path):
+    add(hub, "unet/m.gguf")
+    hub.clear_log()
+    man = manifest(tmp_path, hf_asset("unet/m.gguf", "unet/m.gguf"))
+    r = puller.pull(man, env=puller.env(MODELCTL_RETRY_MAX_DELAY="soon"))
+    _one_error(r, 2, "MODELCTL_RETRY_MAX_DELAY", "`soon`")
+    assert hub.requests() == []
 
 
 def test_stalled_body_is_detected_and_resumed(puller, hub, tmp_path):
@@ -230,7 +244,10 @@ def test_stalled_body_is_detected_and_resumed(puller, hub, tmp_path):
     hub.fault(REPO, "unet/m.gguf", stall=30, stall_after=1_000_000, times=1)
     t0 = time.monotonic()
     r = puller.pull(
-        manifest(tmp_path, hf_asset("unet/m.gguf", "unet/m.gguf")), "--stall-timeout", "1"
+        manifest(tmp_path, hf_asset("unet/m.gguf", "unet/m.gguf")),
+        "--stall-timeout",
+        "1",
+        env=puller.env(**QUICK_RETRIES),
     )
     assert r.code == 0, r.err
     assert time.monotonic() - t0 < 25

@@ -176,3 +176,25 @@ except Exception as exc:
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("SourceError HF_HUB_OFFLINE is set")
     assert files.requests() == []
+
+
+def test_the_hubs_head_retries_the_statuses_a_download_retries(
+    files: TestHub, tmp_path: Path
+) -> None:
+    """One set of retryable statuses (`transfer.retry`): 425 Too Early and 503 on the Hub's HEAD
+    are waited out like on the CDN (our quick HEAD sees the first, huggingface_hub's the rest)."""
+    code = r"""
+import json
+from modelctl.manifest.model import ResolvedAsset
+from modelctl.sources.hf import resolve
+a = ResolvedAsset(id="m", role="other", source="hf://org/models/config.json", dest="x/c.json",
+                  revision="main", sha256=None, size=None, expect={}, allow_pickle=False)
+print(json.dumps(resolve(a).commit))
+"""
+    files.fault("org/models", "config.json", where="resolve", statuses=[425, 425, 503])
+    files.clear_log()
+    r = files.run_python(code, tmp_path, MODELCTL_RETRY_MAX_DELAY="0.05")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == files.commit("org/models")
+    heads = [e.status for e in files.requests("hub") if e.file == "config.json"]
+    assert heads == [425, 425, 503, 200]

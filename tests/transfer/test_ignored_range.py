@@ -13,11 +13,10 @@ import os
 import threading
 from pathlib import Path
 
-from modelctl.sources.base import RemoteFile
-
 from modelctl.store.layout import Layout
 from modelctl.store.partials import PartialState, Ranges, claim
 from modelctl.transfer.fetch import TransferOptions, fetch
+from modelctl.transfer.remote import RemoteFile
 from modelctl.transfer.retry import RetryPolicy
 from tests.helpers.hub import TestHub
 
