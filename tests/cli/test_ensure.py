@@ -422,8 +422,7 @@ def test_fast_parser_defaults_are_the_typer_commands_defaults(name):
 
 
 def test_fast_path_environment_names_are_the_ones_the_full_command_reads(tmp_path):
-    from modelctl.env import precision
-
+    from modelctl.machine import target as precision
     from modelctl.manifest.catalog import search_dirs
     from modelctl.store import layout
 
