@@ -39,7 +39,7 @@ TIMEOUT_ENV = "MODELCTL_TIMEOUT"  # --timeout when it is not given
 OFFLINE_ENVS = ("MODELCTL_OFFLINE", "HF_HUB_OFFLINE")  # either set to a TRUE_VALUE: --offline
 MODELS_DIR_ENV = "MODELCTL_MODELS_DIR"  # = what modelctl.store.layout.models_dir reads
 MANIFESTS_ENV = "MODELCTL_MANIFESTS"  # = what modelctl.manifest.catalog reads
-GPU_SM_ENV = "MODELCTL_GPU_SM"  # = modelctl.machine.target.SM_ENV (tests/cli/test_ensure.py holds them equal)
+GPU_SM_ENV = "MODELCTL_GPU_SM"  # = modelctl.machine.target.SM_ENV (test_ensure holds them equal)
 
 # option -> the command's parameter name. Flags take no value and default to False; valued
 # options take one (`--x v` or `--x=v`) and default to None. ENVVARS: parameter -> the variable
