@@ -2,6 +2,10 @@
 
 Validation walks the composed node tree field by field so every error can name its line, and each
 scalar is converted to exactly the type its field expects (see `yamlload` for why).
+
+The key sets, patterns and limits below are the only statement of them: `manifest.schema` builds
+the JSON Schema from them, so the patterns are written as `uris` explains (Python's `re` and
+ECMA-262 read them alike).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import difflib
 import itertools
 import math
 import re
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +23,30 @@ import yaml
 from modelctl.errors import ManifestError, printable
 from modelctl.manifest import yamlload as Y
 from modelctl.manifest.model import EXPECT_KEYS, ROLES, Asset, Axis, Manifest
-from modelctl.manifest.uris import check_dest, check_revision, check_source
+from modelctl.manifest.uris import check_dest, check_revision, check_source, whole
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-AXIS_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+SCHEMA_VERSION = 1
+NAME = r"[a-z0-9][a-z0-9._-]{0,63}"
+AXIS = r"[a-z][a-z0-9_]{0,31}"
+VALUE = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
+ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+SHA256 = r"[0-9a-fA-F]{64}"
+PLACEHOLDER = r"\{([^{}]*)\}"
+NAME_RE = re.compile(whole(NAME))
+AXIS_RE = re.compile(whole(AXIS))
+VALUE_RE = re.compile(whole(VALUE))
+ID_RE = re.compile(whole(ID))
+SHA256_RE = re.compile(whole(SHA256))
+PLACEHOLDER_RE = re.compile(PLACEHOLDER)
+NUL = "\x00"  # no string may hold it
+MIN_SIZE = 1
+MIN_EXPECT_INT = 1
+MIN_VRAM_GIB = 0
 MAX_COMBINATIONS = 4096
 
 TOP_KEYS = {"schema", "name", "description", "variants", "assets", "requires"}
-AXIS_KEYS = {"values", "default"}
+TOP_REQUIRED = {"schema", "name", "assets"}
+AXIS_KEYS = {"values", "default"}  # both required
 ASSET_KEYS = {
     "id",
     "role",
@@ -42,6 +59,7 @@ ASSET_KEYS = {
     "expect",
     "allow_pickle",
 }
+ASSET_REQUIRED = {"id", "role", "source", "dest"}
 REQUIRES_KEYS = {"gpu", "packages", "python"}
 GPU_KEYS = {"min_vram_gib", "precision"}
 
@@ -61,7 +79,7 @@ class _Walker:
         node: yaml.Node,
         field: str,
         allowed: set[str] | None,
-        required: set[str] = frozenset(),
+        required: AbstractSet[str] = frozenset(),
     ) -> dict[str, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):
             raise self.error(node, f"{field} must be a mapping of `key: value` lines")
@@ -103,7 +121,7 @@ class _Walker:
                 f"{field}: `{node.value}` is read by YAML as {Y.tag_word(node.tag)}, not text",
                 f'quote it: "{node.value}"',
             )
-        if "\x00" in node.value:
+        if NUL in node.value:
             raise self.error(node, f"{field} contains a NUL character")
         return node.value
 
@@ -120,12 +138,15 @@ class _Walker:
             raise self.error(node, f"{field} must be at least {minimum}, not {value}")
         return value
 
-    def number(self, node: yaml.Node, field: str) -> float:
+    def number(self, node: yaml.Node, field: str, minimum: int = 0) -> float:
         node = self._scalar(node, field, "a number")
         if node.tag == Y.INT:
-            return float(self.integer(node, field))
+            return float(self.integer(node, field, minimum))
         if node.tag == Y.FLOAT and re.fullmatch(r"[0-9]+\.[0-9]+", node.value):
-            return float(node.value)
+            value = float(node.value)
+            if value < minimum:
+                raise self.error(node, f"{field} must be at least {minimum}, not {value}")
+            return value
         raise self.error(node, f"{field}: `{node.value}` is not a number", "write e.g. 8 or 7.5")
 
     def boolean(self, node: yaml.Node, field: str) -> bool:
@@ -151,11 +172,13 @@ def parse_manifest(data: bytes, path: Path | None = None, where: str | None = No
     where = where or (str(path) if path else "<manifest>")
     root = Y.compose(data, where)
     w = _Walker(where)
-    top = w.mapping(root, "the manifest", TOP_KEYS, {"schema", "name", "assets"})
+    top = w.mapping(root, "the manifest", TOP_KEYS, TOP_REQUIRED)
     schema = w.integer(top["schema"], "schema")
-    if schema != 1:
+    if schema != SCHEMA_VERSION:
         raise w.error(
-            top["schema"], f"unsupported schema {schema}", "this modelctl reads `schema: 1`"
+            top["schema"],
+            f"unsupported schema {schema}",
+            f"this modelctl reads `schema: {SCHEMA_VERSION}`",
         )
     name = w.string(top["name"], "name")
     if not NAME_RE.fullmatch(name):
@@ -225,7 +248,7 @@ def _assets(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> tuple[Asset, 
 
 
 def _asset(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> Asset:
-    f = w.mapping(node, "an asset", ASSET_KEYS, {"id", "role", "source", "dest"})
+    f = w.mapping(node, "an asset", ASSET_KEYS, ASSET_REQUIRED)
     asset_id = w.string(f["id"], "id")
     if not ID_RE.fullmatch(asset_id):
         raise w.error(
@@ -261,7 +284,7 @@ def _asset(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> Asset:
         sha256 = sha256.lower()
     size = None
     if "size" in f and not w.is_null(f["size"]):
-        size = w.integer(f["size"], f"{label} size", minimum=1)
+        size = w.integer(f["size"], f"{label} size", minimum=MIN_SIZE)
     when = _when(w, f["when"], axes, label) if "when" in f else {}
     expect = _expect(w, f["expect"], label) if "expect" in f else {}
     allow_pickle = (
@@ -318,7 +341,7 @@ def _expect(w: _Walker, node: yaml.Node, label: str) -> dict[str, Any]:
     for key, value_node in w.mapping(node, f"{label} expect", set(EXPECT_KEYS)).items():
         field = f"{label} expect.{key}"
         if EXPECT_KEYS[key] is int:
-            out[key] = w.integer(value_node, field, minimum=1)
+            out[key] = w.integer(value_node, field, minimum=MIN_EXPECT_INT)
         else:
             out[key] = w.string(value_node, field)
     return out
@@ -331,7 +354,9 @@ def _requires(w: _Walker, node: yaml.Node) -> dict[str, Any]:
         gpu = w.mapping(f["gpu"], "requires.gpu", GPU_KEYS)
         out["gpu"] = {}
         if "min_vram_gib" in gpu:
-            out["gpu"]["min_vram_gib"] = w.number(gpu["min_vram_gib"], "requires.gpu.min_vram_gib")
+            out["gpu"]["min_vram_gib"] = w.number(
+                gpu["min_vram_gib"], "requires.gpu.min_vram_gib", MIN_VRAM_GIB
+            )
         if "precision" in gpu:
             out["gpu"]["precision"] = w.string(gpu["precision"], "requires.gpu.precision")
     if "packages" in f:
