@@ -133,13 +133,13 @@ def collect(wf: Workflow, where: str, table: Table, catalog: Any = None) -> Repo
         elif node.type not in table.text_only_nodes:
             for value in node.strings():
                 if table.looks_like_model(value.strip()):
-                    rel = _soft_relpath(value)
-                    if rel is None:
+                    soft = _soft_relpath(value)
+                    if soft is None:
                         warnings.append(
                             f"{node.label()}: ignored the odd file name `{clean_text(value)}`"
                         )
                         continue
-                    loose.append((rel, _use(node)))
+                    loose.append((soft, _use(node)))
 
     used_declared: set[int] = set()
     for model in models.values():

@@ -136,8 +136,9 @@ def _parse_api(prompt: dict, where: str) -> Workflow:
         inputs = node.get("inputs") or {}
         if not isinstance(inputs, dict):
             raise BadInput(f"{where}: node {node_id} has `inputs` that is not an object", RESAVE)
-        meta = node.get("_meta") if isinstance(node.get("_meta"), dict) else {}
-        title = meta.get("title") if isinstance(meta.get("title"), str) else node["class_type"]
+        title = _dict(node.get("_meta")).get("title")
+        if not isinstance(title, str):
+            title = node["class_type"]
         nodes.append(Node(str(node_id), node["class_type"], title, True, named=dict(inputs)))
     return Workflow("api", tuple(nodes), ())
 
@@ -230,11 +231,12 @@ def _ui_node(raw: dict, path: str, active: bool, where: str, defs: dict[str, dic
         widgets = tuple(values)
     elif isinstance(values, dict):
         named = dict(values)
-    props = raw.get("properties") if isinstance(raw.get("properties"), dict) else {}
-    models = props.get("models")
+    models = _dict(raw.get("properties")).get("models")
     if models is not None and not isinstance(models, list):
         raise BadInput(f"{where}: node {path} has properties.models that is not a list", RESAVE)
-    title = raw.get("title") if isinstance(raw.get("title"), str) else raw["type"]
+    title = raw.get("title")
+    if not isinstance(title, str):
+        title = raw["type"]
     return Node(
         path,
         raw["type"],
