@@ -39,6 +39,7 @@ def identify_header(header: Any, *, filename: str | None = None) -> Identity:
             continue
         view = matches(rule, header)
         if view is not None:
+            assert rule.role is not None  # rules._parse_rule rejects identity rules without one
             identity.role, identity.family = rule.role, rule.family
             identity.rule, identity.source = rule.id, rule.citation()
             identity.facts.update(read_facts(rule, view))
