@@ -9,6 +9,7 @@ itself. The plugin's version lives in its `pyproject.toml` (`[project] version`,
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,14 +79,15 @@ def _read_py_version(path: Path) -> str | None:
 
 
 def _project_table(path: Path) -> dict:
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10: tomllib arrived in 3.11
+    if sys.version_info < (3, 11):  # tomllib arrived in 3.11
         return _project_table_fallback(path)
-    try:
-        return tomllib.loads(path.read_text("utf-8")).get("project") or {}
-    except (OSError, ValueError):
-        return {}
+    else:
+        import tomllib
+
+        try:
+            return tomllib.loads(path.read_text("utf-8")).get("project") or {}
+        except (OSError, ValueError):
+            return {}
 
 
 def _project_table_fallback(path: Path) -> dict:

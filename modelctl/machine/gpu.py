@@ -99,7 +99,7 @@ def load_record(path: Path) -> dict[str, Any]:
 def record_nvml() -> dict[str, Any]:
     """Ask NVML and return its raw answers as JSON-ready data (or `{"error": …}` when it cannot)."""
     try:
-        import pynvml  # type: ignore[import-not-found]  # the optional extra modelctl[gpu]
+        import pynvml  # the optional extra modelctl[gpu] (no stubs: see [tool.mypy] overrides)
     except ImportError:
         return {"error": "nvidia-ml-py is not installed", "missing_module": True}
     try:

@@ -7,6 +7,7 @@ torch or CUDA install. Usage: python dists.py '["torch", "nunchaku"]'
 import importlib.machinery
 import importlib.metadata
 import json
+import os
 import platform
 import sys
 
@@ -28,13 +29,13 @@ def describe(name):
             extensions.append(
                 {
                     "path": path,
-                    "exists": dist.locate_file(file).exists(),
+                    "exists": os.path.exists(str(dist.locate_file(file))),
                     "abi_ok": path.endswith(own_abi) or path.rsplit("/", 1)[-1].count(".") == 1,
                 }
             )
     wheel = dist.read_text("WHEEL") or ""
     return {
-        "name": dist.metadata.get("Name") or name,
+        "name": (dist.metadata.get_all("Name") or [None])[0] or name,
         "version": dist.version,
         "wheel_tags": [
             line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")

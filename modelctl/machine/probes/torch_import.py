@@ -12,7 +12,7 @@ MARKER = "MODELCTL-TORCH-PROBE:"
 
 
 def main():
-    import torch  # type: ignore[import-not-found]  # the target Python's, not ours
+    import torch  # the target Python's, not ours
 
     report = {"version": str(torch.__version__), "cuda": getattr(torch.version, "cuda", None)}
     try:
