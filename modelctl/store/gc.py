@@ -105,7 +105,7 @@ def _partials(
                     with contextlib.suppress(FileNotFoundError):
                         state.unlink()
         finally:
-            lock.release()  # type: ignore[attr-defined]
+            lock.release()
 
 
 def _receipts(
@@ -113,7 +113,7 @@ def _receipts(
 ) -> None:
     from modelctl.store.locks import try_hold
 
-    orphans = [
+    orphans: list[tuple[str | None, Path]] = [
         (dest, layout.receipt(dest)) for dest in inv.receipts if not _exists(layout.dest(dest))
     ]
     orphans += [(None, path) for path in inv.broken_receipts]
@@ -132,7 +132,7 @@ def _receipts(
             )
         finally:
             if lock is not None:
-                lock.release()  # type: ignore[attr-defined]
+                lock.release()
 
 
 def _unlink(path: Path, kind: str, size: int, dry_run: bool, note: str = "") -> Removal:
