@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -79,7 +79,7 @@ def show_command(
     selection = pinned_selection(spec, manifests, parse_gpu_sm(gpu_sm))
     layout = models_layout(models_dir)
     items = plan(selection, layout)
-    data = {
+    data: dict[str, Any] = {  # the JSON document `--json` prints
         "spec": selection.spec,
         "manifest": selection.manifest.name,
         "description": selection.manifest.description,
