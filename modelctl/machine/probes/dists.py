@@ -4,17 +4,20 @@ Stdlib only and import-free for the packages it inspects: reading metadata canno
 torch or CUDA install. Usage: python dists.py '["torch", "nunchaku"]'
 """
 
+from __future__ import annotations  # the target Python may predate `X | None` at run time
+
 import importlib.machinery
 import importlib.metadata
 import json
 import os
 import platform
 import sys
+from typing import Any
 
 NATIVE = (".so", ".pyd")
 
 
-def describe(name):
+def describe(name: str) -> dict[str, Any] | None:
     try:
         dist = importlib.metadata.distribution(name)
     except importlib.metadata.PackageNotFoundError:
@@ -45,7 +48,7 @@ def describe(name):
     }
 
 
-def main():
+def main() -> None:
     names = json.loads(sys.argv[1]) if len(sys.argv) > 1 else []
     info = sys.version_info
     report = {

@@ -11,7 +11,7 @@ import sys
 MARKER = "MODELCTL-TORCH-PROBE:"
 
 
-def main():
+def main() -> None:
     import torch  # the target Python's, not ours
 
     report = {"version": str(torch.__version__), "cuda": getattr(torch.version, "cuda", None)}
