@@ -12,6 +12,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modelctl.compat.gpu_rules import rules
 from modelctl.errors import BadInput
@@ -54,7 +55,7 @@ def _names() -> set[str]:
     return {n.lower() for n in rules()["comfyui_nunchaku"]["folder_names"]}
 
 
-def _is_plugin(directory: Path, project: dict) -> bool:
+def _is_plugin(directory: Path, project: dict[str, Any]) -> bool:
     """Named like the plugin (with a pyproject.toml), or its `[project]` table names it."""
     if directory.name.lower() in _names() and (directory / "pyproject.toml").is_file():
         return True
@@ -78,7 +79,7 @@ def _read_py_version(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def _project_table(path: Path) -> dict:
+def _project_table(path: Path) -> dict[str, Any]:
     if sys.version_info < (3, 11):  # tomllib arrived in 3.11
         return _project_table_fallback(path)
     else:
@@ -90,7 +91,7 @@ def _project_table(path: Path) -> dict:
             return {}
 
 
-def _project_table_fallback(path: Path) -> dict:
+def _project_table_fallback(path: Path) -> dict[str, Any]:
     """Enough TOML for `[project] name/version = "…"` when tomllib is missing."""
     try:
         text = path.read_text("utf-8")

@@ -191,7 +191,7 @@ def lock_works(directory: Path, timeout: float = LOCK_PROBE_TIMEOUT_S) -> str:
     return "works"
 
 
-def _ask_child(child: subprocess.Popen, timeout: float) -> str:
+def _ask_child(child: subprocess.Popen[str], timeout: float) -> str:
     import selectors
 
     assert child.stdin and child.stdout
@@ -208,7 +208,7 @@ def _ask_child(child: subprocess.Popen, timeout: float) -> str:
     return line
 
 
-def _stop(child: subprocess.Popen) -> None:
+def _stop(child: subprocess.Popen[str]) -> None:
     try:
         if child.stdin:
             child.stdin.close()

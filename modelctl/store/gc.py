@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelctl.store.inventory import Inventory, scan
+from modelctl.store.inventory import Inventory, PartialInfo, scan
 from modelctl.store.layout import Layout
 
 DEFAULT_OLDER_THAN = 24 * 3600.0
@@ -85,7 +85,7 @@ def _partials(
     from modelctl.store.locks import try_hold
     from modelctl.store.partials import lock_path
 
-    by_key: dict[str, list] = {}
+    by_key: dict[str, list[PartialInfo]] = {}
     for p in inv.partials:
         by_key.setdefault(p.key, []).append(p)
     for key, parts in sorted(by_key.items()):

@@ -220,7 +220,7 @@ def _parse_declared(raw: Any, label: str, table: Table, warnings: list[str]) -> 
     )
 
 
-def _sha256(raw: dict, label: str, name: str, warnings: list[str]) -> str | None:
+def _sha256(raw: dict[str, Any], label: str, name: str, warnings: list[str]) -> str | None:
     value, kind = raw.get("hash"), raw.get("hash_type")
     if value in (None, ""):
         return None

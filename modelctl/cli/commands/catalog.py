@@ -50,7 +50,7 @@ def list_command(json_output: Json = False, manifests: Manifests = None) -> int:
     return 2 if failed else 0
 
 
-def _print_list(rows: list[dict]) -> None:
+def _print_list(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
