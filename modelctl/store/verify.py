@@ -22,12 +22,16 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelctl.manifest.model import ResolvedAsset
 from modelctl.manifest.uris import HEX40_RE
 from modelctl.store import receipts
 from modelctl.store.layout import Layout
 from modelctl.store.receipts import Receipt, outdated_reason
+
+if TYPE_CHECKING:
+    from modelctl.store.hashing import Digest
 
 MODES = ("fast", "quick", "full")
 GOOD = ("ok", "adopted")
@@ -176,7 +180,7 @@ def _hash_verdicts(
         if not paths:
             continue
 
-        def done(path: Path, result: object) -> None:
+        def done(path: Path, result: Digest | OSError) -> None:
             dest = by_path[path]
             target, st, _ = to_hash[dest]
             verdict = _content_verdict(layout, target, st, result)
@@ -188,7 +192,9 @@ def _hash_verdicts(
     return out
 
 
-def _content_verdict(layout: Layout, t: Target, st: os.stat_result, result: object) -> Verdict:
+def _content_verdict(
+    layout: Layout, t: Target, st: os.stat_result, result: Digest | OSError
+) -> Verdict:
     from modelctl.store.hashing import Digest
 
     path = layout.dest(t.dest)
@@ -233,7 +239,7 @@ def _content_verdict(layout: Layout, t: Target, st: os.stat_result, result: obje
     )
 
 
-def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: object, path: Path) -> bool:
+def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: Digest, path: Path) -> bool:
     """Record the new stat identity / xxh3 fingerprint, when that is safe. True when written."""
     r = t.receipt
     xxh3 = getattr(digest, "xxh3_128", None)
