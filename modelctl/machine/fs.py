@@ -194,7 +194,7 @@ def lock_works(directory: Path, timeout: float = LOCK_PROBE_TIMEOUT_S) -> str:
 def _ask_child(child: subprocess.Popen[str], timeout: float) -> str:
     import selectors
 
-    assert child.stdin and child.stdout
+    assert child.stdin and child.stdout  # lock_works opens both as PIPEs
     child.stdin.write("try\n")
     child.stdin.flush()
     with selectors.DefaultSelector() as sel:

@@ -264,7 +264,7 @@ def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: Digest, 
             if current is not None:
                 return False
             a = t.asset
-            assert a is not None
+            assert a is not None  # a receipt-less file is hashed only when its asset pins a sha256
             new = Receipt.for_file(
                 path,
                 dest=t.dest,
