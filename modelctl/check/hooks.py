@@ -9,14 +9,18 @@ Both raise `CheckFailed` (exit 1); `pull --no-check` skips the first, never the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from modelctl.errors import CheckFailed, FormatError
+
+if TYPE_CHECKING:
+    from modelctl.manifest.model import ResolvedAsset, Selection
+    from modelctl.store.layout import Layout
 
 MAX_HINT_FAILURES = 6
 
 
-def preflight(selections: list[Any], layout: Any, gpu_sm: int | None = None) -> None:
+def preflight(selections: list[Selection], layout: Layout, gpu_sm: int | None = None) -> None:
     """Check every selection; raise `CheckFailed` naming each failed rule when one does not fit."""
     from modelctl.check.stack import check_selection
 
@@ -39,7 +43,7 @@ def preflight(selections: list[Any], layout: Any, gpu_sm: int | None = None) -> 
         )
 
 
-def post_verify(asset: Any, path: Path) -> None:
+def post_verify(asset: ResolvedAsset, path: Path) -> None:
     """Raise `CheckFailed` when the file at `path` is not what `asset` promises (not placed)."""
     from modelctl.compat.expect import expect_mismatches
     from modelctl.identify import identify

@@ -12,13 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from modelctl.check.targets import identify_target
 from modelctl.compat.model import Part, Report
 from modelctl.compat.parts import make_part, run_check
 from modelctl.errors import ModelctlError
+
+if TYPE_CHECKING:
+    from modelctl.manifest.model import ResolvedAsset, Selection
+    from modelctl.plan.resolve import PlanItem
+    from modelctl.store.layout import Layout
 
 LOCAL_STATES = ("installed", "modified", "unmanaged")  # what is on disk is what ComfyUI will load
 MAX_READERS = 8
@@ -44,7 +49,7 @@ def _read_all(jobs: Sequence[Callable[[], Part]]) -> list[Part]:
 # ---- manifest selections
 
 
-def selection_target(asset: Any) -> str:
+def selection_target(asset: ResolvedAsset) -> str:
     """What `identify_target` reads for an asset not installed: its source, at its revision."""
     if asset.source.startswith("hf://") and asset.revision:
         return f"{asset.source}@{asset.revision}"
@@ -61,7 +66,7 @@ def dest_folder(dest: str) -> str:
     return "/".join(filter(None, [canonical_folder(dest), parent]))
 
 
-def check_selection(selection: Any, layout: Any, gpu_sm: int | None = None) -> Report:
+def check_selection(selection: Selection, layout: Layout, gpu_sm: int | None = None) -> Report:
     """Check a manifest selection: installed files read locally, the rest by header over HTTP."""
     from modelctl.machine.facts import machine_env
     from modelctl.plan.resolve import plan
@@ -69,7 +74,7 @@ def check_selection(selection: Any, layout: Any, gpu_sm: int | None = None) -> R
     env = machine_env(gpu_sm)
     selection = _resolve_precision(selection, env)
 
-    def job(item: Any) -> Callable[[], Part]:
+    def job(item: PlanItem) -> Callable[[], Part]:
         def read() -> Part:
             local = item.state in LOCAL_STATES
             target = str(item.path) if local else selection_target(item.asset)
@@ -90,7 +95,7 @@ def check_selection(selection: Any, layout: Any, gpu_sm: int | None = None) -> R
     return run_check(selection.manifest.name, parts, env, label=selection.spec)
 
 
-def _resolve_precision(selection: Any, env: dict[str, Any]) -> Any:
+def _resolve_precision(selection: Selection, env: dict[str, Any]) -> Selection:
     """Resolve a `precision=auto` variant for the GPU the check is about (plan's resolver)."""
     from modelctl.plan.selections import needs_resolution, resolve_auto
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from modelctl.errors import BadInput
+from modelctl.formats.model import Header
 from modelctl.formats.read import read_header
 from modelctl.formats.source import FileSource
 from modelctl.identify import identify_header
@@ -25,7 +25,7 @@ class Inspection:
 
     target: str
     display: str
-    header: Any  # modelctl.formats.model.Header
+    header: Header
     size: int
     bytes_fetched: int | None = None
     commit: str | None = None

@@ -13,6 +13,13 @@ from modelctl.errors import ModelctlError, printable
 
 INTERNAL_ERROR = 70
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are strings anyway
+    from typing import Any
+
+    # exception classes of typer or of click, imported by name: no common base to name here
+    _Classes = tuple[type[Any], ...]
+
 
 def print_error(message: str, hint: str | None = None) -> None:
     from modelctl.redact import redact  # urllib.parse and re: not on the no-op `ensure` path
@@ -51,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return INTERNAL_ERROR
 
 
-def _cli_exceptions() -> tuple[tuple, tuple, tuple]:
+def _cli_exceptions() -> tuple[_Classes, _Classes, _Classes]:
     """(exit, abort, usage) exception classes of typer and of click, whichever are installed.
 
     typer >= 0.20 raises its own classes (`typer.exceptions`); older typer raises click's.

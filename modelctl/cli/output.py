@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.units import human_size
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["console", "human_size", "print_json"]
 
@@ -21,7 +24,7 @@ def print_json(data: Any, redacted: bool = False) -> None:
     sys.stdout.write(text + "\n")
 
 
-def console(stderr: bool = False) -> Any:
+def console(stderr: bool = False) -> Console:
     """A rich Console (honours NO_COLOR and non-TTY output by itself)."""
     from rich.console import Console
 

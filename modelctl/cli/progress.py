@@ -15,11 +15,14 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.cli.output import human_size
 from modelctl.pull import Reporter
 from modelctl.pull.options import Silent
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 @contextmanager
@@ -105,8 +108,8 @@ class RichBars(Silent):
             console=Console(stderr=True),
             transient=False,
         )
-        self.tasks: dict[str, Any] = {}
-        self.total: Any = None
+        self.tasks: dict[str, TaskID] = {}
+        self.total: TaskID | None = None
         self._lock = threading.Lock()
         self._started = False
 

@@ -30,8 +30,8 @@ def evaluate_rule(
     rule: Rule, parts: list[Part], stack: Mapping[str, Any], env: Mapping[str, Any]
 ) -> Verdict:
     views = tuple(p.facts for p in parts)
-    findings = [_finding(rule, binding, views, stack, env) for binding in _bindings(rule, parts)]
-    findings = [f for f in findings if f is not None]
+    found = (_finding(rule, binding, views, stack, env) for binding in _bindings(rule, parts))
+    findings = [f for f in found if f is not None]
     for status in ("fail", "pass", "skip"):
         if any(f.status == status for f in findings):
             chosen = tuple(f for f in findings if f.status in (status, "fail"))

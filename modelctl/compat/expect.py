@@ -7,7 +7,11 @@ before placing it, and `check` calls it on headers read before downloading.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from modelctl.identify.model import Identity
 
 # Where each `expect:` key lives in an Identity: an attribute, or a path into `facts`.
 _ATTRIBUTES = ("family", "format", "role")
@@ -19,7 +23,19 @@ _WILDCARDS = {"precision": {"auto"}}
 _IMPOSTORS = {"html", "lfs-pointer"}
 
 
-def identity_value(identity: Any, key: str) -> Any:
+class Promise(Protocol):
+    """What a manifest asset says about its file: `manifest.model.ResolvedAsset` is one (compat
+    sits below `manifest`, so it names the fields it reads instead of importing the class)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def expect(self) -> Mapping[str, Any]: ...
+
+
+def identity_value(identity: Identity, key: str) -> Any:
     """The value of an `expect:` key in an identity, or None when the file does not show it."""
     if key in _ATTRIBUTES:
         return getattr(identity, key, None)
@@ -30,7 +46,7 @@ def identity_value(identity: Any, key: str) -> Any:
     return value
 
 
-def role_mismatch(asset_role: str, identity: Any) -> str | None:
+def role_mismatch(asset_role: str, identity: Identity) -> str | None:
     """Why the file cannot be the asset's role, or None.
 
     Only evidence counts: a file identified as another role, or bytes that are no model at all.
@@ -50,7 +66,7 @@ def _article(word: str | None) -> str:
     return "an" if (word or "x")[0] in "aeiouhl" else "a"
 
 
-def expect_mismatches(asset: Any, identity: Any) -> list[str]:
+def expect_mismatches(asset: Promise, identity: Identity) -> list[str]:
     """Every way `identity` contradicts `asset.role` and `asset.expect`, one readable line each."""
     problems = []
     role = role_mismatch(asset.role, identity)

@@ -9,7 +9,10 @@ language needs no knowledge of Python objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelctl.compat.rules import Rule
 
 STATUSES = ("fail", "skip", "pass", "n/a")
 
@@ -67,7 +70,7 @@ class Finding:
 class Verdict:
     """One rule's verdict over the whole stack: the worst of its findings."""
 
-    rule: Any  # compat.rules.Rule
+    rule: Rule
     status: str
     findings: tuple[Finding, ...] = ()
     note: str = ""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelctl.compat import names
 from modelctl.compat.engine import evaluate_rules
-from modelctl.compat.expect import expect_mismatches
+from modelctl.compat.expect import Promise, expect_mismatches
 from modelctl.compat.model import Part, Report
 from modelctl.compat.rules import load_rules
 
@@ -26,7 +26,7 @@ def make_part(
     source: str,
     folder: str,
     role: str | None = None,
-    asset: Any = None,
+    asset: Promise | None = None,
 ) -> Part:
     """A `Part` whose facts are the identity's facts plus what its name and manifest asset say."""
     stem = name.rsplit(".", 1)[0] if "." in name else name

@@ -73,7 +73,7 @@ def _token() -> tuple[str | None, str | None, str | None]:
     return token, "HF_TOKEN" if env.strip() == token else "token file", None  # token is stripped
 
 
-def _ask(endpoint: str, token: str | None, base: dict, timeout: float) -> HubReport:
+def _ask(endpoint: str, token: str | None, base: dict[str, Any], timeout: float) -> HubReport:
     """GET `/api/whoami-v2` through huggingface_hub's session, with the token when there is one.
 
     Not `HfApi.whoami`: it takes no timeout and huggingface_hub's client sets none, so an endpoint
@@ -102,7 +102,7 @@ def _ask(endpoint: str, token: str | None, base: dict, timeout: float) -> HubRep
     return HubReport(**answered, account=info.get("name"), token_role=role)
 
 
-def _failed(base: dict, exc: Exception) -> HubReport:
+def _failed(base: dict[str, Any], exc: Exception) -> HubReport:
     """A transport failure (DNS, refused, TLS, timeout) means unreachable; anything else is an
     answer we could not use, so reachability stays unknown."""
     transport = isinstance(exc, OSError) or any(

@@ -3,6 +3,8 @@ its compiled extension and wheel tags against this Python, and its `+torchX.Y` t
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelctl.compat.gpu_rules import nunchaku_install_hint, rules
 from modelctl.doctor.model import Check
 from modelctl.doctor.python import torch_version
@@ -60,7 +62,9 @@ def nunchaku_checks(py: PythonEnv, imp: TorchImport | None, required: bool) -> l
     return checks
 
 
-def _nunchaku_build_checks(dist: Dist, ext: dict, py: PythonEnv, hint: str) -> list[Check]:
+def _nunchaku_build_checks(
+    dist: Dist, ext: dict[str, Any], py: PythonEnv, hint: str
+) -> list[Check]:
     checks = []
     if not ext.get("exists", True):
         checks.append(

@@ -14,7 +14,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.compat.gpu_rules import cpu_offload_recommended, rules, svdquant_support
 from modelctl.doctor import comfyui, gpu, hub, models_dir, nunchaku, python, requires
@@ -22,6 +22,11 @@ from modelctl.doctor.model import STATUSES, Check
 from modelctl.errors import BadInput
 from modelctl.machine.gpu import GpuReport
 from modelctl.manifest.model import Selection
+
+if TYPE_CHECKING:
+    from modelctl.machine.comfyui import ComfyInstall
+    from modelctl.machine.fs import FsReport
+    from modelctl.machine.packages import PythonEnv, TorchImport
 
 # requires.packages names that are not Python distributions but read from --comfyui DIR.
 COMFY_NAMES = ("comfyui", "comfyui-nunchaku")
@@ -187,7 +192,7 @@ def _needed_bytes(selections: list[Selection], root: Path) -> tuple[int | None, 
     return sum(known), len(seen) - len(known)
 
 
-def _comfy(directory: Path | None):
+def _comfy(directory: Path | None) -> ComfyInstall | None:
     if directory is None:
         return None
     from modelctl.machine.comfyui import inspect
@@ -195,7 +200,7 @@ def _comfy(directory: Path | None):
     return inspect(directory)
 
 
-def _versions(py, comfy) -> dict[str, str | None]:
+def _versions(py: PythonEnv, comfy: ComfyInstall | None) -> dict[str, str | None]:
     versions = {name.lower(): (d.version if d else None) for name, d in py.dists.items()}
     versions["python"] = py.version
     versions["comfyui"] = comfy.version if comfy else None
@@ -203,7 +208,7 @@ def _versions(py, comfy) -> dict[str, str | None]:
     return versions
 
 
-def _python_facts(py, imp) -> dict[str, Any]:
+def _python_facts(py: PythonEnv, imp: TorchImport | None) -> dict[str, Any]:
     return {
         "executable": py.executable,
         "version": py.version,
@@ -252,7 +257,7 @@ def _gpu_facts(report: GpuReport, sm: int | None) -> dict[str, Any]:
     }
 
 
-def _nunchaku_facts(py) -> dict[str, Any]:
+def _nunchaku_facts(py: PythonEnv) -> dict[str, Any]:
     from modelctl.machine.packages import identify_nunchaku
 
     dist = py.dists.get(rules()["nunchaku_distribution"]["name"])
@@ -267,7 +272,7 @@ def _nunchaku_facts(py) -> dict[str, Any]:
     }
 
 
-def _fs_facts(fs_report, needed: int | None, unknown: int) -> dict[str, Any]:
+def _fs_facts(fs_report: FsReport, needed: int | None, unknown: int) -> dict[str, Any]:
     return {
         "path": str(fs_report.path),
         "exists": fs_report.exists,
@@ -282,7 +287,7 @@ def _fs_facts(fs_report, needed: int | None, unknown: int) -> dict[str, Any]:
     }
 
 
-def _hub_facts(h) -> dict[str, Any]:
+def _hub_facts(h: hub.HubReport) -> dict[str, Any]:
     return {
         "endpoint": h.endpoint,
         "token_present": h.token_present,
@@ -294,7 +299,7 @@ def _hub_facts(h) -> dict[str, Any]:
     }
 
 
-def _comfy_facts(c) -> dict[str, Any]:
+def _comfy_facts(c: ComfyInstall) -> dict[str, Any]:
     return {
         "root": str(c.root) if c.root else None,
         "version": c.version,

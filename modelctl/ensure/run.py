@@ -16,7 +16,14 @@ from modelctl.ensure.report import report_error, report_ok
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are strings anyway
+    from collections.abc import Callable
     from typing import Any
+
+    from modelctl.manifest.model import ResolvedAsset, Selection
+    from modelctl.plan.resolve import PlanItem
+    from modelctl.pull.options import Reporter
+    from modelctl.pull.result import PullSummary
+    from modelctl.store.layout import Layout
 
 
 def run(
@@ -29,7 +36,7 @@ def run(
     json_output: bool = False,
     jobs: int | None = None,
     lock_timeout: float | None = None,
-    reporter: Any = None,
+    reporter: Reporter | None = None,
     locked: bool = False,
     gpu_sm: int | None = None,
 ) -> int:
@@ -60,7 +67,9 @@ def run(
         cancel()
 
 
-def start_watchdog(timeout: float | None, deadline: float | None, json_output: bool) -> Any:
+def start_watchdog(
+    timeout: float | None, deadline: float | None, json_output: bool
+) -> Callable[[], None]:
     """End the process with exit 5 shortly after `deadline`; returns the function that disarms it.
 
     The pull honours the deadline itself and stops cleanly; this is the backstop for what cannot be
@@ -100,7 +109,7 @@ def _run(
     jobs: int | None,
     lock_timeout: float | None,
     started: float,
-    reporter: Any,
+    reporter: Reporter | None,
     locked: bool = False,
     gpu_sm: int | None = None,
 ) -> int:
@@ -142,7 +151,8 @@ def _run(
     specs_out = [s.spec for s in selections]
     write_cache(root, key, {"written": time.time(), "specs": specs_out, "watch": watched,
                             "assets": assets})  # fmt: skip
-    total = sum(i.receipt.size for i in items)  # installed: each receipt matched its file's stat
+    # all installed: each has a receipt that matched its file's stat
+    total = sum(i.receipt.size for i in items if i.receipt is not None)
     report_ok(
         json_output,
         specs=specs_out,
@@ -178,18 +188,18 @@ def watch_paths(specs: list[str], manifests: str | None) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
-def unique_items(selections: list[Any], layout: Any) -> list[Any]:
+def unique_items(selections: list[Selection], layout: Layout) -> list[PlanItem]:
     """Plan items of every selection, one per destination (two stacks may share a VAE)."""
     from modelctl.plan.resolve import plan
 
-    seen: dict[str, Any] = {}
+    seen: dict[str, PlanItem] = {}
     for selection in selections:
         for item in plan(selection, layout):
             seen.setdefault(item.asset.dest, item)
     return list(seen.values())
 
 
-def asset_facts(asset: Any) -> dict[str, Any]:
+def asset_facts(asset: ResolvedAsset) -> dict[str, Any]:
     """What the fast path compares with a receipt (`store.receipts.outdated_reason`'s rules)."""
     from modelctl.manifest.uris import HEX40_RE
 
@@ -197,11 +207,11 @@ def asset_facts(asset: Any) -> dict[str, Any]:
     return {"dest": asset.dest, "source": asset.source, "sha256": asset.sha256, "commit": pinned}
 
 
-def describe(items: list[Any]) -> str:
+def describe(items: list[PlanItem]) -> str:
     return ", ".join(f"{i.asset.id} -> {i.asset.dest} ({i.state})" for i in items)
 
 
-def raise_offline(pending: list[Any]) -> None:
+def raise_offline(pending: list[PlanItem]) -> None:
     from modelctl.errors import CheckFailed
 
     raise CheckFailed(
@@ -211,7 +221,7 @@ def raise_offline(pending: list[Any]) -> None:
     )
 
 
-def raise_not_installed(left: list[Any]) -> None:
+def raise_not_installed(left: list[PlanItem]) -> None:
     from modelctl.errors import CheckFailed
 
     raise CheckFailed(
@@ -221,16 +231,16 @@ def raise_not_installed(left: list[Any]) -> None:
 
 
 def pull(
-    selections: list[Any],
-    pending: list[Any],
-    layout: Any,
+    selections: list[Selection],
+    pending: list[PlanItem],
+    layout: Layout,
     deadline: float | None,
     offline: bool,
-    reporter: Any,
+    reporter: Reporter | None,
     jobs: int | None,
     lock_timeout: float | None,
     gpu_sm: int | None = None,
-) -> Any:
+) -> PullSummary:
     """Check the whole stacks, then hand only what is not installed to the pull library.
 
     Ensure means "make present", never "update": an installed file that tracks a branch is left
@@ -269,7 +279,7 @@ class PullEvents:
     """Passes pull events to the CLI's reporter; the pull's own `summary` becomes `pull_summary`
     so that the last JSON line of an ensure is always ensure's summary."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Reporter) -> None:
         self.inner = inner
 
     def event(self, name: str, **data: Any) -> None:

@@ -325,7 +325,11 @@ def _read_tensor_infos(
 
 
 def _torch_shape(
-    name: str, ne: tuple[int, ...], n_elements: int, fields: dict[str, GGUFField], warnings: list
+    name: str,
+    ne: tuple[int, ...],
+    n_elements: int,
+    fields: dict[str, GGUFField],
+    warnings: list[str],
 ) -> tuple[int, ...]:
     """Reverse ggml `ne` into torch order, unless ComfyUI-GGUF recorded the original shape."""
     f = fields.get(ORIG_SHAPE_PREFIX + name)
@@ -349,7 +353,7 @@ def _torch_shape(
 
 
 def _check_data(
-    cur: Cursor, tensors: list[TensorInfo], data_offset: int, alignment: int, warnings: list
+    cur: Cursor, tensors: list[TensorInfo], data_offset: int, alignment: int, warnings: list[str]
 ) -> None:
     """Tensor data inside the file, no overlaps; report llama.cpp-incompatible layouts."""
     if not tensors:

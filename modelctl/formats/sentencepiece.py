@@ -14,6 +14,7 @@ package as the oracle on a model it trained.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ PIECES, TRAINER_SPEC, NORMALIZER_SPEC = 1, 2, 3
 TRAINER_FIELDS = {3: "model_type", 4: "vocab_size", 35: "byte_fallback", 40: "unk_id",
                   41: "bos_id", 42: "eos_id", 43: "pad_id"}  # fmt: skip
 _F32 = struct.Struct("<f")
+_Value = int | bytes | tuple[int, int]  # a field's value, by wire type: see _Wire.fields
 
 
 @dataclass
@@ -67,8 +69,12 @@ class _Wire:
             if shift >= 70:
                 raise self.error(start, "varint longer than 10 bytes")
 
-    def fields(self, pos: int, end: int):
-        """Yield (field number, wire type, value or (start, end) span, field start)."""
+    def fields(self, pos: int, end: int) -> Iterator[tuple[int, int, _Value, int]]:
+        """Yield (field number, wire type, value, field start).
+
+        The value's type follows the wire type: an int for a varint (0), the bytes of a
+        fixed-width field (1, 5), the (start, end) span of a length-delimited one (2).
+        """
         while pos < end:
             at = pos
             key, pos = self.varint(pos, end)
@@ -104,11 +110,11 @@ def read_sentencepiece(source: ByteSource) -> Header:
     info = SentencePieceInfo(vocab_size=0)
     warnings: list[str] = []
     for number, wt, value, at in wire.fields(_scan_common_pieces(data, info), len(data)):
-        if number == PIECES and wt == 2:
+        if number == PIECES and isinstance(value, tuple):  # wire type 2
             _piece(wire, value, at, info)
-        elif number == TRAINER_SPEC and wt == 2:
+        elif number == TRAINER_SPEC and isinstance(value, tuple):
             _trainer(wire, value, info)
-        elif number == NORMALIZER_SPEC and wt == 2:
+        elif number == NORMALIZER_SPEC and isinstance(value, tuple):
             _normalizer(wire, value, info)
         elif number in (PIECES, TRAINER_SPEC, NORMALIZER_SPEC):
             raise wire.error(at, f"field {number} has wire type {wt}, expected a message")
@@ -169,14 +175,14 @@ def _piece(wire: _Wire, span: tuple[int, int], at: int, info: SentencePieceInfo)
     start, end = span
     kind = "normal"
     for number, wt, value, fat in wire.fields(start, end):
-        if number == 1 and wt == 2:
+        if number == 1 and isinstance(value, tuple):  # wire type 2
             s, e = value
             try:
                 wire.data[s:e].decode("utf-8")
             except UnicodeDecodeError:
                 raise wire.error(s, "piece is not valid UTF-8") from None
             info.max_piece_length = max(info.max_piece_length, e - s)
-        elif number == 3 and wt == 0:
+        elif number == 3 and isinstance(value, int):  # wire type 0
             kind = PIECE_TYPES.get(value, f"type {value}")
         elif number in (1, 2, 3) and wt != {1: 2, 2: 5, 3: 0}[number]:
             raise wire.error(fat, f"piece field {number} has the wrong wire type {wt}")
@@ -185,9 +191,9 @@ def _piece(wire: _Wire, span: tuple[int, int], at: int, info: SentencePieceInfo)
 
 
 def _trainer(wire: _Wire, span: tuple[int, int], info: SentencePieceInfo) -> None:
-    for number, wt, value, _ in wire.fields(*span):
+    for number, _wt, value, _ in wire.fields(*span):
         name = TRAINER_FIELDS.get(number)
-        if name and wt == 0:
+        if name and isinstance(value, int):  # wire type 0
             if name.endswith("_id") and value >= 1 << 63:
                 value -= 1 << 64  # int32 -1 is sent as a 10-byte varint
             info.trainer[name] = bool(value) if name == "byte_fallback" else value
@@ -196,8 +202,8 @@ def _trainer(wire: _Wire, span: tuple[int, int], info: SentencePieceInfo) -> Non
 
 
 def _normalizer(wire: _Wire, span: tuple[int, int], info: SentencePieceInfo) -> None:
-    for number, wt, value, _ in wire.fields(*span):
-        if number == 1 and wt == 2:
+    for number, _wt, value, _ in wire.fields(*span):
+        if number == 1 and isinstance(value, tuple):  # wire type 2
             info.normalizer = wire.data[value[0] : value[1]].decode("utf-8", "replace")
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from modelctl.errors import FormatError
 
@@ -145,7 +145,7 @@ class Cursor:
         self.off += 8
         return v
 
-    def unpack(self, st: struct.Struct) -> tuple:
+    def unpack(self, st: struct.Struct) -> tuple[Any, ...]:
         if self.off + st.size > len(self.buf):
             self._fill(st.size)
         v = st.unpack_from(self.buf, self.off)

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from modelctl.identify.model import Identity
+
+if TYPE_CHECKING:
+    from modelctl.formats.model import Header
+    from modelctl.formats.source import ByteSource
 
 __all__ = ["Identity", "identify", "identify_header"]
 
 
-def identify(source: Any, *, filename: str | None = None) -> Identity:
+def identify(
+    source: str | os.PathLike[str] | ByteSource, *, filename: str | None = None
+) -> Identity:
     """Identify a local Path/str or a ByteSource from its header."""
     from modelctl.formats.read import read_header
     from modelctl.formats.source import FileSource
@@ -27,7 +33,7 @@ def identify(source: Any, *, filename: str | None = None) -> Identity:
     return identify_header(read_header(source), filename=filename)
 
 
-def identify_header(header: Any, *, filename: str | None = None) -> Identity:
+def identify_header(header: Header, *, filename: str | None = None) -> Identity:
     """Apply the rules to an already parsed Header."""
     from modelctl.identify.facts import general_facts
     from modelctl.identify.rules import load_rules, matches, read_facts
@@ -39,6 +45,7 @@ def identify_header(header: Any, *, filename: str | None = None) -> Identity:
             continue
         view = matches(rule, header)
         if view is not None:
+            assert rule.role is not None  # rules._parse_rule rejects identity rules without one
             identity.role, identity.family = rule.role, rule.family
             identity.rule, identity.source = rule.id, rule.citation()
             identity.facts.update(read_facts(rule, view))
@@ -62,7 +69,7 @@ def identify_header(header: Any, *, filename: str | None = None) -> Identity:
     return identity
 
 
-def _cross_check(identity: Identity, header: Any) -> None:
+def _cross_check(identity: Identity, header: Header) -> None:
     """Semantic checks on values the file claims (reported, never trusted for allocation)."""
     facts = identity.facts
     embd = header.tensor_map().get("token_embd.weight") if header.format == "gguf" else None

@@ -91,7 +91,7 @@ def load_rules() -> tuple[Rule, ...]:
     )  # fmt: skip
     seen: set[str] = set()
     for path in files:
-        doc = load_yaml(path) or {}
+        doc = load_yaml(path.read_text(encoding="utf-8")) or {}
         for raw in doc.get("rules", []):
             rule = _parse_rule(raw, path.name)
             if rule.id in seen:

@@ -30,7 +30,9 @@ def _table() -> dict[str, Any]:
     return load_yaml(text)
 
 
-def svdquant_facts(view: View, header: Header, filename: str | None) -> tuple[dict, list[str]]:
+def svdquant_facts(
+    view: View, header: Header, filename: str | None
+) -> tuple[dict[str, Any], list[str]]:
     """`{"svdquant": {...}}` and warnings for disagreements between weights, metadata, name."""
     table = _table()
     t = view.tensors
@@ -98,7 +100,7 @@ def _from_config(config: dict[str, Any], table: dict[str, Any]) -> dict[str, Any
     return meta
 
 
-def _compare(out: dict, other: dict, where: str, warnings: list[str]) -> None:
+def _compare(out: dict[str, Any], other: dict[str, Any], where: str, warnings: list[str]) -> None:
     for key in ("precision", "rank"):
         if key in out and key in other and out[key] != other[key]:
             warnings.append(

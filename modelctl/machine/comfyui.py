@@ -9,8 +9,10 @@ itself. The plugin's version lives in its `pyproject.toml` (`[project] version`,
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modelctl.compat.gpu_rules import rules
 from modelctl.errors import BadInput
@@ -53,7 +55,7 @@ def _names() -> set[str]:
     return {n.lower() for n in rules()["comfyui_nunchaku"]["folder_names"]}
 
 
-def _is_plugin(directory: Path, project: dict) -> bool:
+def _is_plugin(directory: Path, project: dict[str, Any]) -> bool:
     """Named like the plugin (with a pyproject.toml), or its `[project]` table names it."""
     if directory.name.lower() in _names() and (directory / "pyproject.toml").is_file():
         return True
@@ -77,18 +79,19 @@ def _read_py_version(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def _project_table(path: Path) -> dict:
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10: tomllib arrived in 3.11
+def _project_table(path: Path) -> dict[str, Any]:
+    if sys.version_info < (3, 11):  # tomllib arrived in 3.11
         return _project_table_fallback(path)
-    try:
-        return tomllib.loads(path.read_text("utf-8")).get("project") or {}
-    except (OSError, ValueError):
-        return {}
+    else:
+        import tomllib
+
+        try:
+            return tomllib.loads(path.read_text("utf-8")).get("project") or {}
+        except (OSError, ValueError):
+            return {}
 
 
-def _project_table_fallback(path: Path) -> dict:
+def _project_table_fallback(path: Path) -> dict[str, Any]:
     """Enough TOML for `[project] name/version = "…"` when tomllib is missing."""
     try:
         text = path.read_text("utf-8")

@@ -191,10 +191,10 @@ def lock_works(directory: Path, timeout: float = LOCK_PROBE_TIMEOUT_S) -> str:
     return "works"
 
 
-def _ask_child(child: subprocess.Popen, timeout: float) -> str:
+def _ask_child(child: subprocess.Popen[str], timeout: float) -> str:
     import selectors
 
-    assert child.stdin and child.stdout
+    assert child.stdin and child.stdout  # lock_works opens both as PIPEs
     child.stdin.write("try\n")
     child.stdin.flush()
     with selectors.DefaultSelector() as sel:
@@ -208,7 +208,7 @@ def _ask_child(child: subprocess.Popen, timeout: float) -> str:
     return line
 
 
-def _stop(child: subprocess.Popen) -> None:
+def _stop(child: subprocess.Popen[str]) -> None:
     try:
         if child.stdin:
             child.stdin.close()

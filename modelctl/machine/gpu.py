@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ def load_record(path: Path) -> dict[str, Any]:
 def record_nvml() -> dict[str, Any]:
     """Ask NVML and return its raw answers as JSON-ready data (or `{"error": …}` when it cannot)."""
     try:
-        import pynvml  # type: ignore[import-not-found]  # the optional extra modelctl[gpu]
+        import pynvml  # the optional extra modelctl[gpu] (no stubs: see [tool.mypy] overrides)
     except ImportError:
         return {"error": "nvidia-ml-py is not installed", "missing_module": True}
     try:
@@ -134,7 +135,7 @@ def _record_device(pynvml: Any, index: int) -> dict[str, Any]:
         return {"index": index, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def _ask(fn: Any, *args: Any) -> Any:
+def _ask(fn: Callable[..., Any], *args: Any) -> Any:
     """An optional NVML answer: None when this driver or device does not support the query."""
     import pynvml
 

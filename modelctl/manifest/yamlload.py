@@ -8,6 +8,8 @@ convert each scalar to the type its field expects, reporting `file:line` on any 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import yaml
 
 from modelctl.errors import ManifestError
@@ -55,8 +57,7 @@ def compose(data: bytes, where: str) -> yaml.Node:
         _check_events(text, where)
         docs = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
+        line = _at(exc.problem_mark or exc.context_mark)
         problem = exc.problem or exc.context or "invalid YAML"
         raise ManifestError(f"{where}{line}: invalid YAML: {problem}", _yaml_hint(text)) from None
     except yaml.reader.ReaderError as exc:
@@ -77,6 +78,17 @@ def compose(data: bytes, where: str) -> yaml.Node:
     return docs[0]
 
 
+class _Mark(Protocol):
+    """A parser position: `yaml.Mark`, or the C parser's `yaml._yaml.Mark`."""
+
+    line: int
+
+
+def _at(mark: _Mark | None) -> str:
+    """`:line` (1-based) of a parser mark; empty when PyYAML gave none."""
+    return f":{mark.line + 1}" if mark else ""
+
+
 def _yaml_hint(text: str) -> str:
     if "\t" in text:
         return "YAML does not allow tabs for indentation; use spaces"
@@ -91,14 +103,14 @@ def _check_events(text: str, where: str) -> None:
             aliases += 1
             if aliases > MAX_ALIASES:
                 raise ManifestError(
-                    f"{where}:{event.start_mark.line + 1}: more than {MAX_ALIASES} YAML aliases",
+                    f"{where}{_at(event.start_mark)}: more than {MAX_ALIASES} YAML aliases",
                     "write the values out instead of using anchors (*alias)",
                 )
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
                 raise ManifestError(
-                    f"{where}:{event.start_mark.line + 1}: nesting deeper than {MAX_DEPTH} levels",
+                    f"{where}{_at(event.start_mark)}: nesting deeper than {MAX_DEPTH} levels",
                     "a manifest needs at most four levels",
                 )
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):

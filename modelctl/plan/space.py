@@ -18,6 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modelctl.errors import BadInput, DiskFull
 from modelctl.units import GIB, human_size
@@ -62,7 +63,7 @@ class FsVerdict:
     def unknown(self) -> list[str]:
         return [n.label for n in self.needs if n.size is None]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
             "free": self.free,

@@ -71,7 +71,7 @@ def download_all(
 
 def _install(w: Want, layout: Layout, opts: PullOptions, deadline: float | None) -> None:
     asset, remote = w.asset, w.remote
-    assert remote is not None
+    assert remote is not None  # `wants.decide` resolved every file it left to download
     dest = asset.dest
 
     def waiting(what: str) -> Callable[[], None]:
@@ -100,7 +100,7 @@ def _fetch_verified(
     w: Want, layout: Layout, opts: PullOptions, deadline: float | None, key: str
 ) -> tuple[partials.Partial, FetchResult]:
     asset, remote = w.asset, w.remote
-    assert remote is not None
+    assert remote is not None  # `wants.decide` resolved every file it left to download
     topts = dataclasses.replace(opts.transfer, deadline=deadline)
     for attempt in (0, 1):
         state = partials.PartialState(key, asset.source, remote.size, remote.sha256, remote.commit)
@@ -162,7 +162,7 @@ def _publish(
 
     part, result = fetched
     asset, remote = w.asset, w.remote
-    assert remote is not None
+    assert remote is not None  # `wants.decide` resolved every file it left to download
     path = layout.dest(asset.dest)
     fsync_file(part.data)
     try:

@@ -147,7 +147,9 @@ def write(path: str, block: str) -> bool:
     return True
 
 
-def generate(models_root: str, write_to: str | None) -> tuple[str, bool | None, dict]:
+def generate(
+    models_root: str, write_to: str | None
+) -> tuple[str, bool | None, dict[str, list[str]]]:
     """The block for `models_root` (absolute), written to `write_to` when given.
 
     Returns (block, changed: None when not writing, folder map). Used by the `comfyui-paths`

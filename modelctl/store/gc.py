@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelctl.store.inventory import Inventory, scan
+from modelctl.store.inventory import Inventory, PartialInfo, scan
 from modelctl.store.layout import Layout
 
 DEFAULT_OLDER_THAN = 24 * 3600.0
@@ -85,7 +85,7 @@ def _partials(
     from modelctl.store.locks import try_hold
     from modelctl.store.partials import lock_path
 
-    by_key: dict[str, list] = {}
+    by_key: dict[str, list[PartialInfo]] = {}
     for p in inv.partials:
         by_key.setdefault(p.key, []).append(p)
     for key, parts in sorted(by_key.items()):
@@ -105,7 +105,7 @@ def _partials(
                     with contextlib.suppress(FileNotFoundError):
                         state.unlink()
         finally:
-            lock.release()  # type: ignore[attr-defined]
+            lock.release()
 
 
 def _receipts(
@@ -113,7 +113,7 @@ def _receipts(
 ) -> None:
     from modelctl.store.locks import try_hold
 
-    orphans = [
+    orphans: list[tuple[str | None, Path]] = [
         (dest, layout.receipt(dest)) for dest in inv.receipts if not _exists(layout.dest(dest))
     ]
     orphans += [(None, path) for path in inv.broken_receipts]
@@ -132,7 +132,7 @@ def _receipts(
             )
         finally:
             if lock is not None:
-                lock.release()  # type: ignore[attr-defined]
+                lock.release()
 
 
 def _unlink(path: Path, kind: str, size: int, dry_run: bool, note: str = "") -> Removal:

@@ -148,8 +148,25 @@ def _copy_synced(src: Path, dst: Path) -> None:
         raise
 
 
-def write_receipt(layout: Layout, relpath: str, **fields: object) -> Receipt:
+def write_receipt(
+    layout: Layout,
+    relpath: str,
+    *,
+    source: str,
+    sha256: str,
+    commit: str | None = None,
+    revision: str | None = None,
+    selections: list[str] | None = None,
+) -> Receipt:
     """Record that `relpath` was installed (stat identity taken now, after the rename)."""
-    receipt = Receipt.for_file(layout.dest(relpath), dest=relpath, **fields)
+    receipt = Receipt.for_file(
+        layout.dest(relpath),
+        dest=relpath,
+        source=source,
+        sha256=sha256,
+        commit=commit,
+        revision=revision,
+        selections=selections,
+    )
     receipts.write(layout, receipt)
     return receipt

@@ -23,11 +23,15 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelctl.errors import TimedOut
 
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
-def file_lock(path: Path) -> object:
+
+def file_lock(path: Path) -> BaseFileLock:
     """A filelock lock object for `path` (created on first use, kept after release)."""
     from filelock import FileLock
 
@@ -53,12 +57,12 @@ def hold(
     lock = file_lock(path)
     limit = _limit(timeout, deadline)
     try:
-        lock.acquire(timeout=0)  # type: ignore[attr-defined]
+        lock.acquire(timeout=0)
     except Timeout:
         if on_wait is not None:
             on_wait()
         try:
-            lock.acquire(timeout=-1 if limit is None else limit)  # type: ignore[attr-defined]
+            lock.acquire(timeout=-1 if limit is None else limit)
         except Timeout:
             raise TimedOut(
                 f"timed out after {limit:.0f}s waiting for another modelctl to finish {what}",
@@ -68,16 +72,16 @@ def hold(
     try:
         yield
     finally:
-        lock.release()  # type: ignore[attr-defined]
+        lock.release()
 
 
-def try_hold(path: Path) -> object | None:
+def try_hold(path: Path) -> BaseFileLock | None:
     """Acquire the lock at `path` without waiting; the acquired lock object, or None when busy."""
     from filelock import Timeout
 
     lock = file_lock(path)
     try:
-        lock.acquire(timeout=0)  # type: ignore[attr-defined]
+        lock.acquire(timeout=0)
     except Timeout:
         return None
     return lock

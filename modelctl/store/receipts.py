@@ -48,10 +48,32 @@ class Receipt:
         )
 
     @classmethod
-    def for_file(cls, path: Path, **fields: object) -> Receipt:
+    def for_file(
+        cls,
+        path: Path,
+        *,
+        dest: str,
+        source: str,
+        sha256: str,
+        commit: str | None = None,
+        revision: str | None = None,
+        selections: list[str] | None = None,
+        xxh3_128: str | None = None,
+    ) -> Receipt:
         """A receipt carrying `path`'s current stat identity."""
         st = path.stat()
-        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, **fields)  # type: ignore[arg-type]
+        return cls(
+            dest=dest,
+            source=source,
+            sha256=sha256,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            inode=st.st_ino,
+            commit=commit,
+            revision=revision,
+            selections=list(selections or []),
+            xxh3_128=xxh3_128,
+        )
 
 
 def read(layout: Layout, relpath: str) -> Receipt | None:

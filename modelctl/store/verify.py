@@ -22,12 +22,16 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelctl.manifest.model import ResolvedAsset
 from modelctl.manifest.uris import HEX40_RE
 from modelctl.store import receipts
 from modelctl.store.layout import Layout
 from modelctl.store.receipts import Receipt, outdated_reason
+
+if TYPE_CHECKING:
+    from modelctl.store.hashing import Digest
 
 MODES = ("fast", "quick", "full")
 GOOD = ("ok", "adopted")
@@ -176,7 +180,7 @@ def _hash_verdicts(
         if not paths:
             continue
 
-        def done(path: Path, result: object) -> None:
+        def done(path: Path, result: Digest | OSError) -> None:
             dest = by_path[path]
             target, st, _ = to_hash[dest]
             verdict = _content_verdict(layout, target, st, result)
@@ -188,7 +192,9 @@ def _hash_verdicts(
     return out
 
 
-def _content_verdict(layout: Layout, t: Target, st: os.stat_result, result: object) -> Verdict:
+def _content_verdict(
+    layout: Layout, t: Target, st: os.stat_result, result: Digest | OSError
+) -> Verdict:
     from modelctl.store.hashing import Digest
 
     path = layout.dest(t.dest)
@@ -197,6 +203,7 @@ def _content_verdict(layout: Layout, t: Target, st: os.stat_result, result: obje
         return Verdict(t.dest, "unreadable", getattr(result, "strerror", None) or str(result))
     r = t.receipt
     expected = r.sha256 if r is not None else t.expected_sha256
+    actual: str | None
     if result.sha256 is not None:
         good = result.sha256 == expected
         if good and t.expected_sha256 and result.sha256 != t.expected_sha256:
@@ -211,7 +218,8 @@ def _content_verdict(layout: Layout, t: Target, st: os.stat_result, result: obje
         what = "sha256" if result.sha256 is not None else "xxh3-128 fingerprint"
         detail = f"content does not match the recorded {what}"
         if r is None:
-            detail = f"no receipt, and its sha256 {actual[:12]}… is not the pinned one"  # type: ignore[index]
+            assert actual is not None  # verify() always hashes receipt-less files with sha256
+            detail = f"no receipt, and its sha256 {actual[:12]}… is not the pinned one"
             return Verdict(t.dest, "unmanaged", detail, result.size, actual, asset=name)
         return Verdict(t.dest, "corrupt", detail, result.size, actual, asset=name)
     stamped = _restamp(layout, t, st, result, path)
@@ -231,7 +239,7 @@ def _content_verdict(layout: Layout, t: Target, st: os.stat_result, result: obje
     )
 
 
-def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: object, path: Path) -> bool:
+def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: Digest, path: Path) -> bool:
     """Record the new stat identity / xxh3 fingerprint, when that is safe. True when written."""
     r = t.receipt
     xxh3 = getattr(digest, "xxh3_128", None)
@@ -256,7 +264,7 @@ def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: object, 
             if current is not None:
                 return False
             a = t.asset
-            assert a is not None
+            assert a is not None  # a receipt-less file is hashed only when its asset pins a sha256
             new = Receipt.for_file(
                 path,
                 dest=t.dest,
@@ -273,7 +281,7 @@ def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: object, 
         receipts.write(layout, new)
         return True
     finally:
-        lock.release()  # type: ignore[attr-defined]
+        lock.release()
 
 
 def _same_stat(a: os.stat_result, b: os.stat_result) -> bool:

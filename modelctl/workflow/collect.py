@@ -17,8 +17,9 @@ that no running node uses is reported as skipped with the reason. Nothing is dro
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.errors import BadInput
 from modelctl.manifest.validate import SHA256_RE
@@ -26,6 +27,9 @@ from modelctl.store.comfyui_folders import canonical
 from modelctl.workflow.graph import Node, Workflow
 from modelctl.workflow.table import Table
 from modelctl.workflow.urls import UrlError, to_source
+
+if TYPE_CHECKING:
+    from modelctl.workflow.catalog_lookup import CatalogHit
 
 # Characters no file name should hold and YAML cannot print raw: C0/C1 controls, Unicode line
 # separators, lone surrogates (JSON can encode them) and the non-characters U+FFFE/U+FFFF.
@@ -108,7 +112,12 @@ def clean_text(text: str) -> str:
     return _CONTROL.sub("?", text)
 
 
-def collect(wf: Workflow, where: str, table: Table, catalog: Any = None) -> Report:
+def collect(
+    wf: Workflow,
+    where: str,
+    table: Table,
+    catalog: Callable[[], dict[str, CatalogHit]] | None = None,
+) -> Report:
     """Join the workflow's declared and referenced models; see the module docstring.
 
     `catalog` is a callable returning `catalog_lookup.catalog_index()`-shaped dicts, or None.
@@ -133,13 +142,13 @@ def collect(wf: Workflow, where: str, table: Table, catalog: Any = None) -> Repo
         elif node.type not in table.text_only_nodes:
             for value in node.strings():
                 if table.looks_like_model(value.strip()):
-                    rel = _soft_relpath(value)
-                    if rel is None:
+                    soft = _soft_relpath(value)
+                    if soft is None:
                         warnings.append(
                             f"{node.label()}: ignored the odd file name `{clean_text(value)}`"
                         )
                         continue
-                    loose.append((rel, _use(node)))
+                    loose.append((soft, _use(node)))
 
     used_declared: set[int] = set()
     for model in models.values():
@@ -211,7 +220,7 @@ def _parse_declared(raw: Any, label: str, table: Table, warnings: list[str]) -> 
     )
 
 
-def _sha256(raw: dict, label: str, name: str, warnings: list[str]) -> str | None:
+def _sha256(raw: dict[str, Any], label: str, name: str, warnings: list[str]) -> str | None:
     value, kind = raw.get("hash"), raw.get("hash_type")
     if value in (None, ""):
         return None
@@ -353,7 +362,7 @@ def _use(node: Node, widget: str | None = None) -> Use:
     return Use(node.path, node.type, node.title, widget, node.active)
 
 
-def _from_catalog(models: dict[tuple[str, str], Model], index: dict) -> None:
+def _from_catalog(models: dict[tuple[str, str], Model], index: dict[str, CatalogHit]) -> None:
     from modelctl.workflow.catalog_lookup import dest_key
 
     for model in models.values():

@@ -113,7 +113,7 @@ def parse(doc: Any, where: str, table: Table) -> Workflow:
     )
 
 
-def _dict(value: Any) -> dict:
+def _dict(value: Any) -> dict[str, Any]:
     """`value` when it is a JSON object, else an empty one (for optional wrapper fields)."""
     return value if isinstance(value, dict) else {}
 
@@ -126,7 +126,7 @@ def _is_api(doc: Any) -> bool:
     )
 
 
-def _parse_api(prompt: dict, where: str) -> Workflow:
+def _parse_api(prompt: dict[str, Any], where: str) -> Workflow:
     if not _is_api(prompt):
         raise BadInput(
             f"{where}: `prompt` is not an API-format workflow", "export it with Export (API)"
@@ -136,13 +136,14 @@ def _parse_api(prompt: dict, where: str) -> Workflow:
         inputs = node.get("inputs") or {}
         if not isinstance(inputs, dict):
             raise BadInput(f"{where}: node {node_id} has `inputs` that is not an object", RESAVE)
-        meta = node.get("_meta") if isinstance(node.get("_meta"), dict) else {}
-        title = meta.get("title") if isinstance(meta.get("title"), str) else node["class_type"]
+        title = _dict(node.get("_meta")).get("title")
+        if not isinstance(title, str):
+            title = node["class_type"]
         nodes.append(Node(str(node_id), node["class_type"], title, True, named=dict(inputs)))
     return Workflow("api", tuple(nodes), ())
 
 
-def _parse_ui(doc: dict, where: str, table: Table) -> Workflow:
+def _parse_ui(doc: dict[str, Any], where: str, table: Table) -> Workflow:
     defs = _definitions(doc, where)
     root_models: list[tuple[str, Any]] = []
     _root_models(doc, "workflow", where, root_models)
@@ -157,7 +158,7 @@ def _parse_ui(doc: dict, where: str, table: Table) -> Workflow:
     return Workflow("ui", tuple(out), tuple(root_models))
 
 
-def _root_models(graph: dict, label: str, where: str, out: list[tuple[str, Any]]) -> None:
+def _root_models(graph: dict[str, Any], label: str, where: str, out: list[tuple[str, Any]]) -> None:
     models = graph.get("models")
     if models is None:
         return
@@ -166,9 +167,9 @@ def _root_models(graph: dict, label: str, where: str, out: list[tuple[str, Any]]
     out.extend((f"{label} models[{i}]", m) for i, m in enumerate(models))
 
 
-def _definitions(doc: dict, where: str) -> dict[str, dict]:
+def _definitions(doc: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
     """Every subgraph definition by id, including definitions nested inside definitions."""
-    found: dict[str, dict] = {}
+    found: dict[str, dict[str, Any]] = {}
     stack = [doc]
     while stack:
         graph = stack.pop()
@@ -192,11 +193,11 @@ def _definitions(doc: dict, where: str) -> dict[str, dict]:
 
 
 def _walk(
-    graph: dict,
+    graph: dict[str, Any],
     prefix: str,
     active: bool,
     stack: tuple[str, ...],
-    defs: dict[str, dict],
+    defs: dict[str, dict[str, Any]],
     table: Table,
     where: str,
     out: list[Node],
@@ -222,7 +223,9 @@ def _walk(
             _walk(defs[sid], f"{path}:", node_active, (*stack, sid), defs, table, where, out, seen)
 
 
-def _ui_node(raw: dict, path: str, active: bool, where: str, defs: dict[str, dict]) -> Node:
+def _ui_node(
+    raw: dict[str, Any], path: str, active: bool, where: str, defs: dict[str, dict[str, Any]]
+) -> Node:
     values = raw.get("widgets_values")
     widgets: tuple[Any, ...] = ()
     named: dict[str, Any] = {}
@@ -230,11 +233,12 @@ def _ui_node(raw: dict, path: str, active: bool, where: str, defs: dict[str, dic
         widgets = tuple(values)
     elif isinstance(values, dict):
         named = dict(values)
-    props = raw.get("properties") if isinstance(raw.get("properties"), dict) else {}
-    models = props.get("models")
+    models = _dict(raw.get("properties")).get("models")
     if models is not None and not isinstance(models, list):
         raise BadInput(f"{where}: node {path} has properties.models that is not a list", RESAVE)
-    title = raw.get("title") if isinstance(raw.get("title"), str) else raw["type"]
+    title = raw.get("title")
+    if not isinstance(title, str):
+        title = raw["type"]
     return Node(
         path,
         raw["type"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,7 +50,7 @@ def list_command(json_output: Json = False, manifests: Manifests = None) -> int:
     return 2 if failed else 0
 
 
-def _print_list(rows: list[dict]) -> None:
+def _print_list(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
@@ -79,7 +79,7 @@ def show_command(
     selection = pinned_selection(spec, manifests, parse_gpu_sm(gpu_sm))
     layout = models_layout(models_dir)
     items = plan(selection, layout)
-    data = {
+    data: dict[str, Any] = {  # the JSON document `--json` prints
         "spec": selection.spec,
         "manifest": selection.manifest.name,
         "description": selection.manifest.description,

@@ -9,12 +9,17 @@ loads. Exit 0 when every rule holds, 1 when any fails (2 bad input, 3 unreachabl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelctl.cli.options import GpuSm, Json, Manifests, ModelsDir, models_layout, parse_gpu_sm
 from modelctl.cli.output import console, print_json
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from modelctl.compat.model import Part, Report, Verdict
 
 # Suffixes that make an argument a model file rather than a manifest name.
 FILE_SUFFIXES = (".gguf", ".safetensors", ".sft", ".model", ".bin", ".pt", ".pth", ".ckpt")
@@ -91,7 +96,7 @@ def _run(
     sm: int | None,
     models_dir: str | None,
     manifests: str | None,
-) -> list[Any]:
+) -> list[Report]:
     from modelctl.check.stack import check_files, check_selection
     from modelctl.plan.selections import pinned_selection
 
@@ -111,7 +116,7 @@ def _run(
 # ---- human output
 
 
-def width_text(part: Any) -> str:
+def width_text(part: Part) -> str:
     """The widths that decide compatibility for this part's role, e.g. `dim 3840 · text 2560`."""
     facts = part.facts
     shown = [label.format(facts[key]) for key, label in WIDTH_FACTS.get(part.role, ())
@@ -122,7 +127,7 @@ def width_text(part: Any) -> str:
     return " · ".join(shown) or "-"
 
 
-def print_report(report: Any) -> None:
+def print_report(report: Report) -> None:
     """Parts table, then failures in full, then one line per rule that holds or was skipped."""
     from rich.markup import escape
     from rich.table import Table
@@ -155,7 +160,7 @@ def print_report(report: Any) -> None:
         )
 
 
-def _print_verdict(out: Any, verdict: Any) -> None:
+def _print_verdict(out: Console, verdict: Verdict) -> None:
     """A failure leads with what is wrong, then the rule, why it matters and the fix."""
     from rich.markup import escape
     from rich.padding import Padding

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelctl.cli.options import GpuSm, Json, Manifests, ModelsDir, parse_gpu_sm
+
+if TYPE_CHECKING:
+    from modelctl.doctor.run import DoctorResult
 
 
 def register(app: typer.Typer) -> None:
@@ -82,7 +85,7 @@ def doctor_command(
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
 
-def _print_human(result) -> None:
+def _print_human(result: DoctorResult) -> None:
     from rich.text import Text
 
     from modelctl.cli.output import console

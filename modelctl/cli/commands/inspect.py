@@ -8,12 +8,17 @@ HTML or JSON error page) or an unrecognised file is described, then exits 2 as w
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from modelctl.cli.options import Json
 from modelctl.cli.output import human_size, print_json
+
+if TYPE_CHECKING:
+    from modelctl.check.targets import Inspection
+    from modelctl.formats.model import Header
+    from modelctl.identify.model import Identity
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MAX_SHOWN = 200
@@ -48,7 +53,7 @@ def inspect_command(
     return _verdict(header, inspection)
 
 
-def _as_json(identity: Any, inspection: Any, with_tensors: bool) -> dict[str, Any]:
+def _as_json(identity: Identity, inspection: Inspection, with_tensors: bool) -> dict[str, Any]:
     header = inspection.header
     data: dict[str, Any] = {
         "target": inspection.display,
@@ -76,7 +81,7 @@ def _as_json(identity: Any, inspection: Any, with_tensors: bool) -> dict[str, An
     return data
 
 
-def _verdict(header: Any, inspection: Any) -> int:
+def _verdict(header: Header, inspection: Inspection) -> int:
     from modelctl.cli.main import print_error
 
     kind = header.metadata.get("kind") if header.format not in ("gguf", "safetensors") else None
@@ -116,7 +121,9 @@ def _clean(value: Any, limit: int = MAX_SHOWN) -> str:
     return escape(text)
 
 
-def _print_summary(data: dict, identity: Any, inspection: Any, with_tensors: bool) -> None:
+def _print_summary(
+    data: dict[str, Any], identity: Identity, inspection: Inspection, with_tensors: bool
+) -> None:
     from rich.table import Table
 
     from modelctl.cli.output import console

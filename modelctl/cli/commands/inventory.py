@@ -15,7 +15,8 @@ from modelctl.cli.output import console, human_size, print_json
 from modelctl.errors import BadInput, CheckFailed, printable
 
 if TYPE_CHECKING:
-    pass
+    from modelctl.manifest.model import Selection
+    from modelctl.store.verify import Verdict
 
 Specs = Annotated[
     list[str] | None,
@@ -32,7 +33,7 @@ def register(app: typer.Typer) -> None:
     app.command("gc")(gc_command)
 
 
-def _selections(specs: list[str], manifests: str | None) -> list[Any]:
+def _selections(specs: list[str], manifests: str | None) -> list[Selection]:
     """Each SPEC as a Selection, pinned by its manifest's lock file when there is one."""
     from modelctl.plan.selections import pinned_selections
 
@@ -98,7 +99,7 @@ def verify_command(
     return 1 if problems else 0
 
 
-def _print_verdicts(verdicts: list[Any], mode: str, root: str) -> None:
+def _print_verdicts(verdicts: list[Verdict], mode: str, root: str) -> None:
     import sys
 
     for v in verdicts:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +16,9 @@ from modelctl.cli.options import (
     models_layout,
     parse_gpu_sm,
 )
+
+if TYPE_CHECKING:
+    from modelctl.pull.result import PullSummary
 
 
 def register(app: typer.Typer) -> None:
@@ -132,7 +135,7 @@ def pull_command(
     return 4 if dry_run and any(v.shortfall for v in summary.space) else 0
 
 
-def _print_summary(summary: Any) -> None:
+def _print_summary(summary: PullSummary) -> None:
     from modelctl.cli.output import human_size
 
     got = [i for i in summary.items if i.state == "downloaded"]
@@ -143,7 +146,7 @@ def _print_summary(summary: Any) -> None:
     )
 
 
-def _print_plan(summary: Any) -> None:
+def _print_plan(summary: PullSummary) -> None:
     from modelctl.cli.output import console, human_size
 
     data = summary.as_dict()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
 from modelctl.cli.options import Json, Manifests
+
+if TYPE_CHECKING:
+    from modelctl.workflow.collect import Model, Report
 
 
 def register(app: typer.Typer) -> None:
@@ -64,7 +67,7 @@ def from_workflow_command(
     return 0
 
 
-def _nothing_line(report: Any) -> str:
+def _nothing_line(report: Report) -> str:
     return (
         f"{report.workflow}: no model file to download (the workflow loads none; API nodes run "
         "remotely); nothing written"
@@ -94,12 +97,12 @@ def _write(output: Path, text: str, force: bool) -> None:
         ) from None
 
 
-def _json(report: Any, name: str, text: str | None, output: Path | None) -> dict:
+def _json(report: Report, name: str, text: str | None, output: Path | None) -> dict[str, Any]:
     from modelctl.workflow.table import load_table
 
     table = load_table()
 
-    def model(m: Any) -> dict:
+    def model(m: Model) -> dict[str, Any]:
         return {
             "name": m.name,
             "folder": m.folder,
@@ -134,13 +137,13 @@ def _json(report: Any, name: str, text: str | None, output: Path | None) -> dict
     }
 
 
-def _say(stream: Any, line: str) -> None:
+def _say(stream: TextIO, line: str) -> None:
     from modelctl.redact import redact
 
     stream.write(redact(line) + "\n")
 
 
-def _summary(report: Any, output: Path | None, stream: Any) -> None:
+def _summary(report: Report, output: Path | None, stream: TextIO) -> None:
     where = f"wrote {output}" if output is not None else "manifest printed above"
     _say(
         stream,
@@ -152,10 +155,10 @@ def _summary(report: Any, output: Path | None, stream: Any) -> None:
     _details(report, stream)
 
 
-def _details(report: Any, stream: Any) -> None:
+def _details(report: Report, stream: TextIO) -> None:
     from modelctl.workflow.collect import clean_text
 
-    def users(m: Any) -> str:
+    def users(m: Model) -> str:
         return ", ".join(dict.fromkeys(u.label() for u in m.uses)) or (m.declared_where or "")
 
     if report.unresolved:

@@ -4,16 +4,20 @@ Stdlib only and import-free for the packages it inspects: reading metadata canno
 torch or CUDA install. Usage: python dists.py '["torch", "nunchaku"]'
 """
 
+from __future__ import annotations  # the target Python may predate `X | None` at run time
+
 import importlib.machinery
 import importlib.metadata
 import json
+import os
 import platform
 import sys
+from typing import Any
 
 NATIVE = (".so", ".pyd")
 
 
-def describe(name):
+def describe(name: str) -> dict[str, Any] | None:
     try:
         dist = importlib.metadata.distribution(name)
     except importlib.metadata.PackageNotFoundError:
@@ -28,13 +32,13 @@ def describe(name):
             extensions.append(
                 {
                     "path": path,
-                    "exists": dist.locate_file(file).exists(),
+                    "exists": os.path.exists(str(dist.locate_file(file))),
                     "abi_ok": path.endswith(own_abi) or path.rsplit("/", 1)[-1].count(".") == 1,
                 }
             )
     wheel = dist.read_text("WHEEL") or ""
     return {
-        "name": dist.metadata.get("Name") or name,
+        "name": (dist.metadata.get_all("Name") or [None])[0] or name,
         "version": dist.version,
         "wheel_tags": [
             line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")
@@ -44,7 +48,7 @@ def describe(name):
     }
 
 
-def main():
+def main() -> None:
     names = json.loads(sys.argv[1]) if len(sys.argv) > 1 else []
     info = sys.version_info
     report = {

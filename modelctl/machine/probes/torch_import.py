@@ -11,8 +11,8 @@ import sys
 MARKER = "MODELCTL-TORCH-PROBE:"
 
 
-def main():
-    import torch  # type: ignore[import-not-found]  # the target Python's, not ours
+def main() -> None:
+    import torch  # the target Python's, not ours
 
     report = {"version": str(torch.__version__), "cuda": getattr(torch.version, "cuda", None)}
     try:
