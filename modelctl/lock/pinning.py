@@ -56,9 +56,10 @@ def pin_assets(assets: Iterable[ResolvedAsset]) -> list[LockEntry]:
         if asset.scheme == "file":
             pins[(asset.source, asset.revision)] = _pin_file(asset)
         elif asset.scheme != "hf":
+            assert asset.sha256 is not None  # `unpinnable` above refused the ones without
             pins[(asset.source, asset.revision)] = LockEntry(
                 asset.source, asset.revision, asset.sha256.lower(), asset.size, None, asset.id
-            )  # type: ignore[union-attr]
+            )
     return [pins[k] for k in unique]
 
 
@@ -113,7 +114,7 @@ def _pin_group(
     members: list[tuple[ResolvedAsset, str]],
     retry: RetryPolicy,
 ) -> list[LockEntry]:
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, RepoFile
 
     from modelctl.sources.hf import ask_hub
 
@@ -142,7 +143,7 @@ def _pin_group(
     out = []
     for asset, path in members:
         info = infos.get(path)
-        if info is None or not hasattr(info, "size"):
+        if not isinstance(info, RepoFile):  # absent, or a folder of that name
             raise SourceError(
                 f"{path} does not exist in {repo_id} at commit {commit[:12]} (asset `{asset.id}`)",
                 "check the file name and the revision in the manifest",

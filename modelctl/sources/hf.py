@@ -142,12 +142,12 @@ class FileMetadata:
 
 def quick_metadata(url: str, headers: dict[str, str], timeout: float) -> FileMetadata | None:
     """The HEAD's answer if it is a plain success (see module doc); None: ask huggingface_hub."""
-    from modelctl.transfer.http import NETWORK_ERRORS, REDIRECTS, Pool, RedirectError
+    from modelctl.transfer.http import NETWORK_OR_REDIRECT, REDIRECTS, Pool
 
     pool = Pool(connect_timeout=timeout, read_timeout=timeout)
     try:
         resp = pool.exchange(url, headers, "HEAD")
-    except (*NETWORK_ERRORS, RedirectError):
+    except NETWORK_OR_REDIRECT:
         return None
     finally:
         pool.close()

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from modelctl.errors import BadInput, SourceError
 from modelctl.manifest.model import ResolvedAsset
 from modelctl.redact import redact
-from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, Pool, RedirectError
+from modelctl.transfer.http import NETWORK_OR_REDIRECT, HttpStatusError, Pool
 from modelctl.transfer.remote import RemoteFile
 
 
@@ -72,7 +72,7 @@ def _head_size(url: str, headers: dict[str, str], timeout: float) -> int | None:
                 else "the URL names no file; check it in the manifest",
             ) from None
         return None
-    except (RedirectError, *NETWORK_ERRORS):
+    except NETWORK_OR_REDIRECT:
         return None
     finally:
         pool.close()

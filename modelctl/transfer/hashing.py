@@ -47,9 +47,10 @@ class Written:
         """Record [start, end) as written; `data` (those bytes) may be hashed before `release`."""
         with self.cond:
             self.ranges.add(start, end)
-            keep = data is not None and release is not None and not self.closed
-            if keep:
-                self.offers.append((start, data, release))  # type: ignore[arg-type]
+            keep = False
+            if data is not None and release is not None and not self.closed:
+                self.offers.append((start, data, release))
+                keep = True
             self.cond.notify_all()
         if release is not None and not keep:
             release()

@@ -94,11 +94,15 @@ def proxy_for(scheme: str, host: str) -> str | None:
     """The proxy URL the environment names for `scheme://host`, or None (none set, or NO_PROXY)."""
     if not any(k.lower() in PROXY_VARS for k in os.environ):
         return None  # the common case, without importing urllib.request
-    from urllib.request import getproxies_environment, proxy_bypass_environment
+    # CPython's Lib/urllib/request.py defines proxy_bypass_environment on every platform;
+    # typeshed (as mypy bundles it) does not declare it
+    import urllib.request
 
-    proxies = getproxies_environment()
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+
+    proxies = urllib.request.getproxies_environment()
     url = proxies.get(scheme) or proxies.get("all")
-    if not url or proxy_bypass_environment(host, proxies):
+    if not url or bypass(host, proxies):
         return None
     return url if "://" in url else f"http://{url}"
 
@@ -285,3 +289,5 @@ NETWORK_ERRORS: tuple[type[BaseException], ...] = (
     http.client.HTTPException,  # IncompleteRead, RemoteDisconnected, BadStatusLine: not OSErrors
     socket.timeout,
 )
+# what a request can fail with short of an HTTP status: the network, or a redirect we refuse
+NETWORK_OR_REDIRECT: tuple[type[BaseException], ...] = (*NETWORK_ERRORS, RedirectError)

@@ -6,6 +6,7 @@ and opens the others only when the lone stream receives slower than `solo_rate`.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import threading
 import time
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from modelctl.errors import SourceError, TimedOut
 from modelctl.transfer.failures import on_network_error, on_status
-from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, Pool, RedirectError
+from modelctl.transfer.http import NETWORK_OR_REDIRECT, HttpStatusError, Pool
 from modelctl.transfer.job import (
     SOLO_BUFFERS,
     Buffers,
@@ -74,9 +75,10 @@ class Scheduler:
                     self.holes[0][0] = cut
                 seg = Segment(start, cut, margin)
             else:
-                seg = self._steal(margin)
-                if seg is None:
+                stolen = self._steal(margin)
+                if stolen is None:
                     return None
+                seg = stolen
             self.active.append(seg)
             return seg
 
@@ -164,7 +166,7 @@ def _segment_worker(job: Job, sched: Scheduler, buffer_size: int, count: int) ->
                     on_status(job, exc, tries)
                 except (Restart, DiskError, Cancelled, TimedOut, SourceError):
                     raise
-                except (*NETWORK_ERRORS, RedirectError) as exc:
+                except NETWORK_OR_REDIRECT as exc:
                     on_network_error(job, exc, tries, job.fetched > before)
     finally:
         pool.close()
@@ -188,9 +190,7 @@ def _fetch_piece(job: Job, pool: Pool, seg: Segment, bufs: Buffers) -> None:
         while seg.pos < seg.end:
             job.check()
             buf = bufs.get(job)
-            n, ended, exc = fill(
-                job, resp, buf, lambda got, b=buf: min(len(b), seg.end - seg.pos) - got
-            )
+            n, ended, exc = fill(job, resp, buf, functools.partial(_room, seg, len(buf)))
             if n:
                 job.write(buf[:n], seg.pos, bufs.releaser(buf))
                 seg.pos += n
@@ -203,3 +203,8 @@ def _fetch_piece(job: Job, pool: Pool, seg: Segment, bufs: Buffers) -> None:
         reusable = seg.end == asked_end
     finally:
         resp.close(reuse=reusable)
+
+
+def _room(seg: Segment, size: int, got: int) -> int:
+    """How much more a buffer of `size` may take without passing the segment's end (for `fill`)."""
+    return min(size, seg.end - seg.pos) - got

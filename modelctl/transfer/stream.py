@@ -7,12 +7,13 @@ ignored, or the content changed) or a 416 starts over in a new file (`Restart`).
 
 from __future__ import annotations
 
+import functools
 import http.client
 from urllib.parse import unquote, urlsplit
 
 from modelctl.errors import SourceError, TimedOut
 from modelctl.transfer.failures import on_network_error, on_status, pause
-from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, Pool, RedirectError, Response
+from modelctl.transfer.http import NETWORK_OR_REDIRECT, HttpStatusError, Pool, Response
 from modelctl.transfer.job import (
     SOLO_BUFFERS,
     Buffers,
@@ -54,7 +55,7 @@ def single_stream(job: Job) -> None:
                 continue
             except (DiskError, Cancelled, TimedOut, SourceError):
                 raise
-            except (*NETWORK_ERRORS, RedirectError) as exc:
+            except NETWORK_OR_REDIRECT as exc:
                 on_network_error(job, exc, tries, job.fetched > before)
                 continue
             if job.fetched > before:
@@ -103,7 +104,7 @@ def consume(job: Job, resp: Response, bufs: Buffers, pos: int, end: int | None) 
             return end is None
         buf = bufs.get(job)
         cap = len(buf) if limit is None else min(len(buf), limit - pos)
-        n, ended, exc = fill(job, resp, buf, lambda got, cap=cap: cap - got)
+        n, ended, exc = fill(job, resp, buf, functools.partial(_room, cap))
         if n:
             job.write(buf[:n], pos, bufs.releaser(buf))
             pos += n
@@ -149,3 +150,8 @@ def refuse_html(job: Job, resp: Response) -> None:
             f"{job.remote.display}: the server sent an HTML page instead of the file",
             "a login wall, a gated repo or a /blob/ URL? use the /resolve/ URL and set HF_TOKEN",
         )
+
+
+def _room(cap: int, got: int) -> int:
+    """How much more a buffer may take before its `cap` bytes are full (for `fill`)."""
+    return cap - got
