@@ -1,5 +1,9 @@
-"""`modelctl doctor` end to end: the real CLI in a subprocess, GPUs from recorded NVML answers,
-the Hub from the loopback test hub, packages from fake site dirs, a real models dir."""
+"""`modelctl doctor` end to end: the real CLI, GPUs from recorded NVML answers, the Hub from the
+loopback test hub, packages from fake site dirs, a real models dir.
+
+`--offline` runs never ask the Hub, so they go through the CLI's entry function in-process
+(`run_main`; doctor's own probes still run in child processes, which inherit the run's environment
+and PYTHONPATH); runs that ask the Hub start a subprocess (`run_cli`)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import pytest
 from tests.env.dists import fake_torch, svdquant_nunchaku, unrelated_nunchaku
 from tests.env.manifests import nunchaku_manifest
 from tests.env.records import GIB, write_record
-from tests.helpers.cli import REPO_ROOT, run_cli
+from tests.helpers.cli import REPO_ROOT, run_cli, run_main
 
 TOKEN = "hf_doctorTestToken0123456789"
 
@@ -38,7 +42,8 @@ def doctor_env(tmp_path: Path, record: str, **extra: str) -> dict[str, str]:
 
 
 def doctor(tmp_path: Path, record: str, *args: str, **extra: str):
-    result = run_cli("doctor", *args, env=doctor_env(tmp_path, record, **extra), cwd=tmp_path)
+    run = run_main if "--offline" in args else run_cli
+    result = run("doctor", *args, env=doctor_env(tmp_path, record, **extra), cwd=tmp_path)
     assert "Traceback" not in result.err, result.err
     return result
 
