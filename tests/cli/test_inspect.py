@@ -192,5 +192,5 @@ def test_remote_survives_an_ignored_range_and_a_503(hub, tmp_path: Path, files: 
     hub.fault("org/vae", name, ignore_range=True)
     assert _remote_json(f"hf://org/vae/{name}", env=env)["identity"]["family"] == "flux-vae"
     hub.clear_faults()
-    hub.fault("org/vae", name, statuses=[503])
+    hub.fault("org/vae", name, statuses=[503], retry_after=0)  # the 503, not a 1 s wait
     assert _remote_json(f"hf://org/vae/{name}", env=env)["identity"]["family"] == "flux-vae"
