@@ -13,12 +13,16 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import io
+import logging
 import os
 import subprocess
 import sys
+import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,10 +120,62 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
+# A fresh interpreter's warning filters (no -W, no PYTHONWARNINGS), as CPython sets them up:
+# python/cpython Python/_warnings.c `init_filters` (v3.11). pytest installs its own per test.
+DEFAULT_WARNING_FILTERS: tuple[
+    tuple[Literal["default", "ignore"], type[Warning], str | None], ...
+] = (
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, None),
+    ("ignore", PendingDeprecationWarning, None),
+    ("ignore", ImportWarning, None),
+    ("ignore", ResourceWarning, None),
+)
+
+
+def _to_stderr(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int,
+    file: object = None, line: str | None = None,
+) -> None:  # fmt: skip
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+@contextlib.contextmanager
+def _fresh_process_reporting() -> Iterator[None]:
+    """What a fresh process prints to its stderr goes to this run's stderr, not to pytest.
+
+    pytest catches log records (handlers on the root logger), warnings, and exceptions that end a
+    thread or are unraisable; in a subprocess they would be lines on stderr, where a test's "one
+    `error:` line, no Traceback" assertion sees them. So for the call: the root logger without
+    handlers at WARNING (records reach `logging.lastResort`, which writes to the current
+    sys.stderr), the interpreter's default warning filters with warnings written to sys.stderr,
+    and the default thread and unraisable hooks (they print to sys.stderr).
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    hooks = threading.excepthook, sys.unraisablehook
+    root.handlers.clear()
+    root.setLevel(logging.WARNING)
+    threading.excepthook, sys.unraisablehook = threading.__excepthook__, sys.__unraisablehook__
+    try:
+        with warnings.catch_warnings():
+            warnings.resetwarnings()
+            for action, category, module in reversed(DEFAULT_WARNING_FILTERS):
+                warnings.filterwarnings(action, category=category, module=module or "")
+            warnings.showwarning = _to_stderr
+            yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        threading.excepthook, sys.unraisablehook = hooks
+
+
 def run_main(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
     """`modelctl ARGS…` through `modelctl.cli.main.main` in this process: the environment of
     `run_cli` (`cli_env(env)`) and `cwd` applied for the call and restored after it, stdout and
-    stderr captured (not terminals, as with `run_cli`). The same `Result` as `run_cli`.
+    stderr captured (not terminals, as with `run_cli`), log records, warnings and thread
+    exceptions printed to that stderr as a fresh process would print them. The same `Result` as
+    `run_cli`.
 
     Only for output-only cases: see the module doc. Child processes that the command starts (the
     doctor's probes) inherit the call's environment, as they would under `run_cli`.
@@ -132,7 +188,11 @@ def run_main(*args: str, env: dict[str, str] | None = None, cwd: Path | None = N
         try:
             if cwd is not None:
                 os.chdir(cwd)
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            with (
+                contextlib.redirect_stdout(out),
+                contextlib.redirect_stderr(err),
+                _fresh_process_reporting(),
+            ):
                 code = main(list(args))
         finally:
             os.chdir(here)
