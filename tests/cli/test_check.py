@@ -1,4 +1,6 @@
-"""`modelctl check`: the command's inputs, outputs and exit codes (verdict cases: tests/compat)."""
+"""`modelctl check`: the command's inputs, outputs and exit codes (verdict cases: tests/compat).
+
+Local files run in-process (`run_main`); hf:// sources run a subprocess against the test hub."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 
 from tests.compat.fixtures import build
 from tests.compat.test_verdicts import check, failed, serve
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_cli, run_main
 from tests.workflow.builders import UI, hub_url, model
 
 Z_IMAGE = {
@@ -38,7 +40,7 @@ def one_error_line(err: str) -> str:
 def test_human_output_for_local_files(fx: Path) -> None:
     files = [str(build(fx, n)) for n in ("z_image_turbo_bf16.safetensors", "gemma_2_2b_fp16.safetensors",
                                          "ae.safetensors")]  # fmt: skip
-    result = run_cli("check", *files, "--gpu-sm", "8.6")
+    result = run_main("check", *files, "--gpu-sm", "8.6")
     assert result.code == 1, result.err
     out = result.out
     for column in ("role", "file", "family", "width"):
@@ -55,7 +57,7 @@ def test_human_output_for_local_files(fx: Path) -> None:
 
 def test_good_local_stack_exits_zero(fx: Path) -> None:
     files = [str(build(fx, n)) for n in Z_IMAGE.values()]
-    result = run_cli("check", *files)
+    result = run_main("check", *files)
     assert result.code == 0, result.out
     assert "✗" not in result.out and result.out.splitlines()[-1].startswith("OK")
 
@@ -76,7 +78,7 @@ def test_bad_input_is_exit_2_with_one_error_line(
     build(fx, "ae.safetensors")
     (tmp_path / "broken.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 56)
     (tmp_path / "ae.safetensors").symlink_to(fx / "ae.safetensors")
-    result = run_cli("check", *args, cwd=tmp_path)
+    result = run_main("check", *args, cwd=tmp_path)
     assert result.code == code, (result.out, result.err)
     assert needle in one_error_line(result.err)
 
@@ -128,7 +130,7 @@ def test_workflow_models_are_checked(hub: Any, fx: Path, tmp_path: Path) -> None
 
 
 def test_json_lists_every_rule(fx: Path) -> None:
-    result = run_cli("check", str(build(fx, "ae.safetensors")), "--json")
+    result = run_main("check", str(build(fx, "ae.safetensors")), "--json")
     data = json.loads(result.out)
     ids = {v["id"] for v in data["verdicts"]}
     assert len(ids) >= 18
@@ -142,6 +144,6 @@ def test_an_impostor_file_fails_the_check(tmp_path: Path) -> None:
     """An HTML error page saved as a model: a problem with the stack (exit 1), not bad usage."""
     page = tmp_path / "ae.safetensors"
     page.write_text("<!DOCTYPE html><html><head><title>Sign in</title></head></html>")
-    result = run_cli("check", str(page), "--json")
+    result = run_main("check", str(page), "--json")
     assert result.code == 1, result.err
     assert failed(json.loads(result.out)) == {"file-is-a-model"}

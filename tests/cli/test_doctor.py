@@ -1,5 +1,9 @@
-"""`modelctl doctor` end to end: the real CLI in a subprocess, GPUs from recorded NVML answers,
-the Hub from the loopback test hub, packages from fake site dirs, a real models dir."""
+"""`modelctl doctor` end to end: the real CLI, GPUs from recorded NVML answers, the Hub from the
+loopback test hub, packages from fake site dirs, a real models dir.
+
+`--offline` runs never ask the Hub, so they go through the CLI's entry function in-process
+(`run_main`; doctor's own probes still run in child processes, which inherit the run's environment
+and PYTHONPATH); runs that ask the Hub start a subprocess (`run_cli`)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from modelctl.units import GIB
-from tests.helpers.cli import REPO_ROOT, run_cli
+from tests.helpers.cli import REPO_ROOT, run_cli, run_main
 from tests.helpers.manifests import nunchaku_manifest
 from tests.machine.dists import fake_torch, svdquant_nunchaku, unrelated_nunchaku
 from tests.machine.records import write_record
@@ -39,7 +43,8 @@ def doctor_env(tmp_path: Path, record: str, **extra: str) -> dict[str, str]:
 
 
 def doctor(tmp_path: Path, record: str, *args: str, **extra: str):
-    result = run_cli("doctor", *args, env=doctor_env(tmp_path, record, **extra), cwd=tmp_path)
+    run = run_main if "--offline" in args else run_cli
+    result = run("doctor", *args, env=doctor_env(tmp_path, record, **extra), cwd=tmp_path)
     assert "Traceback" not in result.err, result.err
     return result
 

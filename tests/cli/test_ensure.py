@@ -1,5 +1,8 @@
 """`modelctl ensure`: the stdlib fast path, its cache, offline mode, env configuration, and the real
-pull path against the test hub (concurrent processes, a killed one, a rerun with no request)."""
+pull path against the test hub (concurrent processes, a killed one, a rerun with no request).
+
+Runs that only read the models dir and print run in-process (`run_main`); what a fresh process
+imports is proven by `probe`, and downloads from the test hub run in subprocesses (`run_cli`)."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelctl.ensure import config as C
-from tests.helpers.cli import cli_env, run_cli
+from tests.helpers.cli import cli_env, run_cli, run_main
 from tests.helpers.probe import probe
 from tests.helpers.stack import fake_stack, write_manifest
 
@@ -51,7 +54,7 @@ def summary(out: str) -> dict:
 
 
 def test_installed_stack_first_run_writes_cache_then_fast_path_imports_nothing_heavy(stack):
-    first = run_cli("ensure", "stack", "--json", env=stack["env"])
+    first = run_main("ensure", "stack", "--json", env=stack["env"])
     assert first.code == 0, first.err
     assert summary(first.out)["fast"] is False
     assert (stack["models"] / ".modelctl" / "ensure-cache.json").is_file()
@@ -64,7 +67,7 @@ def test_installed_stack_first_run_writes_cache_then_fast_path_imports_nothing_h
 
 def test_fast_path_reads_everything_from_the_environment(stack):
     env = {**stack["env"], "MODELCTL_ENSURE": "stack stack:quant=Q4_K_M"}
-    assert run_cli("ensure", env=env).code == 0
+    assert run_main("ensure", env=env).code == 0
     result, out, _ = probe("ensure", "--json", env=env)
     assert result["code"] == 0 and result["heavy"] == []
     event = summary(out)
@@ -73,7 +76,7 @@ def test_fast_path_reads_everything_from_the_environment(stack):
 
 
 def test_changed_manifest_is_not_trusted_from_the_cache(stack):
-    assert run_cli("ensure", "stack", env=stack["env"]).code == 0
+    assert run_main("ensure", "stack", env=stack["env"]).code == 0
     text = stack["manifest"].read_text().replace("a test stack", "an edited stack")
     stack["manifest"].write_text(text)
     result, _, err = probe("ensure", "stack", env=stack["env"])
@@ -84,13 +87,13 @@ def test_changed_manifest_is_not_trusted_from_the_cache(stack):
 
 
 def test_new_manifest_that_overrides_the_name_is_noticed(stack, tmp_path):
-    assert run_cli("ensure", "stack", env=stack["env"]).code == 0
+    assert run_main("ensure", "stack", env=stack["env"]).code == 0
     override = tmp_path / "override"
     override.mkdir()
     write_manifest(override / "stack.yaml", "stack", [("x", "vae", "vae/other.safetensors")])
     env = {**stack["env"], "MODELCTL_MANIFESTS": f"{stack['env']['MODELCTL_MANIFESTS']}:{override}"}
-    assert run_cli("ensure", "stack", env=env).code == 1  # other key: slow path, offline, missing
-    assert run_cli("ensure", "stack", env=stack["env"]).code == 0
+    assert run_main("ensure", "stack", env=env).code == 1  # other key: slow path, offline, missing
+    assert run_main("ensure", "stack", env=stack["env"]).code == 0
     # a file appearing in a watched folder after the cache was written
     (Path(stack["env"]["MODELCTL_MANIFESTS"]) / "other.yml").write_text("# not yet a manifest\n")
     result, _, _ = probe("ensure", "stack", env=stack["env"])
@@ -98,10 +101,10 @@ def test_new_manifest_that_overrides_the_name_is_noticed(stack, tmp_path):
 
 
 def test_modified_file_is_not_trusted_and_offline_names_it(stack):
-    assert run_cli("ensure", "stack", env=stack["env"]).code == 0
+    assert run_main("ensure", "stack", env=stack["env"]).code == 0
     vae = stack["models"] / "vae" / "stack2-vae.safetensors"
     os.utime(vae, ns=(time.time_ns(), time.time_ns() - 10**9))
-    result = run_cli("ensure", "stack", "--offline", env=stack["env"])
+    result = run_main("ensure", "stack", "--offline", env=stack["env"])
     assert result.code == 1
     assert result.err.startswith("error: offline, and 1 asset(s) are not installed")
     assert "a2 -> vae/stack2-vae.safetensors (modified)" in result.err
@@ -109,16 +112,16 @@ def test_modified_file_is_not_trusted_and_offline_names_it(stack):
 
 
 def test_deleted_file_falls_back_to_the_full_command(stack):
-    assert run_cli("ensure", "stack", env=stack["env"]).code == 0
+    assert run_main("ensure", "stack", env=stack["env"]).code == 0
     (stack["models"] / "loras" / "stack3-lora.safetensors").unlink()
-    result = run_cli("ensure", "stack", env={**stack["env"], "MODELCTL_OFFLINE": "1"})
+    result = run_main("ensure", "stack", env={**stack["env"], "MODELCTL_OFFLINE": "1"})
     assert result.code == 1 and "stack3-lora.safetensors (missing)" in result.err
 
 
 def test_corrupt_cache_is_ignored(stack):
-    assert run_cli("ensure", "stack", env=stack["env"]).code == 0
+    assert run_main("ensure", "stack", env=stack["env"]).code == 0
     (stack["models"] / ".modelctl" / "ensure-cache.json").write_text("{not json")
-    result = run_cli("ensure", "stack", "--json", env=stack["env"])
+    result = run_main("ensure", "stack", "--json", env=stack["env"])
     assert result.code == 0 and summary(result.out)["fast"] is False
 
 
@@ -126,8 +129,8 @@ def test_relative_manifest_path_is_keyed_by_working_directory(stack, tmp_path):
     other = tmp_path / "elsewhere"
     other.mkdir()
     env = {**stack["env"], "MODELCTL_MANIFESTS": ""}
-    assert run_cli("ensure", "stack.yaml", env=env, cwd=stack["manifest"].parent).code == 0
-    result = run_cli("ensure", "stack.yaml", env=env, cwd=other)
+    assert run_main("ensure", "stack.yaml", env=env, cwd=stack["manifest"].parent).code == 0
+    result = run_main("ensure", "stack.yaml", env=env, cwd=other)
     assert result.code == 2 and "does not exist" in result.err
 
 
@@ -150,21 +153,21 @@ def test_cache_is_replaced_atomically_and_a_failed_write_is_harmless(tmp_path):
 
 
 def test_no_spec_is_bad_input(stack):
-    result = run_cli("ensure", env={**stack["env"], "MODELCTL_ENSURE": " "})
+    result = run_main("ensure", env={**stack["env"], "MODELCTL_ENSURE": " "})
     assert result.code == 2
     assert result.err.splitlines()[0] == "error: no SPEC to ensure"
 
 
 def test_unknown_stack_is_bad_input(stack):
-    result = run_cli("ensure", "nope", env=stack["env"])
+    result = run_main("ensure", "nope", env=stack["env"])
     assert result.code == 2 and "no manifest named `nope`" in result.err
 
 
 @pytest.mark.parametrize("value", ["soon", "0", "-1", "nan"])
 def test_bad_timeout_is_bad_input(stack, value):
-    assert run_cli("ensure", "stack", env=stack["env"]).code == 0  # the fast path must say it too
+    assert run_main("ensure", "stack", env=stack["env"]).code == 0  # the fast path must say it too
     for args, env in ((["--timeout", value], {}), ([], {"MODELCTL_TIMEOUT": value})):
-        result = run_cli("ensure", "stack", *args, env={**stack["env"], **env})
+        result = run_main("ensure", "stack", *args, env={**stack["env"], **env})
         assert result.code == 2, result.err
         assert result.err.splitlines()[0] == (
             f"error: --timeout must be a positive number of seconds, got `{value}`"
@@ -242,7 +245,7 @@ def test_eight_ensures_at_once_fetch_each_file_once_and_a_rerun_makes_no_request
     assert_installed(two)
 
     hub.clear_log()
-    rerun = run_cli("ensure", env=two["env"])
+    rerun = run_main("ensure", env=two["env"])  # the fast path
     assert rerun.code == 0, rerun.err
     assert hub.requests() == []
     assert "2 assets present" in rerun.out and "nothing to download" in rerun.out
@@ -293,13 +296,13 @@ def wait_for_downloader(procs: list[subprocess.Popen[str]], prefix: Path) -> sub
 
 def test_offline_with_missing_assets_names_them_and_sends_no_request(two, hub):
     for args, extra in ((["--offline"], {}), ([], {"MODELCTL_OFFLINE": "1"})):
-        result = run_cli("ensure", *args, env={**two["env"], **extra})
+        result = run_main("ensure", *args, env={**two["env"], **extra})
         assert result.code == 1, result.err
         first = result.err.splitlines()[0]
         assert first.startswith("error: offline, and 2 asset(s) are not installed:")
         assert "unet -> diffusion_models/model.safetensors (missing)" in first
         assert "vae -> vae/vae.safetensors (missing)" in first
-    result = run_cli("ensure", "--offline", "--json", env=two["env"])
+    result = run_main("ensure", "--offline", "--json", env=two["env"])
     event = json.loads(result.out.splitlines()[-1])
     assert (event["event"], event["status"], event["exit_code"]) == ("summary", "error", 1)
     assert hub.requests() == []

@@ -1,10 +1,11 @@
-"""`modelctl from-workflow` end to end, as users run it (a real subprocess)."""
+"""`modelctl from-workflow` end to end, as users run it: through the CLI's entry function, in-process
+(`run_main`: local files in, text out; nothing here depends on the process)."""
 
 from __future__ import annotations
 
 import json
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_main
 from tests.workflow.builders import UI, ZIT, api, hub_url, model, write_json, zit_model
 
 
@@ -28,12 +29,12 @@ def workflow(tmp_path, with_unresolved=True):
 def test_writes_a_manifest_that_show_loads(tmp_path):
     path = workflow(tmp_path)
     out = tmp_path / "stack.yaml"
-    r = run_cli("from-workflow", str(path), "-o", str(out))
+    r = run_main("from-workflow", str(path), "-o", str(out))
     assert r.code == 0, r.err
     assert f"wrote {out}" in r.out and "no_url_anywhere_lora.safetensors" in r.out
     text = out.read_text()
     assert "# Unresolved" in text and "loras/no_url_anywhere_lora.safetensors" in text
-    shown = run_cli("show", str(out), "--json", "--models-dir", str(tmp_path / "models"))
+    shown = run_main("show", str(out), "--json", "--models-dir", str(tmp_path / "models"))
     assert shown.code == 0, shown.err
     data = json.loads(shown.out)
     assert data["manifest"] == "stack"  # named after the -o file, as the catalog expects
@@ -42,19 +43,19 @@ def test_writes_a_manifest_that_show_loads(tmp_path):
     assert assets["vae/ae.safetensors"]["source"] == f"hf://{ZIT}/split_files/vae/ae.safetensors"
     assert assets["vae/ae.safetensors"]["revision"] == "main"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
-    by_name = run_cli("show", "stack", "--manifests", str(tmp_path), "--models-dir", str(tmp_path))
+    by_name = run_main("show", "stack", "--manifests", str(tmp_path), "--models-dir", str(tmp_path))
     assert by_name.code == 0, by_name.err  # usable from a manifests folder by its name
 
 
 def test_prints_to_stdout_and_reports_to_stderr(tmp_path):
-    r = run_cli("from-workflow", str(workflow(tmp_path)))
+    r = run_main("from-workflow", str(workflow(tmp_path)))
     assert r.code == 0, r.err
     assert r.out.startswith("# Generated") and 'name: "my-workflow"' in r.out
     assert "unresolved" in r.err and "hint:" in r.err
 
 
 def test_json_report(tmp_path):
-    r = run_cli("from-workflow", str(workflow(tmp_path)), "--json")
+    r = run_main("from-workflow", str(workflow(tmp_path)), "--json")
     assert r.code == 0, r.err
     data = json.loads(r.out)
     assert data["format"] == "ui" and data["output"] is None
@@ -72,10 +73,10 @@ def test_json_report(tmp_path):
 def test_existing_output_is_kept_unless_forced(tmp_path):
     out = tmp_path / "stack.yaml"
     out.write_text("mine\n")
-    r = run_cli("from-workflow", str(workflow(tmp_path)), "-o", str(out))
+    r = run_main("from-workflow", str(workflow(tmp_path)), "-o", str(out))
     assert r.code == 2 and r.err.startswith("error: ") and "--force" in r.err
     assert out.read_text() == "mine\n"
-    r = run_cli(
+    r = run_main(
         "from-workflow", str(workflow(tmp_path)), "-o", str(out), "--force", "--name", "zit"
     )
     assert r.code == 0 and out.read_text().startswith("# Generated")
@@ -100,7 +101,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path):
     for file_name, text in cases.items():
         path = tmp_path / file_name
         path.write_text(text)
-        r = run_cli("from-workflow", str(path), "-o", str(out))
+        r = run_main("from-workflow", str(path), "-o", str(out))
         assert r.code == 2, (file_name, r.err)
         lines = r.err.splitlines()
         assert lines[0].startswith("error: "), (file_name, r.err)
@@ -118,7 +119,7 @@ def test_tokens_in_urls_are_never_printed(tmp_path):
     secret = "hf_abcdefghijklmnopqrstuvwxyz012345"
     url = f"https://civitai.com/api/download/models/5?type=Model&token={secret}"
     path = write_json(tmp_path / "w.json", _one_lora(model("x.safetensors", "loras", url)))
-    r = run_cli("from-workflow", str(path), "--json")
+    r = run_main("from-workflow", str(path), "--json")
     assert r.code == 0, r.err
     assert secret not in r.out and secret not in r.err
     assert (
@@ -130,7 +131,7 @@ def test_tokens_in_urls_are_never_printed(tmp_path):
 def test_workflow_without_models_writes_nothing_and_succeeds(tmp_path):
     path = write_json(tmp_path / "api.json", api({"1": ("OpenAIGPTImage1", {"prompt": "a cat"})}))
     out = tmp_path / "out.yaml"
-    r = run_cli("from-workflow", str(path), "-o", str(out))
+    r = run_main("from-workflow", str(path), "-o", str(out))
     assert r.code == 0 and "nothing written" in r.err and not out.exists()
 
 
@@ -144,5 +145,5 @@ def test_only_unresolved_models_is_exit_2_with_the_list(tmp_path):
         }
     )
     out = tmp_path / "out.yaml"
-    r = run_cli("from-workflow", str(write_json(tmp_path / "api.json", prompt)), "-o", str(out))
+    r = run_main("from-workflow", str(write_json(tmp_path / "api.json", prompt)), "-o", str(out))
     assert r.code == 2 and "loras/nowhere_lora.safetensors" in r.err and not out.exists()

@@ -1,4 +1,7 @@
-"""`modelctl inspect` as users run it: local files, hf:// through the test hub, bad inputs."""
+"""`modelctl inspect` as users run it: local files, hf:// through the test hub, bad inputs.
+
+Local files run in-process (`run_main`: only the output counts); hf:// targets run the CLI in a
+subprocess against the test hub (`run_cli`: huggingface_hub is configured per process)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.formats.builders import RawGGUF, write_gguf
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_cli, run_main
 from tests.identify.specs import all_specs, build_all
 
 SPECS = {s.name: s for s in all_specs()}
@@ -20,7 +23,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return build_all(tmp_path_factory.mktemp("cli-models"))
 
 
-def _json(*args: str, env: dict | None = None) -> dict:
+def _json(*args: str) -> dict:
+    """`inspect ARGS --json` of local files, in-process."""
+    r = run_main("inspect", *args, "--json")
+    assert r.code == 0, r.err
+    return json.loads(r.out)
+
+
+def _remote_json(*args: str, env: dict) -> dict:
+    """`inspect ARGS --json` against the test hub, in a subprocess."""
     r = run_cli("inspect", *args, "--json", env=env)
     assert r.code == 0, r.err
     return json.loads(r.out)
@@ -57,7 +68,7 @@ def test_long_arrays_are_summarised(files: dict) -> None:
 
 def test_rich_summary(files: dict) -> None:
     path, _ = files["svdq-int4_r32-qwen-image.safetensors"]
-    r = run_cli("inspect", str(path))
+    r = run_main("inspect", str(path))
     assert r.code == 0, r.err
     for text in ("safetensors", "diffusion_model · qwen-image", "precision int4 · rank 32",
                  "cap_feat_dim 3584", "quantization"):  # fmt: skip
@@ -67,7 +78,7 @@ def test_rich_summary(files: dict) -> None:
 def test_summary_escapes_hostile_metadata(tmp_path: Path) -> None:
     path = write_gguf(tmp_path / "evil.gguf", "llama",
                       kv=[("general.name", "\x1b[2J\x1b]0;pwned\x07[bold]x[/bold]", "STRING")])  # fmt: skip
-    r = run_cli("inspect", str(path))
+    r = run_main("inspect", str(path))
     assert r.code == 0, r.err
     assert "\x1b" not in r.out and "\x07" not in r.out
 
@@ -85,7 +96,7 @@ def test_malformed_file_exits_2_with_one_error_line(
 ) -> None:
     path = tmp_path / "bad.safetensors"
     path.write_bytes(content)
-    r = run_cli("inspect", str(path))
+    r = run_main("inspect", str(path))
     assert r.code == 2
     lines = r.err.strip().splitlines()
     assert lines[0].startswith("error: ") and re.search(pattern, lines[0]), r.err
@@ -106,7 +117,7 @@ def test_malformed_file_exits_2_with_one_error_line(
 def test_impostors_are_named_and_exit_2(tmp_path: Path, content: bytes, what: str) -> None:
     path = tmp_path / "model.safetensors"
     path.write_bytes(content)
-    r = run_cli("inspect", str(path), "--json")
+    r = run_main("inspect", str(path), "--json")
     assert r.code == 2
     assert what in r.err
     assert json.loads(r.out)["identity"]["role"] == "unknown"
@@ -125,9 +136,9 @@ def test_pickle_is_identified_not_loaded(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_plain_http(tmp_path: Path) -> None:
-    r = run_cli("inspect", str(tmp_path / "nope.gguf"))
+    r = run_main("inspect", str(tmp_path / "nope.gguf"))
     assert r.code == 2 and "no such file" in r.err
-    r = run_cli("inspect", "http://example.invalid/model.gguf")
+    r = run_main("inspect", "http://example.invalid/model.gguf")
     assert r.code == 2 and "plain http" in r.err
 
 
@@ -140,7 +151,7 @@ def test_remote_identification_through_the_hub(hub, tmp_path: Path, files: dict)
         hub.add_file("org/models", f"split_files/{name}", files[name][0])
     env = hub.env(tmp_path)
     for name in REMOTE:
-        data = _json(f"hf://org/models/split_files/{name}", env=env)
+        data = _remote_json(f"hf://org/models/split_files/{name}", env=env)
         local = _json(str(files[name][0]))
         assert data["identity"] == local["identity"], name
         assert re.fullmatch(r"[0-9a-f]{40}", data["commit"])
@@ -159,7 +170,7 @@ def test_remote_reads_only_the_header_of_a_200_mb_gguf(hub, tmp_path: Path) -> N
     assert size > 200_000_000
     hub.add_file("org/big", "big.gguf", path)
     hub.clear_log()
-    data = _json("hf://org/big/big.gguf@main", env=hub.env(tmp_path))
+    data = _remote_json("hf://org/big/big.gguf@main", env=hub.env(tmp_path))
     assert data["identity"]["family"] == "qwen3" and data["size"] == size
     served = hub.bytes_served("big.gguf")
     assert data["header_size"] > 1_000_000
@@ -179,8 +190,7 @@ def test_remote_survives_an_ignored_range_and_a_503(hub, tmp_path: Path, files: 
     hub.add_file("org/vae", name, files[name][0])
     env = hub.env(tmp_path)
     hub.fault("org/vae", name, ignore_range=True)
-    assert _json(f"hf://org/vae/{name}", env=env)["identity"]["family"] == "flux-vae"
+    assert _remote_json(f"hf://org/vae/{name}", env=env)["identity"]["family"] == "flux-vae"
     hub.clear_faults()
-    hub.fault("org/vae", name, statuses=[503])  # the retry is the point here, not its wait
-    quick = {**env, "MODELCTL_RETRY_MAX_DELAY": "0.05"}
-    assert _json(f"hf://org/vae/{name}", env=quick)["identity"]["family"] == "flux-vae"
+    hub.fault("org/vae", name, statuses=[503], retry_after=0)  # the 503, not a 1 s wait
+    assert _remote_json(f"hf://org/vae/{name}", env=env)["identity"]["family"] == "flux-vae"

@@ -1,4 +1,5 @@
-"""`verify`, `status`, `lock`, `rm`, `gc` as users run them: the real CLI in a subprocess."""
+"""`verify`, `status`, `lock`, `rm`, `gc` as users run them: the real CLI. Commands on the models
+dir alone run in-process (`run_main`); `lock` asks the test hub, in a subprocess (`run_cli`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from modelctl.store import receipts
 from modelctl.store.layout import Layout
 from modelctl.store.partials import PartialState, claim
 from modelctl.transfer.ranges import Ranges
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_cli, run_main
 from tests.helpers.hub import TestHub
 from tests.store.installed import DEMO_MANIFEST, flip_byte, install, install_demo
 
@@ -28,11 +29,11 @@ def _setup(tmp_path: Path) -> tuple[Layout, Path, dict[str, str]]:
 def test_verify_fast_and_full(tmp_path: Path) -> None:
     layout, _, env = _setup(tmp_path)
     install_demo(layout)
-    ok = run_cli("verify", env=env)
+    ok = run_main("verify", env=env)
     assert ok.code == 0 and "all 3 files intact" in ok.out, ok.err
     flip_byte(layout.dest("unet/model-Q4.gguf"), 100)
-    assert run_cli("verify", "demo", env=env).code == 0  # stat unchanged: fast mode cannot see it
-    full = run_cli("verify", "demo", "--full", "--json", env=env)
+    assert run_main("verify", "demo", env=env).code == 0  # stat unchanged: fast mode cannot see it
+    full = run_main("verify", "demo", "--full", "--json", env=env)
     assert full.code == 1, full.err
     verdicts = {f["dest"]: f["state"] for f in json.loads(full.out)["files"]}
     assert verdicts == {
@@ -42,9 +43,9 @@ def test_verify_fast_and_full(tmp_path: Path) -> None:
     }
     with open(layout.dest("vae/vae.safetensors"), "r+b") as fh:
         fh.truncate(10)
-    fast = run_cli("verify", env=env)
+    fast = run_main("verify", env=env)
     assert fast.code == 1 and "modified" in fast.out and "vae/vae.safetensors" in fast.out
-    bad = run_cli("verify", "--full", "--quick", env=env)
+    bad = run_main("verify", "--full", "--quick", env=env)
     assert bad.code == 2 and bad.err.startswith("error: ") and "Traceback" not in bad.err
 
 
@@ -59,7 +60,7 @@ def test_status_lists_unmanaged_partials_and_disk(tmp_path: Path) -> None:
     )
     part.data.write_bytes(b"p" * 4000)
     part.save(Ranges([[0, 4000]]))
-    res = run_cli("status", "demo:quant=Q8", "--json", env=env)
+    res = run_main("status", "demo:quant=Q8", "--json", env=env)
     assert res.code == 0, res.err
     data = json.loads(res.out)
     assert data["unmanaged"] == [{"path": "checkpoints/mine.safetensors", "size": 1234}]
@@ -68,11 +69,11 @@ def test_status_lists_unmanaged_partials_and_disk(tmp_path: Path) -> None:
                       "cfg": ("installed", None)}  # fmt: skip
     assert data["managed"]["files"] == 3 and data["disk"]["free"] > 0
     assert data["folders"]["checkpoints"] == 1234 and data["folders"]["diffusion_models"] > 0
-    human = run_cli("status", env=env)
+    human = run_main("status", env=env)
     assert human.code == 0 and "checkpoints/mine.safetensors" in human.out
     # neither rm nor gc ever touches the unmanaged file
-    assert run_cli("rm", "demo", env=env).code == 0
-    assert run_cli("gc", "--older-than", "0", env=env).code == 0
+    assert run_main("rm", "demo", env=env).code == 0
+    assert run_main("gc", "--older-than", "0", env=env).code == 0
     assert user.read_bytes() == b"u" * 1234
 
 
@@ -80,9 +81,9 @@ def test_rm_keeps_shared_modified_and_unmanaged(tmp_path: Path) -> None:
     layout, _, env = _setup(tmp_path)
     install_demo(layout, "Q4")
     install_demo(layout, "Q8")  # vae + config now shared by both selections
-    dry = run_cli("rm", "demo:quant=Q8", "--dry-run", "--json", env=env)
+    dry = run_main("rm", "demo:quant=Q8", "--dry-run", "--json", env=env)
     assert dry.code == 0 and layout.dest("unet/model-Q8.gguf").exists()
-    res = run_cli("rm", "demo:quant=Q8", "--json", env=env)
+    res = run_main("rm", "demo:quant=Q8", "--json", env=env)
     assert res.code == 0, res.err
     actions = {f["dest"]: f["action"] for f in json.loads(res.out)["files"]}
     assert actions == {"unet/model-Q8.gguf": "removed", "vae/vae.safetensors": "kept-shared",
@@ -93,13 +94,13 @@ def test_rm_keeps_shared_modified_and_unmanaged(tmp_path: Path) -> None:
     # now vae is only Q4's; a modified file needs --force; an unreceipted one is never removed
     os.utime(layout.dest("vae/vae.safetensors"), ns=(1, 1))
     receipts.remove(layout, "configs/demo.json")
-    res = run_cli("rm", "demo", env=env)
+    res = run_main("rm", "demo", env=env)
     assert res.code == 0 and "kept-modified" in res.out and "kept-unmanaged" in res.out
     assert (
         layout.dest("vae/vae.safetensors").exists()
         and not layout.dest("unet/model-Q4.gguf").exists()
     )
-    assert run_cli("rm", "demo", "--force", env=env).code == 0
+    assert run_main("rm", "demo", "--force", env=env).code == 0
     assert not layout.dest("vae/vae.safetensors").exists()
     assert layout.dest("configs/demo.json").exists()  # unmanaged even with --force
 
@@ -111,13 +112,13 @@ def test_gc_cli_reports_and_frees(tmp_path: Path) -> None:
     part = claim(layout, PartialState(key="e" * 64, source="hf://acme/demo/x.gguf", size=100))
     part.data.write_bytes(b"x" * 50)
     part.save(Ranges([[0, 50]]))
-    kept = run_cli("gc", "--json", env=env)  # default age: the fresh partial stays
+    kept = run_main("gc", "--json", env=env)  # default age: the fresh partial stays
     data = json.loads(kept.out)
     assert kept.code == 0 and [r["kind"] for r in data["removed"]] == ["receipt"]
     assert part.data.exists()
-    res = run_cli("gc", "--older-than", "0", env=env)
+    res = run_main("gc", "--older-than", "0", env=env)
     assert res.code == 0 and "removed partial" in res.out and not part.data.exists()
-    bad = run_cli("gc", "--older-than", "soon", env=env)
+    bad = run_main("gc", "--older-than", "soon", env=env)
     assert bad.code == 2 and bad.err.startswith("error: --older-than")
 
 
@@ -147,13 +148,13 @@ def test_lock_pins_from_hub_metadata_and_check(hub: TestHub, tmp_path: Path) -> 
     assert cfg["sha256"] == hub.file("acme/demo", "config.json").sha256 and cfg["revision"] is None
     assert not hub.requests("cdn")  # no LFS byte was downloaded
     # verify uses the lock's pins; a moved `main` does not change what the lock means
-    assert run_cli("verify", "demo", env=env).code == 0
+    assert run_main("verify", "demo", env=env).code == 0
     hub.add_file("acme/demo", "vae.safetensors", b"new upstream vae")
-    assert run_cli("lock", str(manifest), "--check", env=env).code == 0
+    assert run_main("lock", str(manifest), "--check", env=env).code == 0
     # a changed manifest disagrees with its lock: exit 1
     manifest.write_text(DEMO_MANIFEST.replace("dest: vae/vae.safetensors",
                                               "dest: vae/vae.safetensors\n    size: 5"))  # fmt: skip
-    check = run_cli("lock", str(manifest), "--check", env=env)
+    check = run_main("lock", str(manifest), "--check", env=env)
     assert check.code == 1 and "vae" in check.out
     # locking one selection refreshes only its entries
     manifest.write_text(DEMO_MANIFEST)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_cli, run_main
 from tests.helpers.hub import TestHub
 
 REPO = "org/locked"
@@ -49,7 +49,7 @@ def test_ensure_locked_needs_a_lock(hub: TestHub, tmp_path: Path) -> None:
     hub.add_file(REPO, "style.safetensors", OLD)
     man = write_manifest(tmp_path / "pinned.yaml")
     env = {**hub.env(tmp_path), "MODELCTL_MODELS_DIR": str(tmp_path / "models")}
-    result = run_cli("ensure", str(man), "--locked", env=env)
+    result = run_main("ensure", str(man), "--locked", env=env)  # refused before any request
     assert result.code == 1
     assert "has no lock file" in result.err
     assert hub.requests() == []

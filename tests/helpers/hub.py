@@ -211,7 +211,7 @@ class TestHub:
         self._secret = secrets.token_bytes(32)
         self._lock = threading.RLock()
         self._stopping = threading.Event()
-        self._servers: list[ThreadingHTTPServer] = []
+        self._servers: list[_Server] = []
         self._threads: list[threading.Thread] = []
 
     # ---- lifecycle
@@ -431,10 +431,25 @@ class TestHub:
         with self._lock:
             return [e for e in self.log if origin in (None, e.origin)]
 
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Return once no connection is open on either origin, so every request is in the log.
+
+        For after the clients are gone (a killed process): a request cut off by the client is
+        logged when its handler sees the closed socket, a moment later. A live client's idle
+        keep-alive connection would keep this waiting until `timeout` (then AssertionError).
+        """
+        deadline = time.monotonic() + timeout
+        while any(srv.open_connections() for srv in self._servers):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the test hub still has open connections after {timeout}s")
+            time.sleep(0.01)
+
     # ---- client side helpers
 
     def env(self, tmp_path: Path, token: str | None = None, **extra: str) -> dict[str, str]:
-        """Environment overrides that point huggingface_hub (in a subprocess) at this hub."""
+        """Environment overrides that point huggingface_hub (in a subprocess) at this hub, and
+        cap modelctl's retry waits (`MODELCTL_RETRY_MAX_DELAY`): the faults here make it retry,
+        and a test proves that it retries, not that it sleeps through real backoff."""
         hf_home = Path(tmp_path) / "hf_home"
         hf_home.mkdir(parents=True, exist_ok=True)
         env = {
@@ -451,6 +466,7 @@ class TestHub:
             "DO_NOT_TRACK": "1",
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
+            "MODELCTL_RETRY_MAX_DELAY": "0.1",
         }
         env.update(extra)
         return env
@@ -561,6 +577,10 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         return  # clients that hang up mid-body are expected here; keep test output clean
+
+    def open_connections(self) -> int:
+        with self._conns_lock:
+            return len(self._conns)
 
     def close_connections(self) -> None:
         """Cut idle keep-alive connections so handler threads end promptly."""

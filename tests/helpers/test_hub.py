@@ -319,13 +319,16 @@ def test_stop_is_prompt_during_stall(tmp_path: Path) -> None:
     hub = TestHub().start()
     hub.add_file(REPO, "s.bin", b"x" * 1000)
     hub.fault(REPO, "s.bin", stall=30, stall_after=10)
-    url = _cdn_url(hub, "s.bin")
-    import threading
-
-    t = threading.Thread(target=lambda: _request(url), daemon=True)
-    t.start()
-    time.sleep(0.2)
-    t0 = time.monotonic()
-    hub.stop()
-    t.join(5)
-    assert time.monotonic() - t0 < 5 and not t.is_alive()
+    parts = urlsplit(_cdn_url(hub, "s.bin"))
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", f"{parts.path}?{parts.query}")
+        resp = conn.getresponse()
+        assert resp.read(10) == b"x" * 10  # all it sends before the stall: the hub is stalling
+        t0 = time.monotonic()
+        hub.stop()
+        with pytest.raises(http.client.IncompleteRead):
+            resp.read()  # cut off by stop(), long before the client's 10 s timeout
+        assert time.monotonic() - t0 < 5
+    finally:
+        conn.close()

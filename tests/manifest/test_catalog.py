@@ -16,7 +16,7 @@ from modelctl.manifest.schema import json_schema
 from modelctl.manifest.select import select, split_spec
 from modelctl.manifest.validate import combinations
 from modelctl.plan.selections import resolve_spec
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_main
 
 BUNDLED = {
     "z-image-turbo",
@@ -49,7 +49,7 @@ def test_bundled_manifests_match_json_schema(name: str) -> None:
 
 
 def test_schema_command_prints_json_schema() -> None:
-    result = run_cli("schema")
+    result = run_main("schema")
     assert result.code == 0
     jsonschema.Draft202012Validator.check_schema(json.loads(result.out))
 
@@ -105,13 +105,13 @@ def test_user_folder_overrides_bundled(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_name_must_match_file(tmp_path: Path) -> None:
     (tmp_path / "other.yaml").write_text("schema: 1\nname: mine\nassets: []\n")
-    result = run_cli("list", "--manifests", str(tmp_path))
+    result = run_main("list", "--manifests", str(tmp_path))
     assert result.code == 2
     assert "error:" in result.err
 
 
 def test_list_shows_five_bundled() -> None:
-    result = run_cli("list", "--json")
+    result = run_main("list", "--json")
     assert result.code == 0, result.err
     rows = json.loads(result.out)
     assert {r["name"] for r in rows} == BUNDLED
@@ -120,7 +120,7 @@ def test_list_shows_five_bundled() -> None:
 
 
 def test_show_json_resolves_destinations(tmp_path: Path) -> None:
-    result = run_cli("show", "z-image-turbo:quant=Q8_0", "--json", "--models-dir", str(tmp_path))
+    result = run_main("show", "z-image-turbo:quant=Q8_0", "--json", "--models-dir", str(tmp_path))
     assert result.code == 0, result.err
     data = json.loads(result.out)
     assert data["variants"]["quant"] == "Q8_0"
@@ -133,7 +133,7 @@ def test_show_json_resolves_destinations(tmp_path: Path) -> None:
 
 
 def test_show_bad_spec_is_one_error_line() -> None:
-    result = run_cli("show", "z-image-turbo:quant=Q9")
+    result = run_main("show", "z-image-turbo:quant=Q9")
     assert result.code == 2
     assert result.err.startswith("error: `Q9` is not a value of z-image-turbo:quant")
     assert "Traceback" not in result.err
@@ -153,7 +153,7 @@ def test_precision_auto_resolves_through_gpu_sm(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_show_with_gpu_sm_flag() -> None:
-    result = run_cli(
+    result = run_main(
         "show", "qwen-image-edit-2509-nunchaku:steps=none", "--gpu-sm", "8.9", "--json"
     )
     assert result.code == 0, result.err

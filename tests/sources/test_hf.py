@@ -2,7 +2,9 @@
 
 `quick_metadata` must either return exactly what `get_hf_file_metadata` returns (commit, etag, size)
 or decline (None), so that huggingface_hub handles the case; `hub_token` must equal `get_token()`.
-Each case runs in a fresh interpreter whose huggingface_hub talks to the loopback test hub.
+Each case runs in a fresh interpreter whose huggingface_hub talks to the loopback test hub; the
+metadata comparisons share two (one per token: an interpreter start costs more than the calls, and
+neither function keeps anything from one call to the next).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,92 +22,110 @@ from tests.helpers.hub import TestHub
 TOKEN = "hf_" + secrets.token_hex(16)
 
 COMPARE = r"""
-import json, sys
+import json
 from huggingface_hub import constants, get_hf_file_metadata
 from modelctl.sources.hf import auth_headers, quick_metadata
-url, = sys.argv[1:]
 headers = auth_headers(constants.ENDPOINT)
-quick = quick_metadata(url, headers, 10)
-try:
-    m = get_hf_file_metadata(url, token=False, headers=headers)
-    oracle = [m.commit_hash, m.etag, m.size]
-except Exception as exc:
-    oracle = type(exc).__name__
-print(json.dumps({"quick": quick and [quick.commit_hash, quick.etag, quick.size],
-                  "oracle": oracle}))
+got = []
+for url in URLS:
+    quick = quick_metadata(url, headers, 10)
+    try:
+        m = get_hf_file_metadata(url, token=False, headers=headers)
+        oracle = [m.commit_hash, m.etag, m.size]
+    except Exception as exc:
+        oracle = type(exc).__name__
+    got.append({"quick": quick and [quick.commit_hash, quick.etag, quick.size], "oracle": oracle})
+print(json.dumps(got))
 """
 
 
-def compare(hub: TestHub, tmp_path: Path, url: str, token: str | None = None) -> dict:
-    code = COMPARE.replace("sys.argv[1:]", repr([url]))
-    r = hub.run_python(code, tmp_path, token=token)
+def compare_all(hub: TestHub, tmp_path: Path, urls: list[str], token: str | None) -> dict:
+    """{url: {"quick": …, "oracle": …}} for every url, from one fresh interpreter."""
+    r = hub.run_python(COMPARE.replace("URLS", repr(urls)), tmp_path, token=token)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return dict(zip(urls, json.loads(r.stdout), strict=True))
 
 
-@pytest.fixture
-def files(hub: TestHub) -> TestHub:
-    hub.add_token(TOKEN)
-    hub.add_file("org/models", "unet/model.gguf", os.urandom(300_000))  # LFS: 302 to the CDN
-    hub.add_file("org/models", "config.json", b'{"a": 1}')  # a small git file: 200
-    hub.add_file("org/models", "sub dir/ünï côdé.safetensors", os.urandom(1000))
-    hub.add_file("org/models", "model.gguf", os.urandom(2000), revision="refs/pr/1")
-    hub.add_file("org/data", "x.safetensors", os.urandom(1000), repo_type="dataset")
-    hub.add_file("org/gated", "model.safetensors", os.urandom(1000))
-    hub.gate("org/gated", TOKEN)
-    hub.add_file("org/new-name", "model.safetensors", os.urandom(1000))
-    hub.rename("org/old-name", "org/new-name")
-    return hub
+@pytest.fixture(scope="module")
+def files() -> Iterator[TestHub]:
+    """One hub for the module: no test changes its content."""
+    with TestHub() as hub:
+        hub.add_token(TOKEN)
+        hub.add_file("org/models", "unet/model.gguf", os.urandom(300_000))  # LFS: 302 to the CDN
+        hub.add_file("org/models", "config.json", b'{"a": 1}')  # a small git file: 200
+        hub.add_file("org/models", "sub dir/ünï côdé.safetensors", os.urandom(1000))
+        hub.add_file("org/models", "model.gguf", os.urandom(2000), revision="refs/pr/1")
+        hub.add_file("org/data", "x.safetensors", os.urandom(1000), repo_type="dataset")
+        hub.add_file("org/gated", "model.safetensors", os.urandom(1000))
+        hub.gate("org/gated", TOKEN)
+        hub.add_file("org/new-name", "model.safetensors", os.urandom(1000))
+        hub.rename("org/old-name", "org/new-name")
+        yield hub
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "org/models/resolve/main/unet/model.gguf",
-        "org/models/resolve/main/config.json",
-        "org/models/resolve/main/sub%20dir/%C3%BCn%C3%AF%20c%C3%B4d%C3%A9.safetensors",
-        "org/models/resolve/refs%2Fpr%2F1/model.gguf",
-        "datasets/org/data/resolve/main/x.safetensors",
-    ],
-)
-def test_quick_metadata_equals_huggingface_hubs(files: TestHub, tmp_path: Path, path: str) -> None:
-    got = compare(files, tmp_path, f"{files.endpoint}/{path}")
+QUICK = [
+    "org/models/resolve/main/unet/model.gguf",
+    "org/models/resolve/main/config.json",
+    "org/models/resolve/main/sub%20dir/%C3%BCn%C3%AF%20c%C3%B4d%C3%A9.safetensors",
+    "org/models/resolve/refs%2Fpr%2F1/model.gguf",
+    "datasets/org/data/resolve/main/x.safetensors",
+]
+ERRORS = [
+    ("org/gated/resolve/main/model.safetensors", "GatedRepoError"),
+    ("org/nope/resolve/main/model.safetensors", "RepositoryNotFoundError"),
+    ("org/models/resolve/nope/config.json", "RevisionNotFoundError"),
+    ("org/models/resolve/main/nope.json", "RemoteEntryNotFoundError"),
+]
+RENAMED = "org/old-name/resolve/main/model.safetensors"
+UNREACHABLE = "http://127.0.0.1:9/org/models/resolve/main/config.json"
+
+
+def gated_commit_url(hub: TestHub) -> str:
+    return f"{hub.endpoint}/org/gated/resolve/{hub.commit('org/gated')}/model.safetensors"
+
+
+@pytest.fixture(scope="module")
+def compared(files: TestHub, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """{(url, token): comparison} for every case below: anonymous, then with TOKEN."""
+    tmp = tmp_path_factory.mktemp("compare")
+    anonymous = [f"{files.endpoint}/{p}" for p in [*QUICK, *(p for p, _ in ERRORS), RENAMED]]
+    got = {
+        (u, None): v for u, v in compare_all(files, tmp, [*anonymous, UNREACHABLE], None).items()
+    }
+    with_token = compare_all(files, tmp, [gated_commit_url(files)], TOKEN)
+    return got | {(u, TOKEN): v for u, v in with_token.items()}
+
+
+@pytest.mark.parametrize("path", QUICK)
+def test_quick_metadata_equals_huggingface_hubs(files: TestHub, compared: dict, path: str) -> None:
+    got = compared[(f"{files.endpoint}/{path}", None)]
     assert got["quick"] is not None
     assert got["quick"] == got["oracle"]
 
 
-def test_quick_metadata_of_a_commit_and_with_a_token(files: TestHub, tmp_path: Path) -> None:
+def test_quick_metadata_of_a_commit_and_with_a_token(files: TestHub, compared: dict) -> None:
     commit = files.commit("org/gated")
-    got = compare(files, tmp_path, f"{files.endpoint}/org/gated/resolve/{commit}/model.safetensors",
-                  token=TOKEN)  # fmt: skip
+    got = compared[(gated_commit_url(files), TOKEN)]
     assert got["quick"] is not None and got["quick"][0] == commit
     assert got["quick"] == got["oracle"]
 
 
-@pytest.mark.parametrize(
-    ("path", "oracle"),
-    [
-        ("org/gated/resolve/main/model.safetensors", "GatedRepoError"),
-        ("org/nope/resolve/main/model.safetensors", "RepositoryNotFoundError"),
-        ("org/models/resolve/nope/config.json", "RevisionNotFoundError"),
-        ("org/models/resolve/main/nope.json", "RemoteEntryNotFoundError"),
-    ],
-)
+@pytest.mark.parametrize(("path", "oracle"), ERRORS)
 def test_errors_are_left_to_huggingface_hub(
-    files: TestHub, tmp_path: Path, path: str, oracle: str
+    files: TestHub, compared: dict, path: str, oracle: str
 ) -> None:
-    got = compare(files, tmp_path, f"{files.endpoint}/{path}")
+    got = compared[(f"{files.endpoint}/{path}", None)]
     assert got == {"quick": None, "oracle": oracle}
 
 
-def test_a_renamed_repo_is_left_to_huggingface_hub(files: TestHub, tmp_path: Path) -> None:
-    got = compare(files, tmp_path, f"{files.endpoint}/org/old-name/resolve/main/model.safetensors")
+def test_a_renamed_repo_is_left_to_huggingface_hub(files: TestHub, compared: dict) -> None:
+    got = compared[(f"{files.endpoint}/{RENAMED}", None)]
     assert got["quick"] is None
     assert got["oracle"][0] == files.commit("org/new-name")
 
 
-def test_an_unreachable_endpoint_is_left_to_huggingface_hub(files: TestHub, tmp_path: Path) -> None:
-    got = compare(files, tmp_path, "http://127.0.0.1:9/org/models/resolve/main/config.json")
+def test_an_unreachable_endpoint_is_left_to_huggingface_hub(compared: dict) -> None:
+    got = compared[(UNREACHABLE, None)]
     assert got["quick"] is None and isinstance(got["oracle"], str)
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from modelctl.store import comfyui_paths
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_main
 from tests.helpers.stack import fake_stack
 
 
@@ -117,7 +117,7 @@ def test_comfyui_and_comfyui_gguf_see_exactly_the_installed_files(tmp_path):
     out = tmp_path / "ComfyUI" / "extra_model_paths.yaml"
     out.parent.mkdir()
     env = {"MODELCTL_MODELS_DIR": str(models)}
-    result = run_cli("comfyui-paths", "--write", str(out), env=env)
+    result = run_main("comfyui-paths", "--write", str(out), env=env)
     assert result.code == 0, result.err
     assert result.out.startswith(f"comfyui-paths: {out} written")
 
@@ -138,7 +138,7 @@ def test_comfyui_and_comfyui_gguf_see_exactly_the_installed_files(tmp_path):
 
 def test_printed_yaml_quotes_any_path(tmp_path):
     models = tmp_path / 'odd: name # "x"' / "models"
-    result = run_cli("comfyui-paths", "--models-dir", str(models))
+    result = run_main("comfyui-paths", "--models-dir", str(models))
     assert result.code == 0, result.err
     data = yaml.safe_load(result.out)
     assert list(data) == ["modelctl"]
@@ -180,7 +180,7 @@ def test_write_follows_a_symlink_and_keeps_the_mode(tmp_path):
 def test_foreign_modelctl_section_is_refused(tmp_path):
     out = tmp_path / "extra_model_paths.yaml"
     out.write_text("modelctl:\n  base_path: /mine\n")
-    result = run_cli("comfyui-paths", "--write", str(out), "--models-dir", str(tmp_path / "m"))
+    result = run_main("comfyui-paths", "--write", str(out), "--models-dir", str(tmp_path / "m"))
     assert result.code == 2
     assert result.err.splitlines()[0] == (
         f"error: {out} already has a `modelctl:` section that modelctl did not write"
@@ -189,7 +189,7 @@ def test_foreign_modelctl_section_is_refused(tmp_path):
 
 
 def test_unwritable_target_is_one_error_line(tmp_path):
-    result = run_cli(
+    result = run_main(
         "comfyui-paths", "--write", str(tmp_path / "no" / "dir" / "x.yaml"),
         "--models-dir", str(tmp_path / "m"),
     )  # fmt: skip
