@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.machine.records import write_record
 from tests.helpers.cli import NeedsSubprocess, run_cli, run_main
+from tests.machine.records import write_record
 
 
 def test_the_same_code_stdout_and_stderr_as_a_subprocess(tmp_path: Path) -> None:
