@@ -10,6 +10,10 @@ contract documented in README.md ("Exit codes"):
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+
 
 class ModelctlError(Exception):
     """Base of every error modelctl reports to the user.
@@ -40,6 +44,15 @@ class BadInput(ModelctlError):
     exit_code = 2
 
 
+class VolumeError(BadInput):
+    """The models volume refused a write or a read: read-only, permission, a file where a folder
+    should be, a name too long, an I/O error (see `from_os_error`). `errno` is the OS's code."""
+
+    def __init__(self, message: str, hint: str | None = None, code: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.errno = code
+
+
 class ManifestError(BadInput):
     """An invalid manifest; the message starts with `file:line:`."""
 
@@ -64,6 +77,182 @@ class TimedOut(ModelctlError):
     """Waited too long for another process's lock, or `--timeout` was reached."""
 
     exit_code = 5
+
+
+def from_os_error(
+    exc: OSError, doing: str, path: str | os.PathLike[str] | None = None
+) -> ModelctlError:
+    """`exc`, met while `doing` something on the models volume, as one error: the path, the cause,
+    and the fix. The one place an `OSError` of the volume becomes an exit code.
+
+    ENOSPC and EDQUOT are `DiskFull` (exit 4), inode exhaustion included (ENOSPC too: the message
+    says which one ran out). Everything else the volume can refuse is the user's volume or paths,
+    `VolumeError` (exit 2): EROFS, EACCES, EPERM, ENOTDIR / EEXIST (a file where a folder should
+    be), ENAMETOOLONG, ELOOP, EFBIG, EMFILE, and EIO / ESTALE (a failing disk or network mount:
+    the fix is on the volume, and a script that retries exit 3, "a source failed", would retry
+    a dying disk). `path`, when given, is named instead of the syscall's (for a rename or link,
+    the destination rather than the source); `doing` is e.g. "while placing unet/x.gguf".
+    """
+    named = exc.filename if path is None else path
+    where = os.fsdecode(named) if isinstance(named, str | bytes | os.PathLike) else "?"
+    code = exc.errno
+    cause = exc.strerror or os.strerror(code or 0)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return _no_room(where, code, cause, doing)
+    blocker = _in_the_way(where) if code in _IN_THE_WAY else None
+    if blocker is not None:
+        hint = (
+            "move it away or fix the link, or choose another --models-dir (or the asset's dest "
+            "in the manifest)"
+        )
+        return VolumeError(f"{blocker} ({doing})", hint, code)
+    return VolumeError(f"{where}: {cause} ({doing})", _volume_hint(code, where), code)
+
+
+# what a file (a FIFO, a dangling symlink) where a folder should be makes a syscall answer
+_IN_THE_WAY = (errno.ENOTDIR, errno.EEXIST, errno.ENOENT, errno.ELOOP, errno.EISDIR)
+
+
+def _no_room(where: str, code: int, cause: str, doing: str) -> DiskFull:
+    mount = mount_point(where)
+    try:
+        st = os.statvfs(nearest_existing(where))
+    except OSError:
+        st = None
+    if code == errno.ENOSPC and st is not None and st.f_files > 0 and st.f_favail == 0:
+        return DiskFull(
+            f"{where}: no free inodes on {mount} (all {st.f_files} in use) ({doing})",
+            "delete files there, or use a filesystem with more inodes (tmpfs `nr_inodes=`, ext4 "
+            "`mkfs.ext4 -N`); partial downloads are kept and resume",
+        )
+    if code == errno.EDQUOT:
+        return DiskFull(
+            f"{where}: {cause}: your disk quota on {mount} is used up ({doing})",
+            "free space within the quota, or ask for a larger one; partial downloads resume",
+        )
+    return DiskFull(
+        f"{where}: {cause} on {mount} ({doing})",
+        f"free space on {mount} and run the same command again; partial downloads resume",
+    )
+
+
+def _volume_hint(code: int | None, where: str) -> str:
+    folder = where if os.path.isdir(where) else os.path.dirname(where) or where
+    if code == errno.EROFS:
+        return (
+            f"{mount_point(where)} is mounted read-only: mount the models volume read-write (no "
+            "`:ro` on a container's volume), or point --models-dir / MODELCTL_MODELS_DIR at a "
+            "writable folder"
+        )
+    if code == errno.EACCES:
+        return (
+            f"modelctl runs as uid {os.geteuid()}, which may not write in {folder}: give it "
+            "write access (chown / chmod), or run modelctl as the folder's owner"
+        )
+    if code == errno.EPERM:
+        return (
+            "the file or its folder refuses changes (immutable or append-only: see `lsattr`, "
+            "clear it with `chattr -i`), or the filesystem does not allow this operation"
+        )
+    if code == errno.ENOENT:
+        return (
+            "a file or folder vanished while modelctl used it (another process, or `modelctl "
+            "gc`): run the same command again"
+        )
+    if code == errno.ENAMETOOLONG:
+        return (
+            f"names there must be at most {name_max(folder)} bytes: rename the asset's dest in "
+            "the manifest"
+        )
+    if code in (errno.EMFILE, errno.ENFILE):
+        return (
+            "raise the open-file limit (`ulimit -n`; a container's `--ulimit nofile=`), or "
+            "lower --jobs and --connections"
+        )
+    if code == errno.EFBIG:
+        return (
+            "the file is larger than this filesystem (FAT32: 4 GiB) or `ulimit -f` allows: use "
+            "another filesystem for the models, or raise the limit"
+        )
+    return (
+        f"the disk or network filesystem holding {folder} failed: check it (dmesg, the NFS / "
+        "FUSE mount), then run the same command again; partial downloads resume"
+    )
+
+
+def _in_the_way(path: str) -> str | None:
+    """What stands where `path` needs a folder: the first component (from the root down) that is
+    a file, a FIFO, a dangling symlink, … ; None when every existing component is a folder."""
+    chain = [os.path.abspath(path)]
+    while os.path.dirname(chain[-1]) != chain[-1]:
+        chain.append(os.path.dirname(chain[-1]))
+    for part in reversed(chain):
+        try:
+            st = os.lstat(part)
+        except OSError:
+            return None  # absent (or unreadable): nothing stands in the way from here down
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                st = os.stat(part)
+            except FileNotFoundError:
+                return f"{part} is a symlink to {os.readlink(part)}, which does not exist"
+            except OSError as exc:
+                return f"{part} is a symlink that cannot be followed ({exc.strerror})"
+        if not stat.S_ISDIR(st.st_mode):
+            return f"{part} is {_kind(st.st_mode)}, not a folder"
+    return None
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a folder"
+
+
+def nearest_existing(path: str) -> str:
+    """`path` or its nearest ancestor that exists (what `statvfs` and `pathconf` can ask about)."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
+def mount_point(path: str) -> str:
+    """The mount point holding `path`: the longest one in /proc/self/mounts above it (a bind
+    mount of a sub-folder included, which `st_dev` cannot tell apart), else `path` itself."""
+    import re  # not at the top: the no-op `ensure` path imports this module, and never `re`
+
+    path = os.path.realpath(nearest_existing(path))
+    best = ""
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) < 2:
+                    continue
+                # octal escapes for space, tab, newline, backslash: proc_pid_mounts(5)
+                point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])
+                inside = path == point or path.startswith(point.rstrip("/") + "/")
+                if inside and len(point) > len(best):
+                    best = point
+    except OSError:
+        pass
+    return best or path
+
+
+def name_max(folder: str) -> int:
+    """The longest file name, in bytes, that the filesystem of `folder` takes (255 on Linux's
+    ext4, xfs, btrfs and tmpfs: `NAME_MAX`, torvalds/linux include/uapi/linux/limits.h @ v6.6)."""
+    try:
+        return os.pathconf(nearest_existing(folder), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def printable(text: str) -> str:

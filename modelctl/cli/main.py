@@ -6,10 +6,11 @@ traceback; internal bugs print one line too (set MODELCTL_DEBUG=1 to see the tra
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
-from modelctl.errors import ModelctlError, printable
+from modelctl.errors import ModelctlError, from_os_error, printable
 
 INTERNAL_ERROR = 70
 
@@ -48,14 +49,45 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug: still one line, never a traceback or a secret
-        if os.environ.get("MODELCTL_DEBUG"):
-            raise
-        print_error(
-            f"internal error: {type(exc).__name__}: {exc}",
-            "this is a bug in modelctl; rerun with MODELCTL_DEBUG=1 and report the traceback",
-        )
-        return INTERNAL_ERROR
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            return _internal(exc)
+        # out of file descriptors: whatever open met it (an import, a data file, a socket), the
+        # cause is the process's limit, not that code path
+        err = from_os_error(exc, "opening a file")
+        print_error(err.message, err.hint)
+        return err.exit_code
+    except Exception as exc:
+        return _internal(exc)
+
+
+def _internal(exc: Exception) -> int:
+    """A bug: still one line, never a traceback or a secret."""
+    if os.environ.get("MODELCTL_DEBUG"):
+        raise exc
+    print_error(
+        f"internal error: {type(exc).__name__}: {exc}",
+        "this is a bug in modelctl; rerun with MODELCTL_DEBUG=1 and report the traceback",
+    )
+    return INTERNAL_ERROR
+
+
+def _raise_open_file_limit() -> None:
+    """Lift the soft RLIMIT_NOFILE to the hard limit, as Go does for every program (golang/go
+    src/os/rlimit.go @ go1.19, go.dev/issue/46279): some systems keep the soft limit low for
+    programs that use select(2); a pull's parallel files and connections should not run into
+    it. A hard limit that is still too low ends in one EMFILE error (see `main`)."""
+    import contextlib
+
+    try:
+        import resource
+    except ImportError:  # not a Unix
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft and (hard == resource.RLIM_INFINITY or hard > soft):
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
+        with contextlib.suppress(OSError, ValueError):  # not allowed here: keep the soft limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _cli_exceptions() -> tuple[_Classes, _Classes, _Classes]:
@@ -82,6 +114,7 @@ def _cli_exceptions() -> tuple[_Classes, _Classes, _Classes]:
 def _run(args: list[str]) -> int:
     from modelctl.cli.app import build_app
 
+    _raise_open_file_limit()
     exits, aborts, usage = _cli_exceptions()
     app = build_app(args)
     try:

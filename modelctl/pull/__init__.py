@@ -6,10 +6,13 @@ summary event has gone out first and the first failure is raised (`PullSummary.f
 
 Order of work:
 1. plan (`wants`): each destination's state; a file modelctl did not install is never overwritten
-   without `--force`; installed files skipped, with no request when provably current.
+   without `--force`; installed files skipped, with no request when provably current. Names that
+   do not fit the filesystem, and folders or special files at a destination, are refused here
+   (`plan.volume`).
 2. `options.preflight(selections, layout)`: the compatibility check hook (exit 1), before any GET.
 3. resolve the rest (one metadata request per file, in parallel), then the disk-space verdict
-   (exit 4) before the first byte.
+   (bytes and inodes, exit 4) and whether the folders it writes are writable (exit 2), before
+   the first byte.
 4. install (`install`): per file under locks on the volume, fetch, verify, publish, receipt.
 
 The caller's options are never changed: what the environment adds (`HF_HUB_OFFLINE`,
@@ -24,6 +27,7 @@ import time
 
 from modelctl.manifest.model import Selection
 from modelctl.plan.space import check as check_space
+from modelctl.plan.volume import check_destinations, check_writable
 from modelctl.pull.install import download_all
 from modelctl.pull.options import PullOptions, Reporter
 from modelctl.pull.result import ItemResult, PullSummary
@@ -64,6 +68,7 @@ def pull_selections(
     wants = collect(selections)
     for want in wants:
         look(want, layout)
+    check_destinations(layout, [w.asset.dest for w in wants if w.state != "installed"])
     confirm_unmanaged(wants, layout, opts, deadline)
     refuse_unmanaged(wants, layout, opts)
     if opts.preflight is not None:
@@ -79,6 +84,7 @@ def pull_selections(
         summary.items = [w.result for w in wants if w.result]
         return summary
     check_space(verdicts)
+    check_writable(layout, [w.asset.dest for w in todo])
     summary.errors = download_all(todo, layout, opts, deadline)
     summary.items = [w.result for w in wants if w.result]
     opts.reporter.event("summary", **summary.as_dict())

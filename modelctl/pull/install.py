@@ -9,13 +9,14 @@ receipt.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
-from modelctl.errors import CheckFailed, ModelctlError, SourceError
+from modelctl.errors import CheckFailed, ModelctlError, SourceError, from_os_error
 from modelctl.manifest.uris import HEX40_RE
 from modelctl.pull.options import PullOptions
 from modelctl.pull.wants import (
@@ -116,7 +117,10 @@ def _fetch_verified(
         problem = _hash_problem(remote, part, result)
         if problem is None:
             break
-        part.discard()
+        try:
+            part.discard()
+        except OSError as exc:
+            raise from_os_error(exc, f"while discarding the bad download of {asset.dest}") from None
         if result.resumed and attempt == 0:
             opts.reporter.event("retry", dest=asset.dest, id=asset.id, reason=problem)
             continue  # kept bytes from an earlier run may be the bad ones: once more from zero
@@ -174,7 +178,10 @@ def _publish(
                 f"{asset.dest} appeared while downloading and is not the expected file",
                 "check it with `modelctl verify`, move it away, or pass --force",
             ) from None
-    part.discard()  # what is left of the partial: its state (the bytes were moved or are the same)
+    # what is left of the partial: its state (the bytes were moved or are the same); a volume
+    # that refuses this unlink leaves a stale state file `gc` removes, never a wrong file
+    with contextlib.suppress(OSError):
+        part.discard()
     write_receipt(
         layout,
         asset.dest,

@@ -183,6 +183,7 @@ def wanting_specs(w: Want) -> list[str]:
 
 def space_claims(todo: list[Want], layout: Layout, opts: PullOptions) -> list[FsVerdict]:
     claims: list[tuple[Path, Need]] = []
+    folders = [layout.locks, layout.partials]
     for w in todo:
         remote = w.remote
         assert remote is not None  # `decide` resolved every file it left to download
@@ -190,9 +191,10 @@ def space_claims(todo: list[Want], layout: Layout, opts: PullOptions) -> list[Fs
         held = partials.held_bytes(layout, key) if layout.partials.is_dir() else 0
         claims.append((layout.partials, Need(w.asset.dest, remote.size, held)))
         dest_dir = layout.dest(w.asset.dest).parent
+        folders += [dest_dir, layout.receipt(w.asset.dest).parent]
         if not same_fs(layout.partials, dest_dir):
-            claims.append((dest_dir, Need(w.asset.dest + " (copy)", remote.size)))
-    return plan_space(claims, opts.min_free)
+            claims.append((dest_dir, Need(w.asset.dest + " (copy)", remote.size, inodes=2)))
+    return plan_space(claims, opts.min_free, folders)
 
 
 def plan_rows(wants: list[Want]) -> list[dict[str, Any]]:

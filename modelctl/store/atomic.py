@@ -3,13 +3,16 @@
 Lock files, generated manifests, ComfyUI's `extra_model_paths.yaml`, receipts and `ensure`'s cache
 are all written the same way: to `.<name>.<pid>.tmp` beside the target (same filesystem, so the
 rename is atomic; the leading dot and `.tmp` are what `gc` and `status` recognise as leftovers),
-then renamed over it.
+then renamed over it. For a long `<name>` the temporary name is cut to fit NAME_MAX
+(`layout.fit_name`): a target the filesystem takes never fails for want of a temporary name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+
+from modelctl.store.names import NAME_MAX, fit_name
 
 
 def write_text(
@@ -22,7 +25,7 @@ def write_text(
     (default 0o644 before the umask). Raises OSError; the temporary file never outlives a failure.
     """
     folder, name = os.path.split(os.fspath(path))
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    tmp = os.path.join(folder, "." + fit_name(name, f".{os.getpid()}.tmp", NAME_MAX - 1))
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if mode is None else mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -26,9 +26,10 @@ import re
 import shutil
 from pathlib import Path
 
-from modelctl.errors import CheckFailed, DiskFull
+from modelctl.errors import CheckFailed, DiskFull, from_os_error
 from modelctl.store import receipts
 from modelctl.store.layout import Layout
+from modelctl.store.names import NAME_MAX, fit_name
 from modelctl.store.receipts import Receipt
 
 # `.<name>.<pid>.modelctl-tmp`: a cross-filesystem copy staged beside its destination (`publish`);
@@ -41,11 +42,16 @@ class DestinationExists(Exception):
 
 
 def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    """Flush `path` to the disk; an I/O error there (the bytes may not be on the disk) is one
+    error naming it."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise from_os_error(exc, "while flushing the download to the disk", path) from None
 
 
 def fsync_dir(path: Path) -> None:
@@ -65,8 +71,25 @@ def fsync_dir(path: Path) -> None:
 def publish(tmp: Path, dest: Path, replace: bool = False) -> None:
     """Move the verified `tmp` to `dest` atomically; EEXIST -> DestinationExists unless `replace`.
 
-    `tmp` must already be fsynced. On success `tmp` no longer exists.
+    `tmp` must already be fsynced. On success `tmp` no longer exists. What the volume refuses
+    (read-only, permission, a file where a folder should be, no space for a staged copy) is one
+    error naming `dest` (`errors.from_os_error`); `tmp` is then still where it was.
     """
+    try:
+        _publish(tmp, dest, replace)
+    except OSError as exc:
+        raise from_os_error(exc, f"while placing {dest.name}", _named(exc, dest)) from None
+
+
+def _named(exc: OSError, dest: Path) -> str | Path:
+    """The path to name for a failed placement: the destination side of a link or rename (the
+    partial's own path says nothing about what the user must fix), else the syscall's path."""
+    if exc.filename2 is not None or exc.filename is None:
+        return dest
+    return os.fsdecode(exc.filename)
+
+
+def _publish(tmp: Path, dest: Path, replace: bool) -> None:
     parent = dest.parent
     parent.mkdir(parents=True, exist_ok=True)
     if dest.is_symlink() or (dest.exists() and not dest.is_file()):
@@ -90,7 +113,8 @@ def publish(tmp: Path, dest: Path, replace: bool = False) -> None:
 
 def _publish_copy(tmp: Path, dest: Path, replace: bool) -> None:
     """Another filesystem: copy beside `dest` (fsynced), place that, then drop `tmp`."""
-    staged = dest.parent / f".{dest.name}.{os.getpid()}.modelctl-tmp"  # matches STAGING_RE
+    # matches STAGING_RE; cut to NAME_MAX for a long dest (`names.fit_name`)
+    staged = dest.parent / ("." + fit_name(dest.name, f".{os.getpid()}.modelctl-tmp", NAME_MAX - 1))
     try:
         _copy_synced(tmp, staged)
         _place(staged, dest, replace)
@@ -115,6 +139,10 @@ def _place(tmp: Path, dest: Path, replace: bool) -> None:
             errno.EOPNOTSUPP,
             errno.EMLINK,
             errno.EXDEV,
+            # tmpfs counts every hard link against `nr_inodes` (`shmem_link` reserves an inode:
+            # torvalds/linux mm/shmem.c @ v6.6), so a full inode table refuses the link; the
+            # rename below needs no inode
+            errno.ENOSPC,
         ):
             raise
         if dest.exists():  # no hard links here: check-then-rename (small race, see module doc)
@@ -140,7 +168,7 @@ def _copy_synced(src: Path, dst: Path) -> None:
     except OSError as exc:
         with contextlib.suppress(FileNotFoundError):
             dst.unlink()
-        if exc.errno == errno.ENOSPC:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT) and exc.filename is None:  # the bytes
             raise DiskFull(
                 f"disk full while copying into {dst.parent} (needs {src.stat().st_size} bytes)",
                 "free space on that filesystem and run the same command again",
@@ -158,7 +186,34 @@ def write_receipt(
     revision: str | None = None,
     selections: list[str] | None = None,
 ) -> Receipt:
-    """Record that `relpath` was installed (stat identity taken now, after the rename)."""
+    """Record that `relpath` was installed (stat identity taken now, after the rename).
+
+    When the volume refuses the receipt (disk full, read-only), the file is in place but not
+    recorded: the error says so and how to settle it (without a receipt it reads as unmanaged).
+    """
+    try:
+        return _write_receipt(layout, relpath, source=source, sha256=sha256, commit=commit,
+                              revision=revision, selections=selections)  # fmt: skip
+    except OSError as exc:
+        err = from_os_error(exc, f"while writing the receipt of {relpath}")
+        err.hint = (
+            f"{err.hint}\n{relpath} is in place but has no receipt: after the fix, "
+            "`modelctl verify --full` adopts it when its sha256 is pinned, or pull it again "
+            "with --force"
+        )
+        raise err from None
+
+
+def _write_receipt(
+    layout: Layout,
+    relpath: str,
+    *,
+    source: str,
+    sha256: str,
+    commit: str | None,
+    revision: str | None,
+    selections: list[str] | None,
+) -> Receipt:
     receipt = Receipt.for_file(
         layout.dest(relpath),
         dest=relpath,

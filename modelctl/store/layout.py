@@ -10,19 +10,47 @@ names are in `store/data/comfyui_folders.json`); modelctl's own state sits besid
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelctl.errors import BadInput, from_os_error
 from modelctl.store.comfyui_folders import canonical
+from modelctl.store.names import fit_name
 
 DEFAULT_MODELS_DIR = "./shared/models"
 STATE_DIR = ".modelctl"
 
 
 def models_dir(option: str | None = None) -> Path:
-    """`--models-dir`, else `$MODELCTL_MODELS_DIR`, else `./shared/models`."""
+    """`--models-dir`, else `$MODELCTL_MODELS_DIR`, else `./shared/models`; refused (exit 2) when
+    it exists and is not a folder (`check_root`)."""
     value = option or os.environ.get("MODELCTL_MODELS_DIR") or DEFAULT_MODELS_DIR
-    return Path(value).expanduser().absolute()
+    root = Path(value).expanduser().absolute()
+    check_root(root)
+    return root
+
+
+def check_root(root: Path) -> None:
+    """A models dir that does not exist yet is fine (pull creates it); one that is a file, a
+    dangling symlink (a volume not mounted) or under a file is refused before any command looks
+    into it, since every answer read from it ("0 files", "missing") would be wrong."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        if not root.is_symlink():
+            return
+        raise BadInput(
+            f"models dir {root} is a symlink to {os.readlink(root)}, which does not exist",
+            "mount or create the folder it points to (is the volume mounted?), or fix the link",
+        ) from None
+    except OSError as exc:
+        raise from_os_error(exc, "opening the models dir", root) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise BadInput(
+            f"models dir {root} is not a folder",
+            "point --models-dir (or MODELCTL_MODELS_DIR) at a folder, or move the file away",
+        )
 
 
 @dataclass(frozen=True)
@@ -54,7 +82,7 @@ class Layout:
         return self.receipts / f"{relpath}.json"
 
     def lock(self, relpath: str) -> Path:
-        return self.locks / (relpath.replace("/", "__") + ".lock")
+        return self.locks / fit_name(relpath.replace("/", "__"), ".lock")
 
 
 def canonical_folder(relpath: str) -> str:

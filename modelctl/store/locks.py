@@ -14,7 +14,9 @@ Locks are an optimisation, not the correctness argument (as in huggingface_hub: 
 does not depend on it", src/huggingface_hub/file_download.py @ v2.4.0): partial files are claimed
 by an atomic rename to a name unique to the process, and publishing is a no-clobber link, so a
 lock that is silently a no-op (NFS `nolock`) costs bandwidth, not a corrupt file. Every acquire has
-a timeout; waiting longer than it is `TimedOut` (exit 5).
+a timeout; waiting longer than it is `TimedOut` (exit 5). A lock that cannot be created or
+opened (a read-only volume, no permission, a file where `.modelctl/` should be) is the volume's
+error (`errors.from_os_error`), raised before any byte is fetched.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelctl.errors import TimedOut
+from modelctl.errors import TimedOut, from_os_error
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
@@ -35,7 +37,10 @@ def file_lock(path: Path) -> BaseFileLock:
     """A filelock lock object for `path` (created on first use, kept after release)."""
     from filelock import FileLock
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise from_os_error(exc, "while creating the lock folder") from None
     return FileLock(str(path), thread_local=False, preserve_lock_file=True)
 
 
@@ -57,12 +62,12 @@ def hold(
     lock = file_lock(path)
     limit = _limit(timeout, deadline)
     try:
-        lock.acquire(timeout=0)
+        _acquire(lock, 0)
     except Timeout:
         if on_wait is not None:
             on_wait()
         try:
-            lock.acquire(timeout=-1 if limit is None else limit)
+            _acquire(lock, -1 if limit is None else limit)
         except Timeout:
             raise TimedOut(
                 f"timed out after {limit:.0f}s waiting for another modelctl to finish {what}",
@@ -81,10 +86,25 @@ def try_hold(path: Path) -> BaseFileLock | None:
 
     lock = file_lock(path)
     try:
-        lock.acquire(timeout=0)
+        _acquire(lock, 0)
     except Timeout:
         return None
     return lock
+
+
+def _acquire(lock: BaseFileLock, timeout: float) -> None:
+    """`lock.acquire`, with the volume's refusal (EROFS, EACCES, ENAMETOOLONG…) as one error.
+
+    filelock's `Timeout` (busy) is a `TimeoutError`, an OSError too: it goes to the caller as is.
+    """
+    from filelock import Timeout
+
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise
+    except OSError as exc:
+        raise from_os_error(exc, "while taking the lock", exc.filename or lock.lock_file) from None
 
 
 def _limit(timeout: float | None, deadline: float | None) -> float | None:

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelctl.errors import from_os_error
 from modelctl.store.layout import Layout
 from modelctl.transfer.ranges import Ranges
 
@@ -151,8 +152,16 @@ def claim(layout: Layout, state: PartialState) -> Partial:
     """Take over the best leftover of `state.key` (or start empty); the caller holds the key lock.
 
     A leftover is kept only when it describes the same download (size, sha256 and, without a
-    sha256, the same source and commit); the others are deleted.
+    sha256, the same source and commit); the others are deleted. The volume's refusal (read-only,
+    no inode left for the state file, …) is one error naming the path (`errors.from_os_error`).
     """
+    try:
+        return _claim(layout, state)
+    except OSError as exc:
+        raise from_os_error(exc, f"while starting the partial download of {state.source}") from None
+
+
+def _claim(layout: Layout, state: PartialState) -> Partial:
     layout.partials.mkdir(parents=True, exist_ok=True)
     mine = Partial(layout.partials, state.key, new_token(), state)
     best: tuple[int, Path, PartialState] | None = None

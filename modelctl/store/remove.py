@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from modelctl.errors import from_os_error
 from modelctl.manifest.model import Selection
 from modelctl.store import receipts
 from modelctl.store.layout import Layout
@@ -78,7 +79,10 @@ def _one(
     if dry_run:
         return _decide(layout, dest, asset_id, mine, force, dry_run=True)
     with hold(layout.lock(dest), lock_timeout, f"with {dest}"):
-        return _decide(layout, dest, asset_id, mine, force, dry_run=False)
+        try:
+            return _decide(layout, dest, asset_id, mine, force, dry_run=False)
+        except OSError as exc:  # a read-only volume, an immutable file: nothing was half-done
+            raise from_os_error(exc, f"while removing {dest}") from None
 
 
 def _decide(

@@ -12,7 +12,9 @@ A content check that matches while the stat changed (a `touch`, a copy back) re-
 and a full check of a file that has no receipt but matches a pinned sha256 adopts it (writes the
 receipt a crash between publish and receipt left out, see `install.py`). Receipts are only
 rewritten when the file's stat did not change while it was read and no other modelctl holds the
-destination's lock, so a concurrent pull always wins.
+destination's lock, so a concurrent pull always wins. Those writes are the only ones a verify
+makes: on a read-only (or full) volume every check still runs and its verdict stands, with a note
+that the receipt was not updated.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelctl.errors import DiskFull, VolumeError, from_os_error
 from modelctl.manifest.model import ResolvedAsset
 from modelctl.manifest.uris import HEX40_RE
 from modelctl.store import receipts
@@ -222,16 +225,24 @@ def _content_verdict(
             detail = f"no receipt, and its sha256 {actual[:12]}… is not the pinned one"
             return Verdict(t.dest, "unmanaged", detail, result.size, actual, asset=name)
         return Verdict(t.dest, "corrupt", detail, result.size, actual, asset=name)
-    stamped = _restamp(layout, t, st, result, path)
+    try:
+        stamped, refused = _restamp(layout, t, st, result, path), ""
+    except (VolumeError, DiskFull) as exc:  # a read-only or full volume: the check still stands
+        stamped, refused = False, exc.message
     if r is None:
         state = "adopted" if stamped else "unmanaged"
         detail = "receipt written: matches the pinned sha256" if stamped else "busy; not adopted"
+        if refused:
+            detail = f"matches the pinned sha256, but no receipt could be written: {refused}"
         return Verdict(t.dest, state, detail, result.size, actual, asset=name)
     changed = not r.matches(st)
+    note = "stat changed, content intact: receipt re-stamped" if changed and stamped else ""
+    if refused:
+        note = f"content intact; the receipt was not updated: {refused}"
     return Verdict(
         t.dest,
         "ok",
-        "stat changed, content intact: receipt re-stamped" if changed and stamped else "",
+        note,
         result.size,
         actual,
         restamped=changed and stamped,
@@ -240,7 +251,11 @@ def _content_verdict(
 
 
 def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: Digest, path: Path) -> bool:
-    """Record the new stat identity / xxh3 fingerprint, when that is safe. True when written."""
+    """Record the new stat identity / xxh3 fingerprint, when that is safe. True when written.
+
+    Only here does a verify write; a volume that refuses (read-only, full) raises `VolumeError`
+    or `DiskFull`, and the caller keeps its verdict and says the receipt was not updated.
+    """
     r = t.receipt
     xxh3 = getattr(digest, "xxh3_128", None)
     if r is not None and r.matches(before) and r.xxh3_128 == xxh3:
@@ -278,7 +293,10 @@ def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: Digest, 
             new = replace(
                 r, size=after.st_size, mtime_ns=after.st_mtime_ns, inode=after.st_ino, xxh3_128=xxh3
             )
-        receipts.write(layout, new)
+        try:
+            receipts.write(layout, new)
+        except OSError as exc:
+            raise from_os_error(exc, f"while updating the receipt of {t.dest}") from None
         return True
     finally:
         lock.release()

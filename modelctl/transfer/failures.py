@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import errno
 import http.client
+import os
 import time
 from urllib.parse import urlsplit
 
-from modelctl.errors import DiskFull, SourceError
+from modelctl.errors import DiskFull, SourceError, from_os_error
 from modelctl.redact import redact
 from modelctl.transfer.http import HttpStatusError, RedirectError, proxy_for
 from modelctl.transfer.job import DiskError, Job
 from modelctl.transfer.remote import RemoteFile
 from modelctl.transfer.retry import RetryState, untrusted_certificate
+from modelctl.transfer.target import Target
 
 
 def on_status(job: Job, exc: HttpStatusError, tries: RetryState) -> None:
@@ -128,11 +130,12 @@ def sleep(job: Job, seconds: float) -> None:
         time.sleep(min(0.05, max(0.0, end - time.monotonic())))
 
 
-def disk_full(remote: RemoteFile, err: DiskError, job: Job) -> BaseException:
-    if err.exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-        return SourceError(
-            f"cannot write the partial download of {remote.display}: {err.exc.strerror}",
-            f"check {job.partial.directory}",
+def disk_full(remote: RemoteFile, err: DiskError, job: Job | None, target: Target) -> BaseException:
+    """A write into the target failed: the full disk with how far the download got, or else what
+    the volume said (`errors.from_os_error`: read-only, permission, no inodes left, I/O error)."""
+    if job is None or err.offset < 0 or err.exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return from_os_error(
+            err.exc, f"while writing the partial download of {remote.display}", _named(err, target)
         )
     have = job.written.prefix()
     missing = f"{job.size - have} more bytes needed" if job.size else "the total size is unknown"
@@ -141,3 +144,9 @@ def disk_full(remote: RemoteFile, err: DiskError, job: Job) -> BaseException:
         f"free space on {job.partial.volume} and run the same command again; "
         "the partial download is kept and resumes",
     )
+
+
+def _named(err: DiskError, target: Target) -> str:
+    """The path the failed call was about (`pwrite` names none: then the partial's data file)."""
+    name = err.exc.filename
+    return os.fsdecode(name) if isinstance(name, str | bytes) else str(target.data)

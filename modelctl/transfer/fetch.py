@@ -37,12 +37,13 @@ saver), `stream.py` (one resumable stream), `segments.py` (several connections),
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
 from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
-from modelctl.errors import SourceError
+from modelctl.errors import SourceError, from_os_error
 from modelctl.transfer.failures import disk_full
 from modelctl.transfer.job import (
     SOLO_BUFFERS,
@@ -71,7 +72,10 @@ def fetch(
     cancel: threading.Event | None = None,
 ) -> FetchResult:
     """Complete `partial` from `remote`; its sha256 and size (compare them before publishing)."""
-    job = Job(remote, partial, opts, on_bytes, cancel or threading.Event())
+    try:
+        job = Job(remote, partial, opts, on_bytes, cancel or threading.Event())
+    except DiskError as exc:  # the partial's file cannot even be opened
+        raise disk_full(remote, exc, None, partial) from None
     try:
         if remote.url.startswith("file://"):
             run_workers(job, [lambda: copy_local(job)])
@@ -94,7 +98,7 @@ def fetch(
     except Cancelled:
         raise KeyboardInterrupt from None
     except DiskError as exc:
-        raise disk_full(remote, exc, job) from None
+        raise disk_full(remote, exc, job, partial) from None
     finally:
         with contextlib.suppress(OSError):
             job.save()
@@ -112,6 +116,8 @@ def copy_local(job: Job) -> None:
     try:
         src = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):  # this process's limit, not the mirror's
+            raise from_os_error(exc, f"while opening {job.remote.display}") from None
         raise SourceError(
             f"cannot read {job.remote.display}: {exc.strerror}", "check the file:// path"
         ) from None

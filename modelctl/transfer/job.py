@@ -55,6 +55,9 @@ class Restart(Exception):
 
 
 class DiskError(Exception):
+    """Writing the target failed: `offset` of the bytes being written, or -1 when creating,
+    truncating or replacing its files (where an exhausted inode table shows too)."""
+
     def __init__(self, exc: OSError, offset: int) -> None:
         super().__init__(str(exc))
         self.exc = exc
@@ -93,9 +96,16 @@ class Job:
         self.resumed = self.written.ranges.total()
 
     def _open(self, spans: list[list[int]]) -> None:
-        self.fd = os.open(self.partial.data, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.fd = os.open(self.partial.data, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise DiskError(exc, -1) from None
         if not spans:
-            os.ftruncate(self.fd, 0)  # a leftover without a state holds nothing we can trust
+            try:
+                os.ftruncate(self.fd, 0)  # a leftover without a state holds nothing we can trust
+            except OSError as exc:
+                os.close(self.fd)
+                raise DiskError(exc, -1) from None
         self.written = Written(spans)
         self.hasher = PrefixHasher(self.fd, self.written)
         self.hasher.start()
@@ -105,7 +115,10 @@ class Job:
         with self.file_lock:
             self.hasher.abandon()
             os.close(self.fd)
-            self.partial.reset()
+            try:
+                self.partial.reset()
+            except OSError as exc:
+                raise DiskError(exc, -1) from None
             self.validator = None
             self.resumed = 0
             self._open([])

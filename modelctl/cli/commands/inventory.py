@@ -103,7 +103,7 @@ def _print_verdicts(verdicts: list[Verdict], mode: str, root: str) -> None:
     import sys
 
     for v in verdicts:
-        if not v.ok or v.restamped or v.state == "adopted":
+        if not v.ok or v.detail:  # an ok with a detail: re-stamped, or not recorded
             detail = f"  ({v.detail})" if v.detail else ""
             sys.stdout.write(printable(f"{v.state:<10} {v.dest}{detail}") + "\n")
     bad = sum(not v.ok for v in verdicts)

@@ -132,7 +132,7 @@ def pull_command(
         _print_plan(summary)
     else:
         _print_summary(summary)
-    return 4 if dry_run and any(v.shortfall for v in summary.space) else 0
+    return 4 if dry_run and not all(v.ok for v in summary.space) else 0
 
 
 def _print_summary(summary: PullSummary) -> None:
@@ -157,6 +157,8 @@ def _print_plan(summary: PullSummary) -> None:
                   markup=False, highlight=False)  # fmt: skip
     for v in data["space"]:
         verdict = "ok" if v["ok"] else f"SHORT by {human_size(v['shortfall'])}"
+        if v["shortfall"] == 0 and not v["ok"]:
+            verdict = f"SHORT of inodes: need about {v['inodes_needed']}, {v['inodes_free']} free"
         unknown = f" ({len(v['unknown_sizes'])} size(s) unknown)" if v["unknown_sizes"] else ""
         out.print(
             f"disk {v['path']}: need {human_size(v['needed'])} + {human_size(v['margin'])} margin, "
