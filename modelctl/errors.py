@@ -90,10 +90,14 @@ def from_os_error(
     `VolumeError` (exit 2): EROFS, EACCES, EPERM, ENOTDIR / EEXIST (a file where a folder should
     be), ENAMETOOLONG, ELOOP, EFBIG, EMFILE, and EIO / ESTALE (a failing disk or network mount:
     the fix is on the volume, and a script that retries exit 3, "a source failed", would retry
-    a dying disk). `path`, when given, is named instead of the syscall's (for a rename or link,
-    the destination rather than the source); `doing` is e.g. "while placing unet/x.gguf".
+    a dying disk). The path named is the syscall's, except where it named none (a write to an
+    open file) or two (a rename or link: the source is modelctl's own temporary file, the
+    destination is what the user must fix): then `path`, else the destination. `doing` is e.g.
+    "while placing unet/x.gguf".
     """
-    named = exc.filename if path is None else path
+    named = exc.filename
+    if named is None or exc.filename2 is not None:
+        named = path if path is not None else exc.filename2
     where = os.fsdecode(named) if isinstance(named, str | bytes | os.PathLike) else "?"
     code = exc.errno
     cause = exc.strerror or os.strerror(code or 0)
@@ -145,9 +149,11 @@ def _volume_hint(code: int | None, where: str) -> str:
             "writable folder"
         )
     if code == errno.EACCES:
+        what = f"in {where}" if os.path.isdir(where) else where
         return (
-            f"modelctl runs as uid {os.geteuid()}, which may not write in {folder}: give it "
-            "write access (chown / chmod), or run modelctl as the folder's owner"
+            f"modelctl runs as uid {os.geteuid()}, which may not write {what}: give it write "
+            "access (chown / chmod; every uid that runs modelctl on this volume needs it), or "
+            "run modelctl as the owner"
         )
     if code == errno.EPERM:
         return (

@@ -120,7 +120,9 @@ def _fetch_verified(
         try:
             part.discard()
         except OSError as exc:
-            raise from_os_error(exc, f"while discarding the bad download of {asset.dest}") from None
+            raise from_os_error(
+                exc, f"while discarding the bad download of {asset.dest}", part.data
+            ) from None
         if result.resumed and attempt == 0:
             opts.reporter.event("retry", dest=asset.dest, id=asset.id, reason=problem)
             continue  # kept bytes from an earlier run may be the bad ones: once more from zero

@@ -78,15 +78,7 @@ def publish(tmp: Path, dest: Path, replace: bool = False) -> None:
     try:
         _publish(tmp, dest, replace)
     except OSError as exc:
-        raise from_os_error(exc, f"while placing {dest.name}", _named(exc, dest)) from None
-
-
-def _named(exc: OSError, dest: Path) -> str | Path:
-    """The path to name for a failed placement: the destination side of a link or rename (the
-    partial's own path says nothing about what the user must fix), else the syscall's path."""
-    if exc.filename2 is not None or exc.filename is None:
-        return dest
-    return os.fsdecode(exc.filename)
+        raise from_os_error(exc, f"while placing {dest.name}", dest) from None
 
 
 def _publish(tmp: Path, dest: Path, replace: bool) -> None:
@@ -195,7 +187,7 @@ def write_receipt(
         return _write_receipt(layout, relpath, source=source, sha256=sha256, commit=commit,
                               revision=revision, selections=selections)  # fmt: skip
     except OSError as exc:
-        err = from_os_error(exc, f"while writing the receipt of {relpath}")
+        err = from_os_error(exc, f"while writing the receipt of {relpath}", layout.receipt(relpath))
         err.hint = (
             f"{err.hint}\n{relpath} is in place but has no receipt: after the fix, "
             "`modelctl verify --full` adopts it when its sha256 is pinned, or pull it again "

@@ -40,7 +40,7 @@ def file_lock(path: Path) -> BaseFileLock:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise from_os_error(exc, "while creating the lock folder") from None
+        raise from_os_error(exc, "while creating the lock folder", path.parent) from None
     return FileLock(str(path), thread_local=False, preserve_lock_file=True)
 
 
@@ -104,7 +104,7 @@ def _acquire(lock: BaseFileLock, timeout: float) -> None:
     except Timeout:
         raise
     except OSError as exc:
-        raise from_os_error(exc, "while taking the lock", exc.filename or lock.lock_file) from None
+        raise from_os_error(exc, "while taking the lock", lock.lock_file) from None
 
 
 def _limit(timeout: float | None, deadline: float | None) -> float | None:

@@ -158,7 +158,9 @@ def claim(layout: Layout, state: PartialState) -> Partial:
     try:
         return _claim(layout, state)
     except OSError as exc:
-        raise from_os_error(exc, f"while starting the partial download of {state.source}") from None
+        raise from_os_error(
+            exc, f"while starting the partial download of {state.source}", layout.partials
+        ) from None
 
 
 def _claim(layout: Layout, state: PartialState) -> Partial:

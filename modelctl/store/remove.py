@@ -82,7 +82,7 @@ def _one(
         try:
             return _decide(layout, dest, asset_id, mine, force, dry_run=False)
         except OSError as exc:  # a read-only volume, an immutable file: nothing was half-done
-            raise from_os_error(exc, f"while removing {dest}") from None
+            raise from_os_error(exc, f"while removing {dest}", layout.dest(dest)) from None
 
 
 def _decide(

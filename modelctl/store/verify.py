@@ -296,7 +296,9 @@ def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: Digest, 
         try:
             receipts.write(layout, new)
         except OSError as exc:
-            raise from_os_error(exc, f"while updating the receipt of {t.dest}") from None
+            raise from_os_error(
+                exc, f"while updating the receipt of {t.dest}", layout.receipt(t.dest)
+            ) from None
         return True
     finally:
         lock.release()
