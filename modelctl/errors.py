@@ -166,6 +166,9 @@ def _volume_hint(code: int | None, where: str) -> str:
             "gc`): run the same command again"
         )
     if code == errno.ENAMETOOLONG:
+        longest = max((len(os.fsencode(part)) for part in where.split("/")), default=0)
+        if longest <= name_max(folder):  # each name fits: the whole path is past PATH_MAX
+            return "the path is too long: use a shorter --models-dir, or a shorter dest"
         return (
             f"names there must be at most {name_max(folder)} bytes: rename the asset's dest in "
             "the manifest"

@@ -14,6 +14,7 @@ compared with the bytes that remain *before* anything is allocated or looped ove
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -46,9 +47,17 @@ class FileSource:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.name = str(path)
-        self._fd = os.open(self.path, os.O_RDONLY)
+        # O_NONBLOCK: opening a FIFO (a named pipe at a model's path) must not wait for a writer;
+        # it changes nothing for a regular file, and anything else is refused below
+        self._fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         try:
-            self._size = os.fstat(self._fd).st_size
+            st = os.fstat(self._fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise FormatError(
+                    f"{self.name} is not a regular file (a folder, a named pipe or a device)",
+                    "point it at a model file; move whatever is at that path away",
+                )
+            self._size = st.st_size
         except BaseException:
             os.close(self._fd)
             raise

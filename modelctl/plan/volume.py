@@ -5,7 +5,8 @@ so nothing here is needed for correctness; it is here so that a pull that cannot
 before a 20 GB download instead of after it:
 
 * names: every component of a destination, and of the receipt modelctl keeps for it, must fit
-  the filesystem's NAME_MAX (`pathconf(PC_NAME_MAX)`, 255 bytes on ext4, xfs, btrfs, tmpfs). Lock,
+  the filesystem's NAME_MAX (`pathconf(PC_NAME_MAX)`, 255 bytes on ext4, xfs, btrfs, tmpfs), and
+  the whole paths Linux's PATH_MAX (4096 bytes). Lock,
   staging and temporary names derived from a destination are cut to fit (`store.names.fit_name`);
   partial names are the sha256 key plus a token (under 100 bytes).
 * what is in the way: a destination that is a folder, a FIFO, a socket, a device or a symlink
@@ -26,6 +27,11 @@ from pathlib import Path
 
 from modelctl.errors import BadInput, CheckFailed, from_os_error, name_max
 from modelctl.store.layout import Layout
+
+
+# PATH_MAX of Linux (torvalds/linux include/uapi/linux/limits.h @ v6.6): the longest path a
+# syscall takes, counting its NUL
+_PATH_MAX = 4096
 
 
 def check_destinations(layout: Layout, dests: list[str]) -> None:
@@ -67,6 +73,14 @@ def _check_names(layout: Layout, dest: str) -> None:
                 f"filesystem of {layout.root} takes at most {limit}",
                 f"rename the asset's dest in the manifest (at most {limit} bytes per folder or "
                 "file name)",
+            )
+    for path in (layout.dest(dest), layout.receipt(dest)):
+        size = len(os.fsencode(str(path)))
+        if size >= _PATH_MAX:  # the kernel takes a path of at most PATH_MAX bytes, NUL included
+            raise BadInput(
+                f"{_short_path(str(path))}: the path is {size} bytes; Linux takes at most "
+                f"{_PATH_MAX - 1}",
+                "use a shorter --models-dir, or a shorter dest in the manifest",
             )
     receipt = layout.receipt(dest)
     room = name_max(str(layout.receipts))

@@ -339,6 +339,24 @@ def test_a_folder_fifo_or_symlink_at_the_destination_is_refused_before_the_downl
     assert world.partial_files() == []
 
 
+@pytest.mark.parametrize("command", ["check", "inspect"])
+def test_a_fifo_at_a_destination_does_not_hang_the_header_readers(world, command):
+    """`check` and `inspect` read headers through `formats.source.FileSource`: opening a FIFO
+    waited for a writer forever; now it is refused at once (a child, so a hang fails the test
+    by its timeout instead of hanging the run)."""
+    a = world.stack("a", "unet/a.gguf")
+    fifo = world.models / a.dest
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    rest = (
+        [str(a.manifest), "--models-dir", str(world.models)] if command == "check" else [str(fifo)]
+    )
+    proc = subprocess.run([sys.executable, "-m", "modelctl", command, *rest], env=cli_env(world.env),
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    one_error(Result(proc.returncode, proc.stdout, proc.stderr), 2,
+              f"{fifo} is not a regular file")  # fmt: skip
+
+
 def test_a_parent_component_that_is_a_file_exits_2_and_keeps_the_file(world):
     a = world.stack("a", "unet/sub/a.gguf")
     world.models.mkdir()
@@ -475,6 +493,17 @@ def test_a_name_longer_than_name_max_is_refused_before_the_download(world, where
     line = one_error(r, 2, "is 256 bytes", "takes at most 255", "rename the asset's dest")
     assert len(line) < 300  # the long name is shortened in the message
     nothing_placed(world, a)
+
+
+def test_a_path_longer_than_path_max_is_refused_before_the_download(world):
+    """Every name fits NAME_MAX, the whole path does not fit Linux's PATH_MAX (4096 bytes)."""
+    deep = world.models.parent.joinpath(*["m" * 250] * 15)
+    deep.mkdir(parents=True)
+    world.models = deep
+    a = world.stack("a", f"unet/{_long(250)}")
+    r = world.run("pull", str(a.manifest))
+    one_error(r, 2, "the path is", "Linux takes at most 4095", "shorter --models-dir")
+    assert [files for _, _, files in os.walk(deep) if files] == []  # (too long to stat by name)
 
 
 # --- open files ------------------------------------------------------------------------------------
