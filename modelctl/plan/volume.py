@@ -28,7 +28,6 @@ from pathlib import Path
 from modelctl.errors import BadInput, CheckFailed, from_os_error, name_max
 from modelctl.store.layout import Layout
 
-
 # PATH_MAX of Linux (torvalds/linux include/uapi/linux/limits.h @ v6.6): the longest path a
 # syscall takes, counting its NUL
 _PATH_MAX = 4096
