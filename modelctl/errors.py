@@ -105,16 +105,16 @@ def from_os_error(
         return _no_room(where, code, cause, doing)
     blocker = _in_the_way(where) if code in _IN_THE_WAY else None
     if blocker is not None:
-        hint = (
-            "move it away or fix the link, or choose another --models-dir (or the asset's dest "
-            "in the manifest)"
-        )
-        return VolumeError(f"{blocker} ({doing})", hint, code)
+        return VolumeError(f"{blocker} ({doing})", _MOVE_IT, code)
     return VolumeError(f"{where}: {cause} ({doing})", _volume_hint(code, where), code)
 
 
 # what a file (a FIFO, a dangling symlink) where a folder should be makes a syscall answer
 _IN_THE_WAY = (errno.ENOTDIR, errno.EEXIST, errno.ENOENT, errno.ELOOP, errno.EISDIR)
+_MOVE_IT = (
+    "move it away or fix the link, or choose another --models-dir (or the asset's dest in the "
+    "manifest)"
+)
 
 
 def _no_room(where: str, code: int, cause: str, doing: str) -> DiskFull:
@@ -165,6 +165,8 @@ def _volume_hint(code: int | None, where: str) -> str:
             "a file or folder vanished while modelctl used it (another process, or `modelctl "
             "gc`): run the same command again"
         )
+    if code in _IN_THE_WAY:  # a folder where a file should be, a symlink loop, …
+        return _MOVE_IT
     if code == errno.ENAMETOOLONG:
         longest = max((len(os.fsencode(part)) for part in where.split("/")), default=0)
         if longest <= name_max(folder):  # each name fits: the whole path is past PATH_MAX

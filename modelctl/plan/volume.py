@@ -6,9 +6,9 @@ before a 20 GB download instead of after it:
 
 * names: every component of a destination, and of the receipt modelctl keeps for it, must fit
   the filesystem's NAME_MAX (`pathconf(PC_NAME_MAX)`, 255 bytes on ext4, xfs, btrfs, tmpfs), and
-  the whole paths Linux's PATH_MAX (4096 bytes). Lock,
-  staging and temporary names derived from a destination are cut to fit (`store.names.fit_name`);
-  partial names are the sha256 key plus a token (under 100 bytes).
+  the whole paths Linux's PATH_MAX (4096 bytes). Lock, staging and temporary names derived from
+  a destination are cut to fit (`store.names.fit_name`); partial names are the sha256 key plus a
+  token (under 100 bytes).
 * what is in the way: a destination that is a folder, a FIFO, a socket, a device or a symlink
   (modelctl never replaces those, `--force` or not), or a destination folder whose path runs
   through a file.

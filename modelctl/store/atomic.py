@@ -4,7 +4,7 @@ Lock files, generated manifests, ComfyUI's `extra_model_paths.yaml`, receipts an
 are all written the same way: to `.<name>.<pid>.tmp` beside the target (same filesystem, so the
 rename is atomic; the leading dot and `.tmp` are what `gc` and `status` recognise as leftovers),
 then renamed over it. For a long `<name>` the temporary name is cut to fit NAME_MAX
-(`layout.fit_name`): a target the filesystem takes never fails for want of a temporary name.
+(`names.fit_name`): a target the filesystem takes never fails for want of a temporary name.
 """
 
 from __future__ import annotations

@@ -46,12 +46,19 @@ from tests.helpers.volumes import fill_bytes, fill_inodes, read_only, read_only_
     ],
 )
 def test_each_errno_has_its_exit_code_and_a_fix(tmp_path, code, kind, exit_code, hint):
-    path = tmp_path / "models" / "unet" / "x.gguf"
+    name = "x" * 300 if code == errno.ENAMETOOLONG else "x.gguf"
+    path = tmp_path / "models" / "unet" / name
     err = from_os_error(OSError(code, os.strerror(code), str(path)), "while placing x.gguf")
     assert type(err) is kind and err.exit_code == exit_code
     assert err.message.startswith(f"{path}: {os.strerror(code)}")
     assert err.message.endswith(" (while placing x.gguf)") and "\n" not in err.message
     assert err.hint is not None and hint in err.hint
+
+
+def test_a_path_too_long_with_short_names_is_told_apart_from_a_long_name(tmp_path):
+    path = "/".join(["d" * 200] * 25)
+    err = from_os_error(OSError(errno.ENAMETOOLONG, "File name too long", path), "doing")
+    assert err.hint is not None and "shorter --models-dir" in err.hint
 
 
 def test_a_rename_names_its_destination_not_the_temporary_source(tmp_path):
