@@ -152,8 +152,9 @@ def claim(layout: Layout, state: PartialState) -> Partial:
     """Take over the best leftover of `state.key` (or start empty); the caller holds the key lock.
 
     A leftover is kept only when it describes the same download (size, sha256 and, without a
-    sha256, the same source and commit); the others are deleted. The volume's refusal (read-only,
-    no inode left for the state file, …) is one error naming the path (`errors.from_os_error`).
+    sha256, the same source and commit) and this user may write it; the others are deleted. The
+    volume's refusal (read-only, no inode left for the state file, …) is one error naming the
+    path (`errors.from_os_error`).
     """
     try:
         return _claim(layout, state)
@@ -168,7 +169,9 @@ def _claim(layout: Layout, state: PartialState) -> Partial:
     mine = Partial(layout.partials, state.key, new_token(), state)
     best: tuple[int, Path, PartialState] | None = None
     for path, old in leftovers(layout, state.key):
-        if old is not None and _compatible(old, state):
+        # a leftover this user may not write (another container's uid) cannot be resumed here:
+        # dropped like an incompatible one, instead of failing every later run on its EACCES
+        if old is not None and _compatible(old, state) and os.access(path, os.R_OK | os.W_OK):
             have = Ranges(old.written).total()
             if best is None or have > best[0]:
                 if best is not None:

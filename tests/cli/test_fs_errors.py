@@ -245,6 +245,27 @@ def test_permission_denied_on_a_lock_file_of_another_uid(world):
     nothing_placed(world, a)
 
 
+def test_a_partial_left_by_another_uid_is_started_over_not_fatal(world):
+    """Another container (another uid) left a partial of the same file: it cannot be resumed by
+    this user, so it is dropped like an incompatible one and the download starts over."""
+    prefix = without_dac()
+    a = world.stack("a", "unet/a.gguf")
+    folder = world.models / ".modelctl" / "partial"
+    folder.mkdir(parents=True)
+    key = sha(a.data)
+    (folder / f"{key}.99-abcd.part").write_bytes(a.data[:1000])
+    (folder / f"{key}.99-abcd.json").write_text(
+        f'{{"key": "{key}", "source": "file://x", "size": {len(a.data)}, "sha256": "{key}", '
+        '"written": [[0, 1000]]}'
+    )
+    for leftover in folder.iterdir():
+        os.chown(leftover, 65534, 65534)
+    r = world.child("pull", str(a.manifest), prefix=prefix)
+    assert r.code == 0, r.err
+    installed(world, a)
+    assert world.partial_files() == []
+
+
 def test_an_immutable_destination_folder_exits_2_with_chattr_in_the_hint(tmp_path):
     """`chattr +i` binds root too (ext4: the tests' own disk, not the tmpfs)."""
     (tmp_path / "hf_home").mkdir()
