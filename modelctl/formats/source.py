@@ -74,6 +74,20 @@ class FileSource:
         self.close()
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """`value` for a one-line message: names and values a file declares may be megabytes long
+    (or lists nested a thousand deep), a message is one short line."""
+    import reprlib
+
+    if isinstance(value, str):
+        text = repr(value[:limit])
+        return text if len(value) <= limit else f"{text}... ({len(value)} characters)"
+    short = reprlib.Repr()
+    short.maxlevel, short.maxstring, short.maxother = 3, limit, limit
+    short.maxlist = short.maxtuple = short.maxdict = 6
+    return short.repr(value)
+
+
 def bad(
     source: ByteSource, kind: str, offset: int, what: str, hint: str | None = None
 ) -> FormatError:
