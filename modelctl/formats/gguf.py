@@ -26,7 +26,15 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelctl.formats.model import Header, TensorInfo, TruncatedString, Warnings
+from modelctl.formats.model import (
+    MAX_INLINE_STRING,
+    MAX_TENSORS,
+    TRUNCATED_HEAD,
+    Header,
+    TensorInfo,
+    TruncatedString,
+    Warnings,
+)
 from modelctl.formats.source import ByteSource, Cursor, shown
 
 KIND = "GGUF"
@@ -42,12 +50,9 @@ MIN_KV_BYTES = 8 + 1 + 4 + 1  # key length, 1-byte key, type, smallest value
 MIN_TENSOR_BYTES = 8 + 4 + 4 + 8  # name length, n_dims, type, offset
 ORIG_SHAPE_PREFIX = "comfy.gguf.orig_shape."
 DEFAULT_MAX_ARRAY_ITEMS = 16
-MAX_INLINE_STRING = 64 << 10  # longer values are kept truncated (chat templates are ~2-20 KiB)
-TRUNCATED_HEAD = 256  # bytes a truncated string keeps (a preview)
 VALUE_BUDGET = 16 << 20  # bytes of metadata values materialised per file
 KEY_BUDGET = 4 << 20  # bytes of keys per file, KV_OVERHEAD included per key
 KV_OVERHEAD = 64
-MAX_TENSORS = 1 << 20  # real files hold at most a few thousand tensors
 
 
 @dataclass
@@ -167,7 +172,7 @@ def read_gguf(
         )
     if n_tensors > MAX_TENSORS:
         raise cur.error(f"declares {n_tensors} tensors, more than the {MAX_TENSORS} modelctl "
-                        "reads (real models hold a few thousand)", at=8)  # fmt: skip
+                        "reads", at=8)  # fmt: skip
     warnings = Warnings()
     budget = _Budget()
     fields = _read_kvs(cur, T, n_kv, max_array_items, warnings, budget)

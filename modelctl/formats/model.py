@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_WARNINGS = 20  # one file's warnings shown; the rest are counted
+MAX_TENSORS = 1 << 18  # per file; real ones hold at most ~150k (a whole MoE LLM in one file)
+MAX_INLINE_STRING = (
+    64 << 10
+)  # longer metadata strings are kept truncated (chat templates: ~2-20 KiB)
+TRUNCATED_HEAD = 256  # bytes a truncated string keeps (a preview)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,17 @@ class TruncatedString:
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "string", "length": self.length, "head": self.head}
+
+
+def bounded(text: str) -> str | dict[str, Any]:
+    """`text`, or the JSON summary of it truncated when it is longer than MAX_INLINE_STRING."""
+    if len(text) <= MAX_INLINE_STRING // 4:  # 4 bytes per character at most: surely short
+        return text
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= MAX_INLINE_STRING:
+        return text
+    head = raw[:TRUNCATED_HEAD].decode("utf-8", "ignore")  # drops a character cut at the end
+    return TruncatedString(head, len(raw)).to_json()
 
 
 class Warnings:

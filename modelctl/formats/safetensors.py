@@ -18,7 +18,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelctl.formats.model import Header, TensorInfo
+from modelctl.formats.jsonlimits import too_many_values
+from modelctl.formats.model import MAX_TENSORS, Header, TensorInfo, bounded
 from modelctl.formats.source import ByteSource, bad, shown
 
 KIND = "safetensors"
@@ -33,6 +34,11 @@ DTYPE_BITS: dict[str, int] = {
 }  # fmt: skip
 JSON_METADATA_KEYS = ("config", "quantization_config", "comfy_config")
 MAX_JSON_METADATA = 1 << 20  # bytes of one JSON metadata value parsed (Nunchaku's are a few KB)
+# What the header's JSON may build (formats/jsonlimits.py): a tensor entry has one `{`, two `[`
+# and about eight `,`; a 100 MB header of 1.6M entries took 1.5 GB before this bound.
+MAX_CONTAINERS = 4 * MAX_TENSORS
+MAX_VALUES = 16 * MAX_TENSORS
+MAX_INT_DIGITS = 20  # no shape or offset needs more; past 4300 int() refuses the text anyway
 
 
 @dataclass
@@ -99,6 +105,7 @@ def read_safetensors(source: ByteSource, *, check_data: bool = True) -> Header:
     raw = source.read_at(8, n)
     if len(raw) < n:
         raise bad(source, KIND, 8 + len(raw), "short read inside the header")
+    _prescan(source, raw)
     header = _parse_json(source, raw)
     metadata = _metadata(source, raw, header.pop(METADATA_KEY, None))
     tensors = _tensors(source, raw, header, n)
@@ -108,7 +115,7 @@ def read_safetensors(source: ByteSource, *, check_data: bool = True) -> Header:
         format="safetensors",
         size=size,
         header_size=8 + n,
-        metadata=dict(metadata or {}),
+        metadata={k: bounded(v) for k, v in (metadata or {}).items()},
         tensors=sorted(tensors, key=lambda t: t.offset),
         warnings=[
             f"__metadata__[{shown(k)}] is not valid JSON (or over {MAX_JSON_METADATA >> 20} MiB)"
@@ -116,6 +123,20 @@ def read_safetensors(source: ByteSource, *, check_data: bool = True) -> Header:
         ],
         detail=SafetensorsInfo(n, metadata, parsed),
     )
+
+
+def _prescan(source: ByteSource, raw: bytes) -> None:
+    """Refuse a header that would build more Python objects than any real file (cheap counts)."""
+    problem = too_many_values(raw, MAX_CONTAINERS, MAX_VALUES)
+    if problem:
+        raise bad(source, KIND, 8, f"the header holds {problem}: more than a file of "
+                  f"{MAX_TENSORS} tensors, modelctl's limit, would")  # fmt: skip
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return int(text)
 
 
 def _parse_json(source: ByteSource, raw: bytes) -> dict[str, Any]:
@@ -126,7 +147,9 @@ def _parse_json(source: ByteSource, raw: bytes) -> dict[str, Any]:
     if not text.startswith("{"):
         raise bad(source, KIND, 8, "the header does not start with '{'")
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constants)
+        value = json.loads(
+            text, object_pairs_hook=_pairs, parse_constant=_no_constants, parse_int=_parse_int
+        )
     except _Duplicate as exc:
         raise bad(source, KIND, _find(raw, exc.key), f"duplicate key {shown(exc.key)}") from None
     except _Surrogate as exc:

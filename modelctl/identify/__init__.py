@@ -39,17 +39,16 @@ def identify_header(header: Header, *, filename: str | None = None) -> Identity:
     Every metadata value is read through one `MetadataReader` (typed, see `identify.values`);
     values of the wrong type leave their facts unknown and come back as warnings."""
     from modelctl.identify.facts import general_facts
-    from modelctl.identify.rules import load_rules, matches, read_facts
-    from modelctl.identify.values import MetadataReader
+    from modelctl.identify.rules import Subject, load_rules, matches, read_facts
 
-    reader = MetadataReader(header.metadata)
-    identity = Identity(format=header.format, facts=general_facts(header, reader))
+    subject = Subject(header)
+    identity = Identity(format=header.format, facts=general_facts(header, subject.reader))
     identity.warnings.extend(header.warnings)
     notes: dict[str, str] = {}
     for rule in load_rules():
         if rule.kind != "identity":
             continue
-        view = matches(rule, header, reader)
+        view = matches(rule, subject)
         if view is not None:
             assert rule.role is not None  # rules._parse_rule rejects identity rules without one
             identity.role, identity.family = rule.role, rule.family
@@ -62,7 +61,7 @@ def identify_header(header: Header, *, filename: str | None = None) -> Identity:
     for rule in load_rules():
         if rule.kind != "trait":
             continue
-        view = matches(rule, header, reader)
+        view = matches(rule, subject)
         if view is None:
             continue
         identity.facts.update(read_facts(rule, view))
@@ -73,7 +72,7 @@ def identify_header(header: Header, *, filename: str | None = None) -> Identity:
             facts, warnings = svdquant_facts(view, header, filename)
             identity.facts.update(facts)
             identity.warnings.extend(warnings)
-    identity.warnings.extend([*reader.notes(), *notes.values()])
+    identity.warnings.extend([*subject.reader.notes(), *notes.values()])
     _cross_check(identity, header)
     return identity
 

@@ -62,11 +62,27 @@ class Rule:
         return "; ".join(f"{s['repo']} {s['file']}@{s['commit']}" for s in self.sources)
 
 
+class Subject:
+    """One header as every rule sees it: typed metadata, and its tensors under each key prefix,
+    built once per prefix (a header may hold a quarter of a million tensors, and ~30 rules each
+    try up to three prefixes). The one `reader` notes each mistyped key once."""
+
+    def __init__(self, header: Header) -> None:
+        self.header = header
+        self.reader = MetadataReader(header.metadata)
+        self._by_prefix: dict[str, dict[str, TensorInfo]] = {}
+
+    def tensors(self, prefix: str) -> dict[str, TensorInfo]:
+        if prefix not in self._by_prefix:
+            n = len(prefix)
+            ts = self.header.tensors
+            self._by_prefix[prefix] = {t.name[n:]: t for t in ts if t.name.startswith(prefix)}
+        return self._by_prefix[prefix]
+
+
 @dataclass
 class View:
-    """The header seen through one key prefix (e.g. `model.diffusion_model.` stripped).
-
-    `reader` is shared by every view of one header, so each mistyped key is noted once."""
+    """The header seen through one key prefix (e.g. `model.diffusion_model.` stripped)."""
 
     header: Header
     prefix: str
@@ -75,10 +91,8 @@ class View:
     notes: dict[str, str] = field(default_factory=dict)  # what the extractors ignored, and why
 
     @classmethod
-    def of(cls, header: Header, prefix: str, reader: MetadataReader | None = None) -> View:
-        n = len(prefix)
-        tensors = {t.name[n:]: t for t in header.tensors if t.name.startswith(prefix)}
-        return cls(header, prefix, reader or MetadataReader(header.metadata), tensors)
+    def of(cls, subject: Subject, prefix: str) -> View:
+        return cls(subject.header, prefix, subject.reader, subject.tensors(prefix))
 
     def arch(self) -> str:
         return self.reader.get("general.architecture", "str") or ""
@@ -178,15 +192,12 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def matches(rule: Rule, header: Header, reader: MetadataReader | None = None) -> View | None:
-    """The view (prefix) under which `rule` holds for `header`, or None.
-
-    `reader`: the header's shared MetadataReader (a fresh one when not given)."""
-    if rule.formats and header.format not in rule.formats:
+def matches(rule: Rule, subject: Subject) -> View | None:
+    """The view (prefix) under which `rule` holds for the subject's header, or None."""
+    if rule.formats and subject.header.format not in rule.formats:
         return None
-    reader = reader or MetadataReader(header.metadata)
     for prefix in rule.prefixes:
-        view = View.of(header, prefix, reader)
+        view = View.of(subject, prefix)
         if (view.tensors or not prefix) and _holds(rule.when, view):
             return view
     return None
