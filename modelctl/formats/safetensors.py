@@ -108,6 +108,9 @@ def read_safetensors(source: ByteSource, *, check_data: bool = True) -> Header:
     _prescan(source, raw)
     header = _parse_json(source, raw)
     metadata = _metadata(source, raw, header.pop(METADATA_KEY, None))
+    if len(header) > MAX_TENSORS:
+        raise bad(source, KIND, 8, f"the header lists {len(header)} tensors, more than the "
+                  f"{MAX_TENSORS} modelctl reads")  # fmt: skip
     tensors = _tensors(source, raw, header, n)
     _check_layout(source, tensors, n, size, check_data)
     parsed, broken = _parse_json_metadata(metadata)

@@ -46,9 +46,9 @@ def _describe(value: Any) -> str:
     if isinstance(value, Mapping) and value.get("type") == "string":  # a reader's truncated string
         return f"is a {value.get('length')}-byte string (kept truncated)"
     if isinstance(value, Mapping) and value.get("type") == "array":  # a reader's array summary
-        return f"is an array of {value.get('length')} {value.get('item_type')}"
+        return f"is an array of {value.get('length')} {value.get('item_type')} items"
     if isinstance(value, (list, tuple)):
-        return f"is an array of {len(value)}"
+        return f"is an array of {len(value)} items"
     if isinstance(value, Mapping):
         return "is an object"
     return f"is a {type(value).__name__}"

@@ -64,6 +64,7 @@ class RemoteSource:
         self._data = bytearray()
         self._window_start = 0  # a detached range past the prefix (see _read_window)
         self._window = bytearray()
+        self._window_block = FIRST_BLOCK
         self._ranges_ok = True  # False once the server answered 200 to a Range request
         self._size = size
         self._block = FIRST_BLOCK
@@ -91,14 +92,15 @@ class RemoteSource:
         w0 = self._window_start
         if not w0 <= offset <= w0 + len(self._window) + MAX_BLOCK:
             self._window_start, self._window = offset, bytearray()
+            self._window_block = FIRST_BLOCK
             w0 = offset
         start = w0 + len(self._window)
         if end > start:
-            want = min(max(end, start + self._block), self.size)
+            want = min(max(end, start + self._window_block), self.size)
             if self.bytes_fetched + want - start > MAX_FETCH:
                 raise self._too_much()
             self._get(start, want - 1, self._window)
-            self._block = min(self._block * 2, MAX_BLOCK)
+            self._window_block = min(self._window_block * 2, MAX_BLOCK)
         return bytes(self._window[offset - w0 : end - w0])
 
     def close(self) -> None:
