@@ -241,6 +241,7 @@ def test_remote_long_strings_are_not_downloaded(hub, tmp_path: Path) -> None:
     hub.clear_log()
     data = _remote_json("hf://org/long/long.gguf", env=hub.env(tmp_path))
     assert data["metadata"]["x.long0"]["length"] == 64 << 20
+    hub.wait_idle()
     assert hub.bytes_served("long.gguf") == data["bytes_fetched"] < 8 << 20
     assert all(g.range for g in hub.gets("long.gguf"))
 

@@ -16,7 +16,6 @@ from modelctl.identify.values import MetadataReader, mismatch, typed
 from tests.formats.builders import RawGGUF, write_gguf, write_safetensors
 from tests.helpers.bytes_source import BytesSource
 from tests.identify.hostile import (
-    HUGE_INDEX,
     mmproj_with_projector,
     svdquant_with_weight,
     svdquant_with_weight_dtype,
@@ -38,9 +37,7 @@ def test_svdquant_weight_dtype_of_any_type(tmp_path: Path, dtype: Any) -> None:
         assert any("quantization_config 'weight.dtype'" in w for w in identity.warnings)
 
 
-@pytest.mark.parametrize(
-    "weight", [["int4"], "int4", 7], ids=["list", "string", "number"]
-)
+@pytest.mark.parametrize("weight", [["int4"], "int4", 7], ids=["list", "string", "number"])
 def test_svdquant_weight_that_is_not_an_object(tmp_path: Path, weight: Any) -> None:
     identity = identify(svdquant_with_weight(tmp_path / SVDQ_NAME, weight))
     assert identity.facts["svdquant"]["precision"] == "int4"
@@ -81,7 +78,9 @@ def test_layer_index_of_5000_digits_is_not_a_layer(tmp_path: Path) -> None:
     assert any("index of more than 4 digits" in w for w in identity.warnings)
 
 
-@pytest.mark.parametrize("index", ["10000", "0" * 5000 + "3", "٣"], ids=["5-digits", "zeros", "arabic"])
+@pytest.mark.parametrize(
+    "index", ["10000", "0" * 5000 + "3", "٣"], ids=["5-digits", "zeros", "arabic"]
+)
 def test_layer_indices_are_short_ascii_numbers(tmp_path: Path, index: str) -> None:
     facts = identify(text_encoder_with_layer(tmp_path / "te.safetensors", index)).facts
     assert facts["block_count"] == 4  # 10000 is ignored, 000…3 is 3, non-ASCII digits no index
@@ -93,6 +92,17 @@ def test_huge_layer_index_in_a_gguf_diffusion_model(tmp_path: Path) -> None:
     path = write_gguf(tmp_path / "z.gguf", "lumina2", [(n, s, "F16") for n, s, _ in names])
     identity = identify(path)
     assert identity.family == "z-image" and "n_layers" not in identity.facts
+
+
+WRONG: dict[str, tuple[Any, ...]] = {
+    "qwen3.block_count": ([4, 4], "ARRAY", "UINT32"),
+    "qwen3.context_length": ("40960", "STRING"),
+    "tokenizer.ggml.model": (["gpt2"], "ARRAY", "STRING"),
+    "general.name": (3, "UINT32"),
+    "general.file_type": ("Q4_K_M", "STRING"),
+    "general.type": (True, "BOOL"),
+    "general.quantization_version": (2.0, "FLOAT32"),
+}
 
 
 def test_every_typed_gguf_key_of_the_wrong_type(tmp_path: Path) -> None:
@@ -110,17 +120,6 @@ def test_every_typed_gguf_key_of_the_wrong_type(tmp_path: Path) -> None:
     warned = " ".join(identity.warnings)
     for key in WRONG:
         assert repr(key) in warned, key
-
-
-WRONG: dict[str, tuple[Any, ...]] = {
-    "qwen3.block_count": ([4, 4], "ARRAY", "UINT32"),
-    "qwen3.context_length": ("40960", "STRING"),
-    "tokenizer.ggml.model": (["gpt2"], "ARRAY", "STRING"),
-    "general.name": (3, "UINT32"),
-    "general.file_type": ("Q4_K_M", "STRING"),
-    "general.type": (True, "BOOL"),
-    "general.quantization_version": (2.0, "FLOAT32"),
-}
 
 
 def test_architecture_that_is_not_a_string() -> None:

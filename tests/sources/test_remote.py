@@ -36,6 +36,7 @@ def test_reads_far_past_the_prefix_fetch_only_a_window(hub: TestHub, tmp_path: P
             assert remote.read_at(offset, 5000) == data[offset : offset + 5000]
         assert remote.bytes_fetched <= 3 * FIRST_BLOCK + MAX_BLOCK
         assert remote.read_at(200, 50) == data[200:250]  # the prefix is still there
+    hub.wait_idle()  # the pool is closed: every request is in the log
     assert hub.bytes_served("blob.gguf") == remote.bytes_fetched
 
 
