@@ -90,7 +90,7 @@ class _Budget:
         if self.keys < 0:
             raise cur.error(
                 f"the metadata keys exceed the {KEY_BUDGET >> 20} MiB modelctl reads (at key "
-                f"{_k(key)}): not a model file a loader would accept",
+                f"{shown(key)}): far more than any real model file holds",
                 at,
             )
 
@@ -202,15 +202,10 @@ def read_gguf(
     )
 
 
-def _k(key: str) -> str:
-    """A key for a message: keys may be 64 KiB long, a message is one line."""
-    return shown(key)
-
-
 def _truncation_note(budget: _Budget) -> str:
     """One warning for every truncated value: `"<preview>…" (N bytes)` for the first three."""
     first = ", ".join(
-        f'{_k(key)} = "{repr(head[:16])[1:-1]}…" ({length} bytes)'
+        f'{shown(key)} = "{repr(head[:16])[1:-1]}…" ({length} bytes)'
         for key, length, head in budget.first_truncated
     )
     more = budget.truncated - len(budget.first_truncated)
@@ -277,14 +272,16 @@ def _read_kvs(
         if not key:
             raise cur.error("empty metadata key", at)
         if key in fields:
-            raise cur.error(f"duplicate metadata key {_k(key)}", at)
+            raise cur.error(f"duplicate metadata key {shown(key)}", at)
         budget.key(cur, key, at)
         if not key.isascii():
-            warnings.append(f"metadata key {_k(key)} is not ASCII (the spec asks for ASCII keys)")
+            warnings.append(
+                f"metadata key {shown(key)} is not ASCII (the spec asks for ASCII keys)"
+            )
         vat = cur.pos
         vtype = cur.u32()
         if vtype not in T.names:
-            raise cur.error(f"key {_k(key)} has unknown value type {vtype}", vat)
+            raise cur.error(f"key {shown(key)} has unknown value type {vtype}", vat)
         if vtype == T.ARRAY:
             fields[key] = _read_array(cur, T, key, at, max_items, budget)
         else:
@@ -295,12 +292,12 @@ def _read_kvs(
 
 def _read_scalar(cur: Cursor, T: _Types, vtype: int, key: str, budget: _Budget) -> Any:
     if vtype == T.STRING:
-        return _read_value_string(cur, budget, key, f"value of {_k(key)}")
+        return _read_value_string(cur, budget, key, f"value of {shown(key)}")
     at = cur.pos
     (value,) = cur.unpack(T.scalar[vtype])
     if vtype == T.BOOL:
         if value > 1:
-            raise cur.error(f"BOOL value of {_k(key)} is {value}, not 0 or 1", at)
+            raise cur.error(f"BOOL value of {shown(key)} is {value}, not 0 or 1", at)
         return bool(value)
     return value
 
@@ -311,15 +308,15 @@ def _read_array(
     tat = cur.pos
     itype = cur.u32()
     if itype not in T.names:
-        raise cur.error(f"array {_k(key)} has unknown item type {itype}", tat)
+        raise cur.error(f"array {shown(key)} has unknown item type {itype}", tat)
     if itype == T.ARRAY:
-        raise cur.error(f"array {_k(key)} holds arrays (nested arrays are not supported)", tat)
+        raise cur.error(f"array {shown(key)} holds arrays (nested arrays are not supported)", tat)
     lat = cur.pos
     count = cur.u64()
     item_size = 8 if itype == T.STRING else T.scalar[itype].size
     if count > cur.remaining // item_size:
         raise cur.error(
-            f"array {_k(key)} declares {count} items, more than the {cur.remaining} remaining "
+            f"array {shown(key)} declares {count} items, more than the {cur.remaining} remaining "
             "bytes can hold",
             lat,
         )
@@ -348,7 +345,7 @@ def _check_bools(cur: Cursor, count: int, key: str) -> None:
         raw = cur.take(n)
         if raw.translate(None, b"\x00\x01"):
             bad_at = next(i for i, b in enumerate(raw) if b > 1)
-            raise cur.error(f"BOOL item of {_k(key)} is {raw[bad_at]}, not 0 or 1", at + bad_at)
+            raise cur.error(f"BOOL item of {shown(key)} is {raw[bad_at]}, not 0 or 1", at + bad_at)
         done += n
 
 
