@@ -95,7 +95,7 @@ class View:
         return cls(subject.header, prefix, subject.reader, subject.tensors(prefix))
 
     def arch(self) -> str:
-        return self.reader.get("general.architecture", "str") or ""
+        return self.reader.raw("general.architecture", "str") or ""
 
     def key(self, key: str) -> str:
         return key.replace("{arch}", self.arch())

@@ -5,7 +5,9 @@ kept truncated by the reader), a safetensors `__metadata__` string can hold any 
 JSON any structure. Identification reads such values only through `typed` / `MetadataReader.get`,
 which return the value when it has the wanted type and None otherwise, noting why. So no rule or
 handler can hash a list, compare a dict with a string or carry a megabyte into a message: a
-mismatch is a warning and the fact stays unknown.
+mismatch is a warning and the fact stays unknown. Strings come back as printable text (control,
+escape and bidi characters escaped, as `modelctl.errors.printable` does), because facts end up
+in messages printed to a terminal (`check`: "... has general.architecture `<the value>`").
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
+
+from modelctl.errors import printable
 
 KINDS = ("str", "int", "float", "bool", "scalar")
 MAX_TEXT = 1024  # characters of a string fact: names, architectures, model types are short
@@ -38,8 +42,10 @@ def mismatch(value: Any, kind: str) -> str | None:
 
 
 def typed(value: Any, kind: str) -> Any:
-    """`value` when it is of `kind`, else None."""
-    return None if value is None or mismatch(value, kind) else value
+    """`value` when it is of `kind` (strings made printable), else None."""
+    if value is None or mismatch(value, kind):
+        return None
+    return printable(value) if isinstance(value, str) else value
 
 
 def _describe(value: Any) -> str:
@@ -70,7 +76,14 @@ class MetadataReader:
         self._notes: dict[str, str] = {}
 
     def get(self, key: str, kind: str) -> Any:
-        """The value at `key` if it is of `kind`; None (and a note) if it is not."""
+        """The value at `key` if it is of `kind` (a string made printable); None (and a note)
+        if it is not."""
+        value = self.raw(key, kind)
+        return printable(value) if isinstance(value, str) else value
+
+    def raw(self, key: str, kind: str) -> Any:
+        """`get` without the escaping: for building other keys from a value (`{arch}.*`), never
+        for a fact."""
         value = self.metadata.get(key)
         if value is None:
             return None

@@ -217,3 +217,19 @@ def test_pull_and_ensure_read_mistyped_metadata(hub: Any, tmp_path: Path) -> Non
     assert ensured.code == 1 and "[qwen-image-text-encoder]" in ensured.err, ensured.err
     for result in (checked, pulled, ensured):
         assert "Traceback" not in result.err and "internal error" not in result.err
+
+
+def test_metadata_strings_reach_messages_escaped(tmp_path: Path) -> None:
+    """A GGUF's architecture is quoted in a verdict: control, escape and bidi characters in it
+    must not reach the terminal (clear the screen, retitle it, reverse the text)."""
+    from tests.formats.builders import write_gguf
+    from tests.identify.specs import gguf_llm
+
+    arch = "evil\x1b[2J\x1b]0;pwned\x07\u202e"
+    spec = gguf_llm(arch, 256, 4, 512, "gpt2")
+    path = write_gguf(tmp_path / "te.gguf", arch, spec["tensors"], spec["kv"])
+    result = run_main("check", str(path))
+    assert result.code == 1, result.err
+    assert "gguf-text-architecture" in result.out
+    assert not any(c in result.out for c in "\x1b\x07\u202e")
+    assert "evil\\x1b[2J\\x1b]0;pwned\\x07\\u202e" in result.out
