@@ -37,7 +37,11 @@ def mismatch(value: Any, kind: str) -> str | None:
     if isinstance(value, float):
         if not math.isfinite(value):
             return f"is {value}, not a finite number"
-        return None if kind in ("float", "scalar") else f"is a fraction, not {_article(kind)}"
+        return (
+            None
+            if kind in ("float", "scalar")
+            else f"is a floating-point number, not {_article(kind)}"
+        )
     return _describe(value) + f", not {_article(kind)}"
 
 
