@@ -11,6 +11,13 @@ a UINT32 power of two, at most 4 dims each > 0 with exact-integer products, know
 rows a multiple of the block size, and tensor data aligned and inside the file. The value-type
 enum, quantization enum and block-size table come from the `gguf` package itself; tests compare
 every key, value and tensor with `GGUFReader` as the oracle.
+
+What is materialised is bounded whatever the file declares: a string value longer than
+`MAX_INLINE_STRING` is kept as a `TruncatedString` (its first `TRUNCATED_HEAD` bytes and its
+length) and skipped unread, so a sparse file of 20 KiB declaring four 64 MiB strings costs neither
+memory nor, remotely, a download; all values together stay within `VALUE_BUDGET` (past it, values
+are kept truncated), and keys within `KEY_BUDGET` and tensors within `MAX_TENSORS` (past those the
+file is refused: no real GGUF comes near them).
 """
 
 from __future__ import annotations
@@ -19,8 +26,16 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelctl.formats.model import Header, TensorInfo
-from modelctl.formats.source import ByteSource, Cursor
+from modelctl.formats.model import (
+    MAX_INLINE_STRING,
+    MAX_TENSORS,
+    TRUNCATED_HEAD,
+    Header,
+    TensorInfo,
+    TruncatedString,
+    Warnings,
+)
+from modelctl.formats.source import ByteSource, Cursor, shown
 
 KIND = "GGUF"
 MAGIC = b"GGUF"
@@ -35,6 +50,9 @@ MIN_KV_BYTES = 8 + 1 + 4 + 1  # key length, 1-byte key, type, smallest value
 MIN_TENSOR_BYTES = 8 + 4 + 4 + 8  # name length, n_dims, type, offset
 ORIG_SHAPE_PREFIX = "comfy.gguf.orig_shape."
 DEFAULT_MAX_ARRAY_ITEMS = 16
+VALUE_BUDGET = 16 << 20  # bytes of metadata values materialised per file
+KEY_BUDGET = 4 << 20  # bytes of keys per file, KV_OVERHEAD included per key
+KV_OVERHEAD = 64
 
 
 @dataclass
@@ -51,7 +69,30 @@ class GGUFField:
     def to_json(self) -> Any:
         if self.type == "ARRAY" and self.value is None:
             return {"type": "array", "item_type": self.item_type, "length": self.length}
+        if isinstance(self.value, TruncatedString):
+            return self.value.to_json()
+        if isinstance(self.value, list):
+            return [v.to_json() if isinstance(v, TruncatedString) else v for v in self.value]
         return self.value
+
+
+class _Budget:
+    """Bytes of metadata the reader may still materialise; past it values are kept truncated."""
+
+    def __init__(self) -> None:
+        self.values = VALUE_BUDGET
+        self.keys = KEY_BUDGET
+        self.truncated = 0  # how many values were kept truncated
+        self.first_truncated: list[tuple[str, int, str]] = []  # (key, length, head): 3 at most
+
+    def key(self, cur: Cursor, key: str, at: int) -> None:
+        self.keys -= len(key) + KV_OVERHEAD
+        if self.keys < 0:
+            raise cur.error(
+                f"the metadata keys exceed the {KEY_BUDGET >> 20} MiB modelctl reads (at key "
+                f"{shown(key)}): far more than any real model file holds",
+                at,
+            )
 
 
 @dataclass
@@ -129,8 +170,14 @@ def read_gguf(
             f"{cur.remaining} remaining bytes can hold",
             at=8,
         )
-    warnings: list[str] = []
-    fields = _read_kvs(cur, T, n_kv, max_array_items, warnings)
+    if n_tensors > MAX_TENSORS:
+        raise cur.error(f"declares {n_tensors} tensors, more than the {MAX_TENSORS} modelctl "
+                        "reads", at=8)  # fmt: skip
+    warnings = Warnings()
+    budget = _Budget()
+    fields = _read_kvs(cur, T, n_kv, max_array_items, warnings, budget)
+    if budget.truncated:
+        warnings.append(_truncation_note(budget))
     alignment = _alignment(cur, fields)
     if alignment < 8:
         warnings.append(f"general.alignment is {alignment}; the spec asks for a multiple of 8")
@@ -150,8 +197,21 @@ def read_gguf(
         header_size=data_offset if tensors else end,
         metadata={k: f.to_json() for k, f in fields.items()},
         tensors=tensors,
-        warnings=warnings,
+        warnings=warnings.as_list(),
         detail=info,
+    )
+
+
+def _truncation_note(budget: _Budget) -> str:
+    """One warning for every truncated value: `"<preview>…" (N bytes)` for the first three."""
+    first = ", ".join(
+        f'{shown(key)} = "{repr(head[:16])[1:-1]}…" ({length} bytes)'
+        for key, length, head in budget.first_truncated
+    )
+    more = budget.truncated - len(budget.first_truncated)
+    return (
+        f"{budget.truncated} metadata string(s) too long to keep were truncated to at most "
+        f"{TRUNCATED_HEAD} bytes: {first}" + (f" and {more} more" if more else "")
     )
 
 
@@ -169,8 +229,41 @@ def _read_string(cur: Cursor, cap: int, what: str) -> str:
         raise cur.error(f"{what} is not valid UTF-8", at + 8 + exc.start) from None
 
 
+def _read_value_string(cur: Cursor, budget: _Budget, key: str, what: str) -> str | TruncatedString:
+    """A string value: whole when short and within the budget, else its head and its length.
+
+    The rest of a long string is skipped unread (no UTF-8 check on bytes never read)."""
+    at = cur.pos
+    n = cur.u64()
+    if n > cur.remaining:
+        raise cur.error(f"{what} length {n} runs past the end of the file", at)
+    if n > MAX_STRING_LENGTH:
+        raise cur.error(f"{what} length {n} exceeds the limit of {MAX_STRING_LENGTH} bytes", at)
+    if n <= min(MAX_INLINE_STRING, budget.values):
+        budget.values -= n
+        return _decode(cur, cur.take(n), at + 8, what, whole=True)
+    head = min(TRUNCATED_HEAD, max(budget.values, 0), n)
+    budget.values -= head
+    text = _decode(cur, cur.take(head), at + 8, what, whole=False)
+    cur.skip(n - head)
+    budget.truncated += 1
+    if len(budget.first_truncated) < 3:
+        budget.first_truncated.append((key, n, text))
+    return TruncatedString(text, n)
+
+
+def _decode(cur: Cursor, raw: bytes, at: int, what: str, *, whole: bool) -> str:
+    """UTF-8 text of `raw`; a head cut inside a character drops that character's bytes."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if not whole and exc.reason == "unexpected end of data":
+            return raw[: exc.start].decode("utf-8")
+        raise cur.error(f"{what} is not valid UTF-8", at + exc.start) from None
+
+
 def _read_kvs(
-    cur: Cursor, T: _Types, n_kv: int, max_items: int, warnings: list[str]
+    cur: Cursor, T: _Types, n_kv: int, max_items: int, warnings: Warnings, budget: _Budget
 ) -> dict[str, GGUFField]:
     fields: dict[str, GGUFField] = {}
     for _ in range(n_kv):
@@ -179,51 +272,59 @@ def _read_kvs(
         if not key:
             raise cur.error("empty metadata key", at)
         if key in fields:
-            raise cur.error(f"duplicate metadata key {key!r}", at)
+            raise cur.error(f"duplicate metadata key {shown(key)}", at)
+        budget.key(cur, key, at)
         if not key.isascii():
-            warnings.append(f"metadata key {key!r} is not ASCII (the spec asks for ASCII keys)")
+            warnings.append(
+                f"metadata key {shown(key)} is not ASCII (the spec asks for ASCII keys)"
+            )
         vat = cur.pos
         vtype = cur.u32()
         if vtype not in T.names:
-            raise cur.error(f"key {key!r} has unknown value type {vtype}", vat)
+            raise cur.error(f"key {shown(key)} has unknown value type {vtype}", vat)
         if vtype == T.ARRAY:
-            fields[key] = _read_array(cur, T, key, at, max_items)
+            fields[key] = _read_array(cur, T, key, at, max_items, budget)
         else:
-            value = _read_scalar(cur, T, vtype, key)
+            value = _read_scalar(cur, T, vtype, key, budget)
             fields[key] = GGUFField(key, T.names[vtype], value, at)
     return fields
 
 
-def _read_scalar(cur: Cursor, T: _Types, vtype: int, key: str) -> Any:
+def _read_scalar(cur: Cursor, T: _Types, vtype: int, key: str, budget: _Budget) -> Any:
     if vtype == T.STRING:
-        return _read_string(cur, MAX_STRING_LENGTH, f"value of {key!r}")
+        return _read_value_string(cur, budget, key, f"value of {shown(key)}")
     at = cur.pos
     (value,) = cur.unpack(T.scalar[vtype])
     if vtype == T.BOOL:
         if value > 1:
-            raise cur.error(f"BOOL value of {key!r} is {value}, not 0 or 1", at)
+            raise cur.error(f"BOOL value of {shown(key)} is {value}, not 0 or 1", at)
         return bool(value)
     return value
 
 
-def _read_array(cur: Cursor, T: _Types, key: str, at: int, max_items: int) -> GGUFField:
+def _read_array(
+    cur: Cursor, T: _Types, key: str, at: int, max_items: int, budget: _Budget
+) -> GGUFField:
     tat = cur.pos
     itype = cur.u32()
     if itype not in T.names:
-        raise cur.error(f"array {key!r} has unknown item type {itype}", tat)
+        raise cur.error(f"array {shown(key)} has unknown item type {itype}", tat)
     if itype == T.ARRAY:
-        raise cur.error(f"array {key!r} holds arrays (nested arrays are not supported)", tat)
+        raise cur.error(f"array {shown(key)} holds arrays (nested arrays are not supported)", tat)
     lat = cur.pos
     count = cur.u64()
     item_size = 8 if itype == T.STRING else T.scalar[itype].size
     if count > cur.remaining // item_size:
         raise cur.error(
-            f"array {key!r} declares {count} items, more than the {cur.remaining} remaining "
+            f"array {shown(key)} declares {count} items, more than the {cur.remaining} remaining "
             "bytes can hold",
             lat,
         )
     name = T.names[itype]
     materialise = count <= max_items or (key.startswith(ORIG_SHAPE_PREFIX) and count <= 8)
+    if materialise and itype != T.STRING:  # strings are charged one by one as they are read
+        materialise = count * item_size <= budget.values
+        budget.values -= count * item_size if materialise else 0
     if not materialise:
         if itype == T.STRING:
             cur.skip_strings(count)
@@ -232,10 +333,7 @@ def _read_array(cur: Cursor, T: _Types, key: str, at: int, max_items: int) -> GG
         else:
             cur.skip(count * item_size)
         return GGUFField(key, "ARRAY", None, at, name, count)
-    if itype == T.STRING:
-        value = [_read_string(cur, MAX_STRING_LENGTH, f"item of {key!r}") for _ in range(count)]
-    else:
-        value = [_read_scalar(cur, T, itype, key) for _ in range(count)]
+    value = [_read_scalar(cur, T, itype, key, budget) for _ in range(count)]
     return GGUFField(key, "ARRAY", value, at, name, count)
 
 
@@ -247,7 +345,7 @@ def _check_bools(cur: Cursor, count: int, key: str) -> None:
         raw = cur.take(n)
         if raw.translate(None, b"\x00\x01"):
             bad_at = next(i for i, b in enumerate(raw) if b > 1)
-            raise cur.error(f"BOOL item of {key!r} is {raw[bad_at]}, not 0 or 1", at + bad_at)
+            raise cur.error(f"BOOL item of {shown(key)} is {raw[bad_at]}, not 0 or 1", at + bad_at)
         done += n
 
 
@@ -271,7 +369,7 @@ def _read_tensor_infos(
     n_tensors: int,
     alignment: int,
     fields: dict[str, GGUFField],
-    warnings: list[str],
+    warnings: Warnings,
 ) -> list[TensorInfo]:
     names: set[str] = set()
     out: list[TensorInfo] = []
@@ -329,7 +427,7 @@ def _torch_shape(
     ne: tuple[int, ...],
     n_elements: int,
     fields: dict[str, GGUFField],
-    warnings: list[str],
+    warnings: Warnings,
 ) -> tuple[int, ...]:
     """Reverse ggml `ne` into torch order, unless ComfyUI-GGUF recorded the original shape."""
     f = fields.get(ORIG_SHAPE_PREFIX + name)
@@ -353,7 +451,7 @@ def _torch_shape(
 
 
 def _check_data(
-    cur: Cursor, tensors: list[TensorInfo], data_offset: int, alignment: int, warnings: list[str]
+    cur: Cursor, tensors: list[TensorInfo], data_offset: int, alignment: int, warnings: Warnings
 ) -> None:
     """Tensor data inside the file, no overlaps; report llama.cpp-incompatible layouts."""
     if not tensors:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelctl.formats.model import Header
+from modelctl.formats.model import Header, bounded
 from modelctl.formats.source import ByteSource, bad
 
 KIND = "SentencePiece model"
@@ -129,7 +129,7 @@ def read_sentencepiece(source: ByteSource) -> Header:
         "vocab_size": info.vocab_size,
         "model_type": info.model_type,
         "trainer_spec": info.trainer,
-        "normalizer": info.normalizer,
+        "normalizer": None if info.normalizer is None else bounded(info.normalizer),
         "piece_types": info.piece_types,
     }
     return Header("sentencepiece", size, size, metadata, [], warnings, info)

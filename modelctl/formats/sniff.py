@@ -20,6 +20,11 @@ HEAD_BYTES = 1024
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")  # names torch.load reads
 LFS_SPEC = b"version https://git-lfs.github.com/spec/v1"
 MAX_JSON_BYTES = 64 << 20
+# What a JSON file may build to be classified (formats/jsonlimits.py): a 262k-token tokenizer.json
+# has ~1M `,` and ~0.5M `[` (merges as pairs); 64 MiB of `[],` would take 1.7 GB.
+MAX_JSON_CONTAINERS = 1 << 21
+MAX_JSON_VALUES = 1 << 22
+MAX_FACT_CHARS = 200
 _TITLE = re.compile(rb"<title[^>]*>(.{0,200}?)</title>", re.I | re.S)
 
 
@@ -87,7 +92,9 @@ def _lfs_pointer(head: bytes) -> Sniffed:
             facts["lfs_oid"] = line.removeprefix("oid sha256:").strip()[:64]
         elif line.startswith("size "):
             value = line.removeprefix("size ").strip()
-            facts["lfs_size"] = int(value) if value.isdigit() else value[:32]
+            # ASCII digits only: str.isdigit() takes "²", which int() refuses
+            digits = value.isascii() and value.isdigit() and len(value) <= 20
+            facts["lfs_size"] = int(value) if digits else value[:32]
     return Sniffed("lfs-pointer", "lfs-pointer", "Git LFS pointer file, not the model data", facts)
 
 
@@ -110,6 +117,11 @@ def _html(head: bytes) -> Sniffed:
 
 def classify_json(data: bytes) -> Sniffed:
     """Tell a tokenizer.json or config from an error document saved in place of a model."""
+    from modelctl.formats.jsonlimits import too_many_values
+
+    too_many = too_many_values(data, MAX_JSON_CONTAINERS, MAX_JSON_VALUES)
+    if too_many:
+        return Sniffed("json", "json", f"JSON document, too large to classify ({too_many})")
     try:
         doc = json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError):
@@ -118,16 +130,30 @@ def classify_json(data: bytes) -> Sniffed:
         model = doc.get("model")
         if isinstance(model, dict) and ("added_tokens" in doc or "pre_tokenizer" in doc):
             vocab = model.get("vocab")
-            facts: dict[str, Any] = {"tokenizer_type": model.get("type")}
+            kind = model.get("type")
+            facts: dict[str, Any] = {"tokenizer_type": _short_text(kind)}
+            added = doc.get("added_tokens")
             if isinstance(vocab, (dict, list)):
-                facts["vocab_size"] = len(vocab) + len(doc.get("added_tokens") or [])
+                facts["vocab_size"] = len(vocab) + (len(added) if isinstance(added, list) else 0)
             return Sniffed("json", "tokenizer-json", "Hugging Face tokenizer.json", facts)
         error = doc.get("error") or doc.get("message") or doc.get("errors")
         if error is not None and len(doc) <= 8:
             return Sniffed("json", "json-error", "JSON error response saved as a file",
-                           {"json_error": str(error)[:200]})  # fmt: skip
-        return Sniffed("json", "json", "JSON document", {"json_keys": sorted(doc)[:20]})
+                           {"json_error": _text(str(error)[:200])})  # fmt: skip
+        keys = [_text(k[:MAX_FACT_CHARS]) for k in sorted(doc)[:20]]
+        return Sniffed("json", "json", "JSON document", {"json_keys": keys})
     return Sniffed("json", "json", "JSON document")
+
+
+def _short_text(value: Any) -> str | None:
+    """A JSON value kept as a fact only when it is a short string (the file is untrusted)."""
+    return _text(value) if isinstance(value, str) and len(value) <= MAX_FACT_CHARS else None
+
+
+def _text(value: str) -> str:
+    """`value` as printable text: JSON's `\\ud800` escapes decode to lone surrogates, which no
+    UTF-8 output can write; they are shown as the escape instead."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def pickle_reason(path: str | os.PathLike[str], name: str) -> str | None:

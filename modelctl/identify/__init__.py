@@ -34,37 +34,45 @@ def identify(
 
 
 def identify_header(header: Header, *, filename: str | None = None) -> Identity:
-    """Apply the rules to an already parsed Header."""
-    from modelctl.identify.facts import general_facts
-    from modelctl.identify.rules import load_rules, matches, read_facts
+    """Apply the rules to an already parsed Header.
 
-    identity = Identity(format=header.format, facts=general_facts(header))
+    Every metadata value is read through one `MetadataReader` (typed, see `identify.values`);
+    values of the wrong type leave their facts unknown and come back as warnings."""
+    from modelctl.identify.facts import general_facts
+    from modelctl.identify.rules import Subject, load_rules, matches, read_facts
+
+    subject = Subject(header)
+    identity = Identity(format=header.format, facts=general_facts(header, subject.reader))
     identity.warnings.extend(header.warnings)
+    notes: dict[str, str] = {}
     for rule in load_rules():
         if rule.kind != "identity":
             continue
-        view = matches(rule, header)
+        view = matches(rule, subject)
         if view is not None:
             assert rule.role is not None  # rules._parse_rule rejects identity rules without one
             identity.role, identity.family = rule.role, rule.family
             identity.rule, identity.source = rule.id, rule.citation()
             identity.facts.update(read_facts(rule, view))
+            notes.update(view.notes)
             if view.prefix:
                 identity.facts["key_prefix"] = view.prefix
             break
     for rule in load_rules():
         if rule.kind != "trait":
             continue
-        view = matches(rule, header)
+        view = matches(rule, subject)
         if view is None:
             continue
         identity.facts.update(read_facts(rule, view))
+        notes.update(view.notes)
         if rule.handler == "svdquant":
             from modelctl.identify.svdquant import svdquant_facts
 
             facts, warnings = svdquant_facts(view, header, filename)
             identity.facts.update(facts)
             identity.warnings.extend(warnings)
+    identity.warnings.extend([*subject.reader.notes(), *notes.values()])
     _cross_check(identity, header)
     return identity
 
@@ -84,10 +92,6 @@ def _cross_check(identity: Identity, header: Header) -> None:
                 f"the embedded tokenizer has {vocab} tokens but token_embd.weight has "
                 f"{embd.shape[0]} rows"
             )
-    for key in ("embedding_length", "block_count", "vocab_size"):
-        value = facts.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            identity.warnings.append(f"{key} is not an integer ({value!r})")
     block_count = facts.get("block_count")
     if isinstance(block_count, int) and block_count > 512:
         identity.warnings.append(

@@ -9,16 +9,18 @@ from collections import defaultdict
 from typing import Any
 
 from modelctl.formats.model import Header
+from modelctl.identify.values import MetadataReader
 
 
-def general_facts(header: Header) -> dict[str, Any]:
+def general_facts(header: Header, reader: MetadataReader | None = None) -> dict[str, Any]:
+    """`reader`: the header's typed metadata reader (one is made when not given)."""
     facts: dict[str, Any] = {}
     if header.tensors:
         facts["tensor_count"] = len(header.tensors)
         facts["parameter_count"] = sum(t.n_elements for t in header.tensors)
         facts["quantization"] = quantization_mix(header)
     if header.format == "gguf":
-        facts.update(_gguf_general(header.metadata))
+        facts.update(_gguf_general(reader or MetadataReader(header.metadata)))
     return facts
 
 
@@ -37,24 +39,24 @@ def quantization_mix(header: Header) -> dict[str, dict[str, Any]]:
     }
 
 
-def _gguf_general(meta: dict[str, Any]) -> dict[str, Any]:
+GGUF_GENERAL = (  # key, fact, type (llama.cpp gguf-py/gguf/constants.py Keys.General)
+    ("general.architecture", "architecture", "str"),
+    ("general.type", "general_type", "str"),
+    ("general.quantization_version", "quantization_version", "int"),
+    ("general.name", "name", "str"),
+    ("general.file_type", "file_type", "int"),
+)
+
+
+def _gguf_general(meta: MetadataReader) -> dict[str, Any]:
     facts: dict[str, Any] = {}
-    arch = meta.get("general.architecture")
-    if isinstance(arch, str):
-        facts["architecture"] = arch
-    for key, fact in (
-        ("general.type", "general_type"),
-        ("general.quantization_version", "quantization_version"),
-        ("general.name", "name"),
-    ):
-        if meta.get(key) is not None and not isinstance(meta[key], (dict, list)):
-            facts[fact] = meta[key]
-    file_type = meta.get("general.file_type")
-    if isinstance(file_type, int) and not isinstance(file_type, bool):
-        facts["file_type"] = file_type
-        name = _file_type_name(file_type)
-        if name:
-            facts["file_type_name"] = name
+    for key, fact, kind in GGUF_GENERAL:
+        value = meta.get(key, kind)
+        if value is not None:
+            facts[fact] = value
+    name = _file_type_name(facts["file_type"]) if "file_type" in facts else None
+    if name:
+        facts["file_type_name"] = name
     return facts
 
 

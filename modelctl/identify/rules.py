@@ -6,6 +6,10 @@ rules are tried by descending priority (then file and list order) and the first 
 decides role and family; trait rules (SVDQuant, scaled fp8, GGUF LLM facts, ...) add facts to
 whatever matched. Rule files are validated when loaded, so a typo fails the test suite rather than
 silently never matching.
+
+Metadata is untrusted: rules read it only through `identify.values.MetadataReader`, each
+`metadata:` fact with the type it declares (`type: str`), each `when: metadata:` condition as a
+string; a value of another type never matches and leaves the fact unknown, with a warning.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from modelctl.formats.model import Header, TensorInfo
+from modelctl.identify.values import KINDS, MetadataReader
 
 RULE_KEYS = {
     "id", "kind", "role", "family", "priority", "source", "sources", "formats", "prefixes",
@@ -31,6 +36,7 @@ EXTRACTORS = {
     "value", "first_of", "lookup", "regex_shape", "regex_count",
 }  # fmt: skip
 SOURCE_KEYS = {"repo", "file", "commit", "note"}
+MAX_INDEX_DIGITS = 4  # `layers.{}.` indices counted up to 9999; llama.cpp caps block_count at 512
 
 
 class RuleError(ValueError):
@@ -56,26 +62,50 @@ class Rule:
         return "; ".join(f"{s['repo']} {s['file']}@{s['commit']}" for s in self.sources)
 
 
+class Subject:
+    """One header as every rule sees it: typed metadata, and its tensors under each key prefix,
+    built once per prefix (a header may hold a quarter of a million tensors, and ~30 rules each
+    try up to three prefixes). The one `reader` notes each mistyped key once."""
+
+    def __init__(self, header: Header) -> None:
+        self.header = header
+        self.reader = MetadataReader(header.metadata)
+        self._by_prefix: dict[str, dict[str, TensorInfo]] = {}
+
+    def tensors(self, prefix: str) -> dict[str, TensorInfo]:
+        if prefix not in self._by_prefix:
+            n = len(prefix)
+            ts = self.header.tensors
+            self._by_prefix[prefix] = {t.name[n:]: t for t in ts if t.name.startswith(prefix)}
+        return self._by_prefix[prefix]
+
+
 @dataclass
 class View:
     """The header seen through one key prefix (e.g. `model.diffusion_model.` stripped)."""
 
     header: Header
     prefix: str
+    reader: MetadataReader
     tensors: dict[str, TensorInfo] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # what the extractors ignored, and why
 
     @classmethod
-    def of(cls, header: Header, prefix: str) -> View:
-        n = len(prefix)
-        tensors = {t.name[n:]: t for t in header.tensors if t.name.startswith(prefix)}
-        return cls(header, prefix, tensors)
+    def of(cls, subject: Subject, prefix: str) -> View:
+        return cls(subject.header, prefix, subject.reader, subject.tensors(prefix))
 
     def arch(self) -> str:
-        value = self.header.metadata.get("general.architecture")
-        return value if isinstance(value, str) else ""
+        return self.reader.raw("general.architecture", "str") or ""
 
-    def meta(self, key: str) -> Any:
-        return self.header.metadata.get(key.replace("{arch}", self.arch()))
+    def key(self, key: str) -> str:
+        return key.replace("{arch}", self.arch())
+
+    def meta(self, key: str, kind: str) -> Any:
+        """The metadata value at `key` (`{arch}` substituted) if it is of `kind`, else None."""
+        return self.reader.get(self.key(key), kind)
+
+    def has_meta(self, key: str) -> bool:
+        return self.reader.has(self.key(key))
 
 
 @cache
@@ -119,6 +149,9 @@ def _parse_rule(raw: dict[str, Any], origin: str) -> Rule:
     when = raw.get("when") or {}
     if set(when) - WHEN_KEYS:
         raise RuleError(f"{where}: unknown conditions {sorted(set(when) - WHEN_KEYS)}")
+    for key, values in (when.get("metadata") or {}).items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise RuleError(f"{where}: `when: metadata: {key}` must list strings")
     facts = raw.get("facts") or {}
     for name, ex in facts.items():
         _check_extractor(ex, f"{where}: fact {name!r}")
@@ -146,6 +179,8 @@ def _parse_rule(raw: dict[str, Any], origin: str) -> Rule:
 def _check_extractor(ex: Any, where: str) -> None:
     if not isinstance(ex, dict) or not (set(ex) & EXTRACTORS):
         raise RuleError(f"{where}: not an extractor ({ex!r})")
+    if "metadata" in ex and ex.get("type") not in KINDS:
+        raise RuleError(f"{where}: a metadata fact needs `type:` one of {', '.join(KINDS)}")
     for sub in ex.get("first_of", []):
         _check_extractor(sub, where)
     if "lookup" in ex:
@@ -157,12 +192,12 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def matches(rule: Rule, header: Header) -> View | None:
-    """The view (prefix) under which `rule` holds for `header`, or None."""
-    if rule.formats and header.format not in rule.formats:
+def matches(rule: Rule, subject: Subject) -> View | None:
+    """The view (prefix) under which `rule` holds for the subject's header, or None."""
+    if rule.formats and subject.header.format not in rule.formats:
         return None
     for prefix in rule.prefixes:
-        view = View.of(header, prefix)
+        view = View.of(subject, prefix)
         if (view.tensors or not prefix) and _holds(rule.when, view):
             return view
     return None
@@ -190,9 +225,9 @@ def _holds(when: dict[str, Any], v: View) -> bool:
         if key not in t or t[key].dtype not in _as_list(dtypes):
             return False
     for key, values in (when.get("metadata") or {}).items():
-        if v.meta(key) not in values:
+        if v.meta(key, "str") not in values:
             return False
-    if not all(v.meta(k) is not None for k in when.get("has_metadata", ())):
+    if not all(v.has_meta(k) for k in when.get("has_metadata", ())):
         return False
     if "root_prefix_any" in when:
         prefixes = tuple(when["root_prefix_any"])
@@ -238,21 +273,15 @@ def extract(ex: dict[str, Any], v: View) -> Any:
         info = next((t[k] for k in _as_list(ex["dtype"]) if k in t), None)
         return None if info is None else info.dtype
     if "count" in ex:
-        rx = re.compile("^" + re.escape(ex["count"]).replace(r"\{\}", r"(\d+)"))
-        found = [int(m.group(1)) for k in t if (m := rx.match(k))]
-        return max(found) + 1 if found else None
+        return _count(ex["count"], v)
     if "metadata" in ex:
-        value = v.meta(ex["metadata"])
-        return None if isinstance(value, dict) else value
+        return v.meta(ex["metadata"], ex["type"])
     if "array_length" in ex:
-        value = v.meta(ex["array_length"])
-        if isinstance(value, dict) and value.get("type") == "array":
-            return value.get("length")
-        return len(value) if isinstance(value, list) else None
+        return _array_length(v.header.metadata.get(v.key(ex["array_length"])))
     if "has" in ex:
         return any(k in t for k in _as_list(ex["has"]))
     if "has_metadata" in ex:
-        return v.meta(ex["has_metadata"]) is not None
+        return v.has_meta(ex["has_metadata"])
     if "regex_shape" in ex:
         rx = re.compile(ex["regex_shape"])
         hit = next((t[k] for k in sorted(t) if rx.search(k)), None)
@@ -266,6 +295,39 @@ def extract(ex: dict[str, Any], v: View) -> Any:
         rx = re.compile(ex["regex_count"])
         return sum(1 for k in t if rx.search(k))
     return None
+
+
+def _count(pattern: str, v: View) -> int | None:
+    """1 + the largest index `{}` in tensor names like `layers.{}.`; None when there is none.
+
+    Indices are ASCII digits, at most MAX_INDEX_DIGITS of them: `layers.<5000 digits>.` is no
+    layer (and past 4300 digits `int()` refuses the text), so such names are ignored, noted once.
+    """
+    rx = re.compile("^" + re.escape(pattern).replace(r"\{\}", r"([0-9]+)"))
+    found, ignored = [], 0
+    for k in v.tensors:
+        m = rx.match(k)
+        if m is None:
+            continue
+        digits = m.group(1).lstrip("0") or "0"
+        if len(digits) > MAX_INDEX_DIGITS:
+            ignored += 1
+        else:
+            found.append(int(digits))
+    if ignored:
+        v.notes[pattern] = (
+            f"{ignored} tensor name(s) matching {pattern!r} have an index of more than "
+            f"{MAX_INDEX_DIGITS} digits; not counted as layers"
+        )
+    return max(found) + 1 if found else None
+
+
+def _array_length(value: Any) -> int | None:
+    """How many items a GGUF array holds: a long one is kept as a summary dict with its length."""
+    if isinstance(value, dict) and value.get("type") == "array":
+        length = value.get("length")
+        return length if isinstance(length, int) else None
+    return len(value) if isinstance(value, list) else None
 
 
 def read_facts(rule: Rule, view: View) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from modelctl.formats.model import Header
 from modelctl.identify.rules import View
+from modelctl.identify.values import MetadataReader
 
 
 @cache
@@ -56,7 +57,8 @@ def svdquant_facts(
     out["sources"] = {"weights": dict(out)}
     config = header.detail.parsed_metadata.get("quantization_config") if header.detail else None
     if isinstance(config, dict):
-        meta = _from_config(config, table)
+        meta, notes = _from_config(config, table)
+        warnings.extend(notes)
         out["sources"]["metadata"] = meta
         _compare(out, meta, "quantization_config", warnings)
     if filename:
@@ -89,15 +91,23 @@ def read_name(text: str) -> dict[str, Any]:
     return out
 
 
-def _from_config(config: dict[str, Any], table: dict[str, Any]) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
+def _from_config(config: dict[str, Any], table: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Precision and rank from `quantization_config` (parsed JSON of any shape), typed reads."""
     weight = config.get("weight")
-    if isinstance(weight, dict) and weight.get("dtype") in table["config_weight_dtype"]:
-        meta["precision"] = table["config_weight_dtype"][weight["dtype"]]
-    rank = config.get("rank")
-    if isinstance(rank, int) and not isinstance(rank, bool):
+    if isinstance(weight, dict):
+        values = {"weight.dtype": weight.get("dtype"), "rank": config.get("rank")}
+    else:
+        values = {"weight": weight, "rank": config.get("rank")}
+    fields = MetadataReader(values, where="quantization_config")
+    meta: dict[str, Any] = {}
+    dtype = fields.get("weight.dtype", "str")
+    fields.get("weight", "str")  # notes a `weight` that is not an object
+    if dtype in table["config_weight_dtype"]:
+        meta["precision"] = table["config_weight_dtype"][dtype]
+    rank = fields.get("rank", "int")
+    if rank is not None:
         meta["rank"] = rank
-    return meta
+    return meta, fields.notes()
 
 
 def _compare(out: dict[str, Any], other: dict[str, Any], where: str, warnings: list[str]) -> None:

@@ -4,7 +4,9 @@ A header reader asks for bytes as it parses; `RemoteSource` keeps the contiguous
 so far and, when a read goes past it, fetches just what is missing plus one read-ahead block. The
 block starts at 64 KiB and doubles up to 1 MiB, so a tiny safetensors header costs one request and
 a 15 MB GGUF vocabulary a dozen, and the bytes fetched never exceed the header size plus one block.
-Nothing is downloaded to disk.
+A read far past that prefix (a header reader skipping a long GGUF string it keeps truncated) is
+served from one detached window fetched at its offset, so what a header declares but the reader
+does not read is never downloaded. Nothing is downloaded to disk.
 
 hf:// targets are resolved by `modelctl.sources.hf.resolve` (huggingface_hub's HEAD: endpoint,
 token, commit, size), and the bytes come through `modelctl.transfer.http.Pool`, whose redirects drop
@@ -60,6 +62,10 @@ class RemoteSource:
         self.bytes_fetched = 0
         self.requests = 0
         self._data = bytearray()
+        self._window_start = 0  # a detached range past the prefix (see _read_window)
+        self._window = bytearray()
+        self._window_block = FIRST_BLOCK
+        self._ranges_ok = True  # False once the server answered 200 to a Range request
         self._size = size
         self._block = FIRST_BLOCK
         self._retry = retry or RetryPolicy.from_env()
@@ -75,9 +81,27 @@ class RemoteSource:
         if n <= 0 or offset >= self.size:
             return b""
         end = min(offset + n, self.size)
+        if self._ranges_ok and offset > len(self._data) + MAX_BLOCK:
+            return self._read_window(offset, end)
         if end > len(self._data):
             self._fetch_to(end)
         return bytes(self._data[offset:end])
+
+    def _read_window(self, offset: int, end: int) -> bytes:
+        """Bytes far past the prefix, from one detached window that grows like the prefix."""
+        w0 = self._window_start
+        if not w0 <= offset <= w0 + len(self._window) + MAX_BLOCK:
+            self._window_start, self._window = offset, bytearray()
+            self._window_block = FIRST_BLOCK
+            w0 = offset
+        start = w0 + len(self._window)
+        if end > start:
+            want = min(max(end, start + self._window_block), self.size)
+            if self.bytes_fetched + want - start > MAX_FETCH:
+                raise self._too_much()
+            self._get(start, want - 1, self._window)
+            self._window_block = min(self._window_block * 2, MAX_BLOCK)
+        return bytes(self._window[offset - w0 : end - w0])
 
     def close(self) -> None:
         self._pool.close()
@@ -97,23 +121,28 @@ class RemoteSource:
         if self._size is not None:
             want = min(want, self._size)
         if want > MAX_FETCH:
-            raise SourceError(
-                f"{self.name}: the header needs more than {MAX_FETCH >> 20} MiB",
-                "this is not a model header modelctl can read remotely; download the file",
-            )
+            raise self._too_much()
         if want <= start:
             return
-        self._get(start, want - 1)
+        self._get(start, want - 1, self._data)
         self._block = min(self._block * 2, MAX_BLOCK)
 
-    def _get(self, first: int, last: int) -> None:
+    def _too_much(self) -> SourceError:
+        return SourceError(
+            f"{self.name}: the header needs more than {MAX_FETCH >> 20} MiB",
+            "this is not a model header modelctl can read remotely; download the file",
+        )
+
+    def _get(self, first: int, last: int, into: bytearray) -> None:
         """`_get_once` under the retry policy; the last failure becomes one SourceError."""
         from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, RedirectError
 
         tries = self._retry.start()
+        kept = len(into)
         while True:
             try:
-                self._get_once(first, last)
+                del into[kept:]  # a failed try may have appended part of the range
+                self._get_once(first, last, into)
                 return
             except HttpStatusError as exc:
                 wait = tries.failed(exc)
@@ -134,7 +163,7 @@ class RemoteSource:
                     ) from None
             time.sleep(wait)
 
-    def _get_once(self, first: int, last: int) -> None:
+    def _get_once(self, first: int, last: int, into: bytearray) -> None:
         from modelctl.transfer.http import headers_for_redirect
 
         headers = {**self.headers, "range": f"bytes={first}-{last}"}
@@ -156,6 +185,7 @@ class RemoteSource:
             else:  # 200: the server ignored Range; read the prefix we need and hang up
                 total = _int(resp.headers.get("content-length"))
                 skip = first
+                self._ranges_ok = False
             if total is not None:
                 self._size = total if self._size is None else self._size
                 if total != self._size:
@@ -169,11 +199,13 @@ class RemoteSource:
                     "it ignores Range requests; download the file and inspect the local copy",
                 )
             last = min(last, self._size - 1)
-            self._read_body(resp, skip, last - first + 1)
+            self._read_body(resp, skip, last - first + 1, into)
         finally:
             resp.close(reuse=resp.raw.isclosed())
 
-    def _read_body(self, resp: Any, skip: int, length: int) -> None:
+    def _read_body(self, resp: Any, skip: int, length: int, into: bytearray) -> None:
+        if skip + length > MAX_FETCH:  # a window's range ignored: the server would send it all
+            raise self._too_much()
         remaining_skip, remaining = skip, length
         buf = bytearray(min(1 << 20, max(skip + length, 1)))
         view = memoryview(buf)
@@ -189,7 +221,7 @@ class RemoteSource:
             used = min(remaining_skip, n)
             remaining_skip -= used
             take = min(n - used, remaining)
-            self._data += view[used : used + take]
+            into += view[used : used + take]
             remaining -= take
 
     def _content_range(self, value: str) -> tuple[int, int | None]:

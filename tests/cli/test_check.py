@@ -147,3 +147,89 @@ def test_an_impostor_file_fails_the_check(tmp_path: Path) -> None:
     result = run_main("check", str(page), "--json")
     assert result.code == 1, result.err
     assert failed(json.loads(result.out)) == {"file-is-a-model"}
+
+
+# ------------------------------------------------- issue 16 case 8: mistyped metadata, remotely
+
+HOSTILE = {
+    "svdq-int4_r32-qwen-image.safetensors": ("diffusion_models", "diffusion_model"),
+    "mmproj-Qwen2.5-VL-7B-F16.gguf": ("text_encoders", "other"),
+    "qwen_3_4b.safetensors": ("text_encoders", "text_encoder"),
+}
+
+
+def _serve_hostile(hub: Any, tmp_path: Path) -> None:
+    from tests.identify.hostile import (
+        mmproj_with_projector,
+        svdquant_with_weight_dtype,
+        text_encoder_with_layer,
+    )
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+    names = list(HOSTILE)
+    paths = [
+        svdquant_with_weight_dtype(folder / names[0], {"dtype": ["int4"]}),
+        mmproj_with_projector(folder / names[1], ["qwen2vl_merger"], "ARRAY", "STRING"),
+        text_encoder_with_layer(folder / names[2]),
+    ]
+    for name, path in zip(names, paths, strict=True):
+        hub.add_file("org/hostile", name, path)
+
+
+def _hostile_manifest(tmp_path: Path) -> Path:
+    lines = ["schema: 1", "name: hostile", "description: mistyped metadata", "assets:"]
+    for i, (name, (folder, role)) in enumerate(HOSTILE.items()):
+        lines += [f"  - id: a{i}", f"    role: {role}", f"    source: hf://org/hostile/{name}",
+                  "    revision: main", f"    dest: {folder}/{name}"]  # fmt: skip
+    path = tmp_path / "hostile.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_remote_check_reads_mistyped_metadata(hub: Any, tmp_path: Path) -> None:
+    _serve_hostile(hub, tmp_path)
+    result, data = check(hub, tmp_path, *(f"hf://org/hostile/{n}" for n in HOSTILE))
+    assert result.code in (0, 1), result.err
+    assert "Traceback" not in result.err and data is not None
+    roles = {p["file"]: p["role"] for p in data["parts"]}
+    assert roles["svdq-int4_r32-qwen-image.safetensors"] == "diffusion_model"
+    assert roles["qwen_3_4b.safetensors"] == "text_encoder"
+
+
+def test_pull_and_ensure_read_mistyped_metadata(hub: Any, tmp_path: Path) -> None:
+    """`pull` reads every header remotely before downloading (its check; here the Qwen3 encoder
+    does not fit the Qwen-Image DiT, a real verdict) and identifies each file after it
+    (`--no-check`: every file is placed); `ensure` takes the first path from the environment."""
+    _serve_hostile(hub, tmp_path)
+    manifest = _hostile_manifest(tmp_path)
+    models = tmp_path / "models"
+    env = hub.env(tmp_path, MODELCTL_MODELS_DIR=str(models))
+    checked = run_cli("pull", str(manifest), env=env)
+    assert checked.code == 1 and "[qwen-image-text-encoder]" in checked.err, checked.err
+    pulled = run_cli("pull", str(manifest), "--no-check", env=env)
+    assert pulled.code == 0, pulled.err
+    for name, (folder, _) in HOSTILE.items():
+        assert (models / folder / name).is_file()
+    env = hub.env(tmp_path, MODELCTL_MODELS_DIR=str(tmp_path / "fresh"),
+                  MODELCTL_ENSURE=str(manifest))  # fmt: skip
+    ensured = run_cli("ensure", env=env)
+    assert ensured.code == 1 and "[qwen-image-text-encoder]" in ensured.err, ensured.err
+    for result in (checked, pulled, ensured):
+        assert "Traceback" not in result.err and "internal error" not in result.err
+
+
+def test_metadata_strings_reach_messages_escaped(tmp_path: Path) -> None:
+    """A GGUF's architecture is quoted in a verdict: control, escape and bidi characters in it
+    must not reach the terminal (clear the screen, retitle it, reverse the text)."""
+    from tests.formats.builders import write_gguf
+    from tests.identify.specs import gguf_llm
+
+    arch = "evil\x1b[2J\x1b]0;pwned\x07\u202e"
+    spec = gguf_llm(arch, 256, 4, 512, "gpt2")
+    path = write_gguf(tmp_path / "te.gguf", arch, spec["tensors"], spec["kv"])
+    result = run_main("check", str(path))
+    assert result.code == 1, result.err
+    assert "gguf-text-architecture" in result.out
+    assert not any(c in result.out for c in "\x1b\x07\u202e")
+    assert "evil\\x1b[2J\\x1b]0;pwned\\x07\\u202e" in result.out

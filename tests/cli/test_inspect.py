@@ -11,8 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.formats.builders import RawGGUF, write_gguf
+from tests.formats.builders import RawGGUF, write_gguf, write_gguf_long_strings
 from tests.helpers.cli import run_cli, run_main
+from tests.identify.hostile import (
+    mmproj_with_projector,
+    svdquant_with_weight_dtype,
+    text_encoder_with_layer,
+)
 from tests.identify.specs import all_specs, build_all
 
 SPECS = {s.name: s for s in all_specs()}
@@ -194,3 +199,85 @@ def test_remote_survives_an_ignored_range_and_a_503(hub, tmp_path: Path, files: 
     hub.clear_faults()
     hub.fault("org/vae", name, statuses=[503], retry_after=0)  # the 503, not a 1 s wait
     assert _remote_json(f"hf://org/vae/{name}", env=env)["identity"]["family"] == "flux-vae"
+
+
+# ------------------------------------------------------------- issue 16: hostile metadata
+
+
+def test_json_output_is_json_whatever_the_floats(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "nan.gguf", "llama", kv=[
+        ("x.nan", float("nan"), "FLOAT32"), ("x.inf", float("-inf"), "FLOAT64"),
+        ("x.arr", [float("inf"), 1.0], "ARRAY", "FLOAT32")])  # fmt: skip
+    r = run_main("inspect", str(path), "--json")
+    assert r.code == 0, r.err
+    meta = json.loads(r.out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))["metadata"]
+    assert (meta["x.nan"], meta["x.inf"], meta["x.arr"]) == ("nan", "-inf", ["inf", 1.0])
+
+
+def test_summary_escapes_bidi_and_zero_width_characters(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "bidi.gguf", "\u202egnp.exe\u200b\x1b[31m")
+    r = run_main("inspect", str(path))
+    assert r.code == 0, r.err
+    assert "\u202e" not in r.out and "\u200b" not in r.out and "\x1b" not in r.out
+    assert "\\u202egnp.exe\\u200b\\x1b[31m" in r.out
+
+
+def test_long_strings_are_printed_truncated_with_their_length(tmp_path: Path) -> None:
+    path = write_gguf_long_strings(tmp_path / "long.gguf", 4, 64 << 20)
+    r = run_main("inspect", str(path), "--json")
+    assert r.code == 0, r.err
+    assert len(r.out) < 100_000  # was 1.5 GiB
+    value = json.loads(r.out)["metadata"]["x.long3"]
+    assert value["length"] == 64 << 20 and value["head"].startswith("abc")
+    human = run_main("inspect", str(path))
+    assert '"abc\\x00' in human.out and "(67108864 bytes)" in human.out
+
+
+def test_remote_long_strings_are_not_downloaded(hub, tmp_path: Path) -> None:
+    """Four 64 MiB strings: the reader skips what it keeps truncated and the remote reader
+    fetches only around what is read (before: 256 MiB, the remote header limit, then exit 3)."""
+    path = write_gguf_long_strings(tmp_path / "long.gguf", 4, 64 << 20)
+    hub.add_file("org/long", "long.gguf", path, sha256="0" * 64)
+    hub.clear_log()
+    data = _remote_json("hf://org/long/long.gguf", env=hub.env(tmp_path))
+    assert data["metadata"]["x.long0"]["length"] == 64 << 20
+    hub.wait_idle()
+    assert hub.bytes_served("long.gguf") == data["bytes_fetched"] < 8 << 20
+    assert all(g.range for g in hub.gets("long.gguf"))
+
+
+def test_remote_long_strings_from_a_server_ignoring_range_stop_at_the_limit(
+    hub, tmp_path: Path
+) -> None:
+    path = write_gguf_long_strings(tmp_path / "long.gguf", 5, 64 << 20)
+    hub.add_file("org/long", "long.gguf", path, sha256="0" * 64)
+    hub.fault("org/long", "long.gguf", ignore_range=True)
+    r = run_cli("inspect", "hf://org/long/long.gguf", env=hub.env(tmp_path))
+    assert r.code == 3, r.err
+    assert r.err.startswith("error: ") and "needs more than 256 MiB" in r.err
+    assert "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("case", ["svdquant", "mmproj", "layers"])
+def test_mistyped_metadata_is_inspected_locally_and_remotely(
+    hub, tmp_path: Path, case: str
+) -> None:
+    name, path, warning = _hostile(tmp_path, case)
+    local = _json(str(path))
+    assert any(warning in w for w in local["warnings"]), local["warnings"]
+    hub.add_file("org/hostile", name, path)
+    remote = _remote_json(f"hf://org/hostile/{name}", env=hub.env(tmp_path))
+    assert remote["identity"] == local["identity"] and remote["warnings"] == local["warnings"]
+
+
+def _hostile(tmp_path: Path, case: str) -> tuple[str, Path, str]:
+    """(file name, path, expected warning) of one of issue 16's case-8 files."""
+    if case == "svdquant":
+        name = "svdq-int4_r32-qwen-image.safetensors"
+        return name, svdquant_with_weight_dtype(tmp_path / name, ["int4"]), "'weight.dtype'"
+    if case == "mmproj":
+        name = "mmproj-Qwen2.5-VL-7B-F16.gguf"
+        path = mmproj_with_projector(tmp_path / name, ["qwen2vl_merger"], "ARRAY", "STRING")
+        return name, path, "'clip.projector_type' is an array"
+    name = "qwen_3_4b.safetensors"
+    return name, text_encoder_with_layer(tmp_path / name), "more than 4 digits"

@@ -141,3 +141,21 @@ class RawGGUF:
         if self.tis:
             out += b"\0" * (-len(out) % alignment)
         return out + (self.data if data is None else data)
+
+
+def write_gguf_long_strings(path: Path, count: int, length: int, head: bytes = b"abc") -> Path:
+    """A GGUF whose `count` string values each declare `length` bytes, left as sparse holes.
+
+    Only `head` of each string is written, so four 64 MiB strings cost ~20 KiB of disk: the
+    hostile file that made a header reader materialise gigabytes. Keys and layout are what
+    gguf.GGUFWriter writes (`general.architecture` first, KVs, then no tensors).
+    """
+    with open(path, "wb") as fh:
+        fh.write(b"GGUF" + struct.pack("<IQQ", 3, 0, count + 1))
+        fh.write(RawGGUF.string("general.architecture") + struct.pack("<I", 8))
+        fh.write(RawGGUF.string("llama"))
+        for i in range(count):
+            fh.write(RawGGUF.string(f"x.long{i}") + struct.pack("<IQ", 8, length) + head)
+            fh.seek(length - len(head), 1)
+        fh.truncate(fh.tell())
+    return path

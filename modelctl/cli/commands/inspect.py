@@ -3,11 +3,17 @@
 Reads only the header (remote targets through growing HTTP Range requests), never tensor data,
 never unpickles. A malformed file exits 2 with the byte offset; an impostor (Git LFS pointer,
 HTML or JSON error page) or an unrecognised file is described, then exits 2 as well.
+
+Everything printed comes from the file and is bounded and made printable here: the readers keep
+long strings as `{"type": "string", "length": N, "head": ...}` summaries, tensor names past
+64 KiB are cut, non-finite floats (which JSON cannot carry, RFC 8259 section 6) are written as
+strings, and the human summary escapes every non-printable character (ANSI escapes, bidi
+overrides).
 """
 
 from __future__ import annotations
 
-import re
+import math
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,8 +26,8 @@ if TYPE_CHECKING:
     from modelctl.formats.model import Header
     from modelctl.identify.model import Identity
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MAX_SHOWN = 200
+MAX_NAME_SHOWN = 64 << 10  # characters of a tensor name in --json --tensors
 
 
 def register(app: typer.Typer) -> None:
@@ -60,9 +66,9 @@ def _as_json(identity: Identity, inspection: Inspection, with_tensors: bool) -> 
         "format": header.format,
         "size": header.size,
         "header_size": header.header_size,
-        "metadata": header.metadata,
+        "metadata": _finite(header.metadata),
         "tensor_count": len(header.tensors),
-        "identity": identity.to_json(),
+        "identity": _finite(identity.to_json()),
         "warnings": identity.warnings,
     }
     if header.format == "gguf":
@@ -74,11 +80,29 @@ def _as_json(identity: Identity, inspection: Inspection, with_tensors: bool) -> 
         data["bytes_fetched"] = inspection.bytes_fetched
     if with_tensors:
         data["tensors"] = [
-            {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "nbytes": t.nbytes,
+            {"name": _name(t.name), "shape": list(t.shape), "dtype": t.dtype, "nbytes": t.nbytes,
              "offset": t.offset}
             for t in header.tensors
         ]  # fmt: skip
     return data
+
+
+def _finite(value: Any) -> Any:
+    """`value` with NaN and infinities as strings: a GGUF FLOAT32 may hold them, JSON cannot."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _name(name: str) -> str:
+    """A tensor name for JSON: safetensors names have no length limit; keep 64 KiB of one."""
+    if len(name) <= MAX_NAME_SHOWN:
+        return name
+    return name[:MAX_NAME_SHOWN] + f"… ({len(name)} characters)"
 
 
 def _verdict(header: Header, inspection: Inspection) -> int:
@@ -111,14 +135,19 @@ def _verdict(header: Header, inspection: Inspection) -> int:
 
 
 def _clean(value: Any, limit: int = MAX_SHOWN) -> str:
-    """Metadata is attacker-controlled text: escape control/ANSI characters, truncate, no markup."""
+    """Metadata is attacker-controlled text: truncate, escape every non-printable character
+    (control and ANSI, bidi overrides, zero-width), no markup."""
     from rich.markup import escape
 
+    from modelctl.errors import printable
+
+    if isinstance(value, dict) and value.get("type") == "string":  # a reader's truncated string
+        head, length = printable(str(value.get("head", ""))[:limit]), value.get("length")
+        return escape(f'"{head}…" ({length} bytes)')
     text = value if isinstance(value, str) else repr(value)
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     if len(text) > limit:
-        text = text[:limit] + f"… ({len(text)} chars)"
-    return escape(text)
+        return escape(printable(text[:limit]) + f"… ({len(text)} chars)")
+    return escape(printable(text))
 
 
 def _print_summary(
