@@ -5,11 +5,13 @@ command and `ensure` both call it). It raises `ModelctlError` subclasses; when f
 summary event has gone out first and the first failure is raised (`PullSummary.first_error`).
 
 Order of work:
-1. plan (`wants`): each destination's state; a file modelctl did not install is never overwritten
+1. plan (`wants`): each destination's state; files without a current receipt settled under their
+   lock (interrupted installs finished, touched files re-stamped, the wanted bytes adopted); a
+   file whose content is not what modelctl installed for these stacks is never overwritten
    without `--force`; installed files skipped, with no request when provably current.
 2. `options.preflight(selections, layout)`: the compatibility check hook (exit 1), before any GET.
-3. resolve the rest (one metadata request per file, in parallel), then the disk-space verdict
-   (exit 4) before the first byte.
+3. resolve the rest (one metadata request per file, in parallel; `--require-hash` refuses what
+   no hash vouches for, exit 3), then the disk-space verdict (exit 4) before the first byte.
 4. install (`install`): per file under locks on the volume, fetch, verify, publish, receipt.
 
 The caller's options are never changed: what the environment adds (`HF_HUB_OFFLINE`,
@@ -29,12 +31,12 @@ from modelctl.pull.options import PullOptions, Reporter
 from modelctl.pull.result import ItemResult, PullSummary
 from modelctl.pull.wants import (
     collect,
-    confirm_unmanaged,
     decide,
     look,
     plan_rows,
-    refuse_unmanaged,
+    refuse_in_the_way,
     result_of,
+    settle_all,
     space_claims,
 )
 from modelctl.store.layout import Layout
@@ -64,11 +66,11 @@ def pull_selections(
     wants = collect(selections)
     for want in wants:
         look(want, layout)
-    confirm_unmanaged(wants, layout, opts, deadline)
-    refuse_unmanaged(wants, layout, opts)
+    settle_all(wants, layout, opts, deadline)
+    refuse_in_the_way(wants, opts, later=True)
     if opts.preflight is not None:
         opts.preflight(selections, layout)
-    todo = decide(wants, layout, opts)
+    todo = decide(wants, layout, opts, deadline)
     verdicts = space_claims(todo, layout, opts)
     summary = PullSummary([], verdicts, opts.dry_run)
     opts.reporter.event("plan", space=[v.as_dict() for v in verdicts], items=plan_rows(wants))

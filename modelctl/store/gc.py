@@ -6,7 +6,8 @@ Candidates (from `inventory.scan`):
   partial another process is writing is never deleted (a killed run leaves its partial behind). Lock
   files themselves are kept (deleting a lock file another process holds splits the lock).
 * orphaned receipts: a receipt whose file is gone (or whose JSON is unreadable), removed under the
-  destination's lock, again only when it is free.
+  destination's lock, again only when it is free; and a legacy-named receipt whose destination
+  has a fixed-length receipt already (`receipts.write` leaves one only if a crash came between).
 * staging leftovers: `.<name>.<pid>.modelctl-tmp` beside destinations and `*.tmp` under
   `.modelctl/`, older than `older_than` (a live writer keeps touching its temp file).
 
@@ -114,9 +115,11 @@ def _receipts(
     from modelctl.store.locks import try_hold
 
     orphans: list[tuple[str | None, Path]] = [
-        (dest, layout.receipt(dest)) for dest in inv.receipts if not _exists(layout.dest(dest))
+        (dest, inv.receipt_paths[dest]) for dest in inv.receipts if not _exists(layout.dest(dest))
     ]
     orphans += [(None, path) for path in inv.broken_receipts]
+    for path in inv.superseded_receipts:  # a legacy name beside the fixed-length one it became
+        removed.append(_unlink(path, "receipt", _size(path), dry_run, "superseded"))
     for dest, path in orphans:
         lock = try_hold(layout.lock(dest)) if dest is not None else None
         if dest is not None and lock is None:
