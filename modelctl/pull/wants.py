@@ -213,9 +213,10 @@ def decide(
     from modelctl.sources.resolve import is_network
 
     need: list[Want] = []
+    current: list[Want] = []  # installed and current: reported present once nothing is refused
     for w in wants:
         if _fast_skip(w, opts) or (opts.offline and w.state == "installed"):
-            present(w, layout, opts)  # offline: nothing to ask; `require_hashes` judges it
+            current.append(w)  # offline: nothing to ask; `require_hashes` judges it
         else:
             need.append(w)
     if opts.offline:
@@ -233,12 +234,11 @@ def decide(
     refuse_in_the_way(need, opts)
     todo = []
     for w in need:
-        if w.state == "installed" and receipt_current(w):
-            present(w, layout, opts, commit=w.remote.commit if w.remote else None)
-        else:
-            todo.append(w)
+        (current if w.state == "installed" and receipt_current(w) else todo).append(w)
     if opts.require_hash:
-        require_hashes(wants)
+        require_hashes(current, todo)
+    for w in current:
+        present(w, layout, opts, commit=w.remote.commit if w.remote else None)
     return todo
 
 
@@ -251,16 +251,11 @@ def check_of(remote: RemoteFile) -> str:
     return "size" if remote.size is not None else "none"
 
 
-def require_hashes(wants: list[Want]) -> None:
+def require_hashes(current: list[Want], todo: list[Want]) -> None:
     """`--require-hash`: SourceError (exit 3), before any download, naming every file that would
     be placed, or is installed, without a hash check."""
-    bad = []
-    for w in wants:
-        if w.result is not None:  # present: judged by the check its receipt records
-            if w.receipt is not None and w.receipt.unverified:
-                bad.append(f"{w.asset.dest} (installed with a size check only)")
-        elif w.remote is not None and check_of(w.remote) not in HASH_CHECKS:
-            bad.append(w.asset.dest)
+    bad = [f"{w.asset.dest} (installed with a size check only)" for w in current if _unvouched(w)]
+    bad += [w.asset.dest for w in todo if w.remote and check_of(w.remote) not in HASH_CHECKS]
     if bad:
         raise SourceError(
             f"--require-hash: no sha256 to check against for {', '.join(bad)}: the source sent "
@@ -269,6 +264,17 @@ def require_hashes(wants: list[Want]) -> None:
             "headers hides the Hub's sha256; without --require-hash the file is checked by its "
             "size only",
         )
+
+
+def _vouching(w: Want) -> set[str]:
+    """The sha256 values a pin or the source vouch for."""
+    return {h.lower() for h in (w.asset.sha256, w.remote.sha256 if w.remote else None) if h}
+
+
+def _unvouched(w: Want) -> bool:
+    """Installed without a hash check, and no pin or source hash equals its recorded sha256."""
+    r = w.receipt
+    return r is not None and r.unverified and r.sha256 not in _vouching(w)
 
 
 def _resolve(want: Want, opts: PullOptions) -> None:
@@ -307,8 +313,7 @@ def _add_specs(layout: Layout, w: Want, commit: str | None = None) -> None:
     if r is None:
         return
     selections = wanting_specs(w)
-    hashes = {(w.asset.sha256 or "").lower(), (w.remote.sha256 or "") if w.remote else ""}
-    vouched = r.unverified and r.sha256 in hashes
+    vouched = r.unverified and r.sha256 in _vouching(w)
     if selections != r.selections or (commit and r.commit != commit) or vouched:
         r.selections = selections
         if commit:
