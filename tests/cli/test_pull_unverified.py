@@ -132,7 +132,7 @@ def test_locked_checks_against_the_lock_and_refuses_bytes_that_differ(hub, tmp_p
 
 
 def test_a_size_only_file_the_lock_vouches_for_becomes_verified(hub, tmp_path, proxy):
-    man, data = setup(hub, tmp_path)
+    man, _ = setup(hub, tmp_path)
     assert run(hub, tmp_path, proxy, "pull", str(man), "--no-check").code == 0
     assert receipt(tmp_path)["verified"] == "size"
     assert run_cli("lock", str(man), env=hub.env(tmp_path)).code == 0
