@@ -308,13 +308,15 @@ def present(w: Want, layout: Layout, opts: PullOptions, commit: str | None = Non
 def _add_specs(layout: Layout, w: Want, commit: str | None = None) -> None:
     """Record which selections want an installed file (its receipt's `selections`), and that its
     bytes were checked against a sha256 when a pin or the source now vouches for the sha256 the
-    receipt recorded (it was computed over the bytes that were placed)."""
+    receipt recorded (it was computed over the bytes that were placed). A receipt read from its
+    legacy name is rewritten under the fixed-length one."""
     r = w.receipt
     if r is None:
         return
     selections = wanting_specs(w)
     vouched = r.unverified and r.sha256 in _vouching(w)
-    if selections != r.selections or (commit and r.commit != commit) or vouched:
+    legacy = not layout.receipt(r.dest).is_file()  # read from an old name: rewrite it (migrate)
+    if selections != r.selections or (commit and r.commit != commit) or vouched or legacy:
         r.selections = selections
         if commit:
             r.commit = commit

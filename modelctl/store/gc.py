@@ -11,6 +11,9 @@ Candidates (from `inventory.scan`):
 * staging leftovers: `.<name>.<pid>.modelctl-tmp` beside destinations and `*.tmp` under
   `.modelctl/`, older than `older_than` (a live writer keeps touching its temp file).
 
+* stale intent records (`intents`): an install's record whose file never got placed, or whose
+  receipt was written before a kill stopped the record's removal.
+
 Files without a receipt (unmanaged) are never candidates.
 """
 
@@ -66,6 +69,7 @@ def collect(
     cutoff = now() - older_than
     _partials(layout, inv, cutoff, dry_run, removed, kept)
     _receipts(layout, inv, dry_run, removed, kept)
+    _intents(layout, inv, dry_run, removed, kept)
     for info in inv.staging:
         path = layout.root / info.relpath
         if info.mtime > cutoff:
@@ -136,6 +140,38 @@ def _receipts(
         finally:
             if lock is not None:
                 lock.release()
+
+
+def _intents(
+    layout: Layout, inv: Inventory, dry_run: bool, removed: list[Removal], kept: list[Kept]
+) -> None:
+    """Stale intent records (the rename never happened, or the receipt was written and the kill
+    came before the intent's removal), dropped under the destination's lock by `intents.finish`,
+    which finishes instead an install that did place its file."""
+    from modelctl.store import intents
+    from modelctl.store.locks import try_hold
+
+    for dest in intents.load_all(layout):
+        path = layout.intent(dest)
+        if dest in inv.interrupted:
+            kept.append(Kept(path, "intent", "an interrupted install: pull, ensure or verify "
+                             "finishes it"))  # fmt: skip
+            continue
+        if dry_run:
+            removed.append(Removal(path, "intent", _size(path), False, "stale"))
+            continue
+        lock = try_hold(layout.lock(dest))
+        if lock is None:
+            kept.append(Kept(path, "intent", "its destination is locked by another modelctl"))
+            continue
+        try:
+            size = _size(path)
+            if intents.finish(layout, dest) is not None:
+                kept.append(Kept(path, "intent", "an interrupted install: finished now"))
+            elif not path.exists():
+                removed.append(Removal(path, "intent", size, True, "stale"))
+        finally:
+            lock.release()
 
 
 def _unlink(path: Path, kind: str, size: int, dry_run: bool, note: str = "") -> Removal:

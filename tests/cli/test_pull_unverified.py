@@ -162,6 +162,7 @@ def test_a_file_source_without_sha256_is_size_only_too(tmp_path):
     assert r.code == 0, r.err
     assert "unet/m.gguf: size only, no hash to check against" in r.out
     assert "sha256 verified" not in r.out + r.err
-    assert json.loads(Layout(tmp_path / "models").receipt("unet/m.gguf").read_text())[
-        "verified"
-    ] == "size"
+    assert (
+        json.loads(Layout(tmp_path / "models").receipt("unet/m.gguf").read_text())["verified"]
+        == "size"
+    )
