@@ -232,7 +232,7 @@ def decide(
             list(ex.map(lambda w: _resolve(w, opts), need))
     settle_all([w for w in need if w.state == "unmanaged"], layout, opts, deadline)
     refuse_in_the_way(need, opts)
-    todo = []
+    todo: list[Want] = []
     for w in need:
         (current if w.state == "installed" and receipt_current(w) else todo).append(w)
     if opts.require_hash:
