@@ -139,7 +139,7 @@ def _run(
     items = unique_items(selections, layout)
     if settle_items(selections, items, layout, lock_timeout, deadline):
         items = unique_items(selections, layout)
-    refuse_in_the_way(selections, items)
+    refuse_in_the_way(selections, items, offline)
     pending = [i for i in items if i.state != "installed"]
     if offline:
         from modelctl.sources.resolve import is_network
@@ -245,16 +245,21 @@ def settle_items(
     return bool(todo)
 
 
-def refuse_in_the_way(selections: list[Selection], items: list[PlanItem]) -> None:
-    """CheckFailed (exit 1) naming every file ensure must not overwrite (`pull.wants.blocker`)."""
+def refuse_in_the_way(
+    selections: list[Selection], items: list[PlanItem], offline: bool = False
+) -> None:
+    """CheckFailed (exit 1) naming every file ensure must not overwrite (`pull.wants.blocker`);
+    a receipt-less file the Hub's sha256 may still prove right is left to the pull, which adopts
+    it or refuses it the same way."""
     from modelctl.errors import CheckFailed
-    from modelctl.pull.wants import Want, blocker
+    from modelctl.pull.wants import Want, adoptable_later, blocker
 
     bad = []
     for item in items:
         specs = [s.spec for s in selections if any(a.dest == item.asset.dest for a in s.assets)]
-        why = blocker(Want(item.asset, specs, None, item.state, item.receipt), force=False)
-        if why is not None:
+        want = Want(item.asset, specs, None, item.state, item.receipt)
+        why = blocker(want, force=False)
+        if why is not None and not adoptable_later(want, offline):
             bad.append(f"{item.asset.dest} ({why})")
     if bad:
         raise CheckFailed(

@@ -165,7 +165,7 @@ def refuse_in_the_way(wants: list[Want], opts: PullOptions, later: bool = False)
     bad = []
     for w in wants:
         why = blocker(w, opts.force)
-        if why is None or (later and _adoptable_later(w, opts)):
+        if why is None or (later and adoptable_later(w, opts.offline)):
             continue
         bad.append((w.asset.dest, why))
     if not bad:
@@ -178,13 +178,10 @@ def refuse_in_the_way(wants: list[Want], opts: PullOptions, later: bool = False)
     )
 
 
-def _adoptable_later(w: Want, opts: PullOptions) -> bool:
-    return (
-        w.state == "unmanaged"
-        and not w.asset.sha256
-        and not opts.offline
-        and (w.asset.scheme == "hf")
-    )
+def adoptable_later(w: Want, offline: bool) -> bool:
+    """A receipt-less file that the Hub's LFS sha256, once asked for, may prove to be the
+    wanted bytes (a pinned sha256 was already compared by `settle_all`)."""
+    return w.state == "unmanaged" and not w.asset.sha256 and not offline and w.asset.scheme == "hf"
 
 
 def _fast_skip(want: Want, opts: PullOptions) -> bool:

@@ -345,3 +345,56 @@ def test_a_volume_with_old_receipt_names_keeps_working_and_migrates(vol, hub):
     assert r.code == 0, r.err
     assert hub.downloads(DEST) == []
     assert new.is_file() and not legacy.exists()
+
+
+# --- a receipt that is there but unreadable -----------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["pull", "ensure"])
+def test_a_corrupt_receipt_is_settled_by_the_hubs_sha256(vol, hub, command):
+    """A receipt cut short (a full disk, a crash of an older version that wrote it without
+    fsync): the file is judged by its bytes against the Hub's sha256, adopted, not refused."""
+    assert run_cli(*vol.pull_cmd()[3:], env=vol.env()).code == 0
+    vol.layout.receipt(DEST).write_text('{"dest": "unet/m.gg')
+    status = json.loads(run_main("status", "--json", "--models-dir", str(vol.models)).out)
+    assert [f["path"] for f in status["unmanaged"]] == [DEST]  # no receipt proves it any more
+    hub.clear_log()
+    cmd = vol.pull_cmd()[3:] if command == "pull" else vol.ensure_cmd()[3:]
+    r = run_cli(*cmd, env=vol.env())
+    assert r.code == 0, r.err
+    assert hub.downloads(DEST) == []  # one metadata request, then the bytes speak
+    assert vol.intact() and vol.receipt_matches()
+
+
+def test_a_corrupt_receipt_over_a_changed_file_is_still_refused(vol, hub):
+    assert run_cli(*vol.pull_cmd()[3:], env=vol.env()).code == 0
+    vol.layout.receipt(DEST).write_text("[]")
+    (vol.models / DEST).write_bytes(b"not the model")
+    for cmd in (vol.pull_cmd()[3:], vol.ensure_cmd()[3:]):
+        r = run_cli(*cmd, env=vol.env())
+        assert r.code == 1 and "in the way" in r.err, r.err
+        assert (vol.models / DEST).read_bytes() == b"not the model"
+
+
+def test_a_forced_replacement_killed_after_its_rename_is_finished_too(hub, tmp_path):
+    """`pull --force` replacing another stack's file, killed after the rename: the old receipt no
+    longer matches (it looks "modified"), yet the intent proves the file is the new one."""
+    vol = volume(hub, tmp_path)
+    other = tmp_path / "other.yaml"
+    other.write_text(vol.manifest.read_text().replace("name: t", "name: other"))
+    hub.add_file(REPO, "unet/other.gguf", os.urandom(1 << 20))
+    other.write_text(other.read_text().replace(f"{REPO}/{DEST}", f"{REPO}/unet/other.gguf"))
+    assert run_cli("pull", str(other), "--no-check", env=vol.env()).code == 0
+    for _ in range(5):
+        name = kill_when(vol.pull_cmd("--force"), vol.env(), vol.models / "unet",
+                         inotify.IN_MOVED_TO | inotify.IN_CREATE, lambda n: n == "m.gguf")  # fmt: skip
+        if name is not None and vol.intact() and not vol.receipt_matches():
+            break
+    else:
+        pytest.fail("no SIGKILL landed between the replacing rename and the receipt")
+    r = run_cli(*vol.pull_cmd()[3:], env=vol.env())  # no --force: it is its own file now
+    assert r.code == 0, r.err
+    assert vol.receipt_matches() and vol.leftovers() == []
+    assert json.loads(vol.layout.receipt(DEST).read_text())["selections"] == ["t"]
+    r = run_cli("pull", str(other), "--no-check", env=vol.env())
+    assert r.code == 1 and "installed for t" in r.err, r.err
