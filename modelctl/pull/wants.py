@@ -81,6 +81,8 @@ def settle_all(
     outside the lock in between, its file looks like one modelctl did not install. Under the lock
     that cannot be, and what is left is settled by content (`store.settle`).
     """
+    if opts.dry_run:
+        return  # a dry run writes nothing: an interrupted install is finished by the real run
     for want in wants:
         if want.state not in UNSETTLED:
             continue
@@ -142,11 +144,13 @@ def blocker(w: Want, force: bool) -> str | None:
     Never overwritten without `--force`: a file without a receipt, a file whose content changed
     since modelctl installed it (settling re-stamped it if only its stat did), and a file that
     another stack's manifest installed and now disagrees with this one (replacing it would break
-    that stack; `ensure` "never updates files that are present" for the same reason).
+    that stack; `ensure` "never updates files that are present" for the same reason). An
+    `interrupted` install is not in the way: settling finishes it (only a dry run, which writes
+    nothing, still sees that state).
     """
     if force:
         return None
-    if w.state in ("unmanaged", "interrupted"):
+    if w.state == "unmanaged":
         return "a file modelctl did not install is in the way"
     if w.state == "modified":
         return "it changed since modelctl installed it (its content is not the installed one)"
@@ -359,7 +363,9 @@ def plan_rows(wants: list[Want]) -> list[dict[str, Any]]:
             "dest": w.asset.dest,
             "source": redact(w.asset.source),
             "state": w.state,
-            "action": "skip" if w.result is not None else "download",
+            "action": "skip" if w.result is not None else (
+                "finish" if w.state == "interrupted" else "download"
+            ),
             "size": (r.size if r else None) or w.asset.size or (rec.size if rec else None),
             "sha256": (r.sha256 if r else None) or w.asset.sha256,
             "commit": r.commit if r else None,

@@ -9,8 +9,8 @@ A file at a destination without a current receipt is one of:
   written, `verified: sha256`): replacing it would write the same bytes;
 * anything else: a user's file, which `pull` and `ensure` never overwrite without `--force`.
 
-Only files of the expected size are read; the caller holds the destination's lock (so no live
-install is half-way, and a concurrent pull always wins).
+Only files of the expected (known) size are read; the caller holds the destination's lock (so no
+live install is half-way, and a concurrent pull always wins).
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def settle(
         return _restamp(layout, path, st, receipt) or receipt
     want = (asset.sha256 or expected_sha256 or "").lower()
     size = asset.size if asset.size is not None else expected_size
-    if not want or (size is not None and st.st_size != size):
-        return None
+    if not want or size is None or st.st_size != size:
+        return None  # an unknown size would mean reading any user's file, at every run
     after = _sha256_if_still(path, st, want)
     if after is None:
         return None

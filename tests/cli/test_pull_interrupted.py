@@ -398,3 +398,29 @@ def test_a_forced_replacement_killed_after_its_rename_is_finished_too(hub, tmp_p
     assert json.loads(vol.layout.receipt(DEST).read_text())["selections"] == ["t"]
     r = run_cli("pull", str(other), "--no-check", env=vol.env())
     assert r.code == 1 and "installed for t" in r.err, r.err
+
+
+def test_four_ensures_racing_over_an_interrupted_install_finish_it_once(vol, hub):
+    """Containers restarting together after the kill: one takes the destination's lock and
+    finishes the install, the others then find it installed; nobody downloads or refuses."""
+    killed_after_rename(vol, vol.ensure_cmd())
+    hub.clear_log()
+    env = cli_env(vol.env())
+    procs = [subprocess.Popen(vol.ensure_cmd(), env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]  # fmt: skip
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    for p in procs:
+        for stream in (p.stdout, p.stderr):
+            if stream:
+                stream.close()
+    assert [code for code, _ in results] == [0] * 4, results
+    assert hub.downloads(DEST) == []
+    assert vol.receipt_matches() and vol.leftovers() == []
+
+
+def test_rm_finishes_an_interrupted_install_then_removes_it(vol):
+    killed_after_rename(vol, vol.pull_cmd())
+    r = run_main("rm", str(vol.manifest), "--models-dir", str(vol.models))
+    assert r.code == 0, r.out + r.err
+    assert not (vol.models / DEST).exists()
+    assert not vol.layout.receipt(DEST).exists() and vol.leftovers() == []
