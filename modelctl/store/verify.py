@@ -134,8 +134,12 @@ def verify(
         if on_verdict:
             on_verdict(mark(v))
 
+    try:  # one listing, not a stat per file: this is the hot path of a fast verify
+        pending = set(os.listdir(layout.intents))
+    except OSError:
+        pending = set()
     for t in targets:
-        receipt = _finish_interrupted(layout, t)
+        receipt = _finish_interrupted(layout, t) if pending else None
         if receipt is not None:
             finished.add(t.dest)
             t = replace(t, receipt=receipt)
@@ -158,7 +162,7 @@ FINISHED_DETAIL = "an install stopped before its receipt placed this file: recei
 def _finish_interrupted(layout: Layout, t: Target) -> Receipt | None:
     """Finish `t`'s install if one was interrupted after its rename (`intents.finish`): the
     receipt written, or None (no intent, a stale one, or the destination is busy)."""
-    if not os.path.exists(layout.intent(t.dest)):
+    if not os.path.exists(layout.intent(t.dest)):  # (only called when some intent exists)
         return None
     from modelctl.store import intents
     from modelctl.store.locks import try_hold
