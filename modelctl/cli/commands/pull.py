@@ -43,7 +43,11 @@ def pull_command(
     ] = 8,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Replace files at the destination modelctl did not install."),
+        typer.Option(
+            "--force",
+            help="Replace a file in the way: one modelctl did not install, one changed since "
+            "install, or one another stack's manifest installed.",
+        ),
     ] = False,
     allow_unverified: Annotated[
         bool,
