@@ -80,6 +80,18 @@ class Layout:
         return self.locks / f"{dest_key(relpath)}.lock"
 
 
+def inside(relpath: str) -> bool:
+    """True when `relpath` names a file inside the models dir, outside `.modelctl/` (a dest read
+    back from a state file is checked like one from a manifest: no `..`, not absolute)."""
+    parts = relpath.split("/")
+    return (
+        "\\" not in relpath
+        and not relpath.startswith("/")
+        and all(p not in ("", ".", "..") for p in parts)
+        and parts[0] != STATE_DIR
+    )
+
+
 def dest_key(relpath: str) -> str:
     """32 hex digits naming a destination's state files: never longer, whatever its name."""
     return hashlib.sha256(relpath.encode("utf-8", "surrogateescape")).hexdigest()[:32]

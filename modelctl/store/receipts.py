@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelctl.store.atomic import write_text
-from modelctl.store.layout import Layout
+from modelctl.store.layout import Layout, inside
 
 if TYPE_CHECKING:
     from modelctl.manifest.model import ResolvedAsset
@@ -146,6 +146,7 @@ def well_typed(r: Receipt) -> bool:
     return (
         all(isinstance(v, int) and not isinstance(v, bool) for v in ints)
         and all(isinstance(v, str) for v in (r.dest, r.source, r.sha256))
+        and inside(r.dest)
         and isinstance(r.selections, list)
         and all(isinstance(s, str) for s in r.selections)
     )

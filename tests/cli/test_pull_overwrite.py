@@ -219,3 +219,36 @@ def test_a_file_written_during_a_forced_download_is_not_replaced(two, hub):
     assert proc.returncode == 1, err
     assert "changed while it was being downloaded; nothing was replaced" in err
     assert two.file.read_bytes() == mine
+
+
+def test_two_stacks_racing_for_one_destination_never_overwrite_each_other(two, hub):
+    """`a` and `b` both find the destination empty; `a` installs it while `b` waits on its lock,
+    then `b` finds `a`'s file and refuses instead of replacing it."""
+    from tests.helpers import inotify
+
+    if not inotify.AVAILABLE:
+        pytest.skip("needs Linux inotify")
+    import subprocess
+    import sys
+
+    from tests.helpers.cli import cli_env
+
+    hub.fault("org/x", "vae.safetensors", rate=300_000)  # ~1 s: b starts while a downloads
+    partial = two.models / ".modelctl" / "partial"
+    partial.mkdir(parents=True)
+    env = cli_env(two.env())
+
+    def start(man: Path) -> subprocess.Popen[str]:
+        cmd = [sys.executable, "-m", "modelctl", "pull", str(man), "--no-check"]
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+
+    with inotify.FolderWatch(partial, inotify.IN_CREATE) as watch:
+        a = start(two.a)
+        assert watch.wait_for(lambda n, _m: n.endswith(".part"), 60)
+        b = start(two.b)
+        _, err_b = b.communicate(timeout=120)
+        _, err_a = a.communicate(timeout=120)
+    assert a.returncode == 0, err_a
+    assert b.returncode == 1 and "installed for a" in err_b, err_b
+    assert two.holds(two.data_a) and two.receipt()["selections"] == ["a"]

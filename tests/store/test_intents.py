@@ -106,3 +106,23 @@ def test_an_unreadable_intent_proves_nothing(tmp_path):
     assert intents.finish(layout, DEST) is None
     assert receipts.read(layout, DEST) is None
     assert intents.load_all(layout) == {}
+
+
+def test_an_intent_naming_a_path_outside_the_models_dir_is_ignored(tmp_path):
+    """State files are data: a crafted intent for `../x` (under the name that dest would get)
+    neither makes status look outside the models dir nor lets anything write a receipt for it."""
+    import json
+
+    layout = Layout(tmp_path / "models")
+    outside = tmp_path / "x"
+    outside.write_bytes(b"not ours")
+    st = outside.stat()
+    receipt = Receipt("../x", "hf://a/b/x", hashlib.sha256(b"not ours").hexdigest(), st.st_size,
+                      st.st_mtime_ns, st.st_ino)  # fmt: skip
+    layout.intents.mkdir(parents=True)
+    layout.intent("../x").write_text(
+        json.dumps({"intent": 1, "receipt": dataclasses.asdict(receipt), "partial": None})
+    )
+    assert intents.load_all(layout) == {}
+    assert intents.finish(layout, "../x") is None
+    assert receipts.read(layout, "../x") is None
