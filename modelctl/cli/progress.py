@@ -52,6 +52,19 @@ class JsonLines(Silent):
             sys.stdout.flush()
 
 
+CHECK_WORDS = {
+    "sha256": "sha256 verified",
+    "git-blob-sha1": "git blob sha1 verified",
+    "size": "size only, no hash to check against",
+    "none": "not verified: no size or hash to check against",
+}
+
+
+def check_words(data: dict[str, Any]) -> str:
+    """What was checked before a file was placed (the `done` event's `verified`), and no more."""
+    return CHECK_WORDS.get(str(data.get("verified")), "no check recorded")
+
+
 def describe(name: str, data: dict[str, Any]) -> str | None:
     """The plain-text line for one event (None: nothing to say)."""
     dest = data.get("dest", "")
@@ -63,7 +76,7 @@ def describe(name: str, data: dict[str, Any]) -> str | None:
     if name == "waiting":
         return f"waiting for another process that is pulling {dest}"
     if name == "done":
-        return f"installed {dest} ({human_size(data.get('size'))}, sha256 verified)"
+        return f"installed {dest} ({human_size(data.get('size'))}, {check_words(data)})"
     if name == "present":
         return f"present {dest}"
     if name == "retry":

@@ -74,11 +74,16 @@ def intact_bytes(root: str, assets: list[dict[str, Any]]) -> int | None:
     total = 0
     receipts = os.path.join(root, STATE_DIR, "receipts")
     for asset in assets:
+        # the receipt's file as the slow path found it (`Layout.receipt`, or a legacy name); an
+        # entry written before names were recorded points at the legacy `<dest>.json`
+        name = asset.get("receipt") or asset["dest"] + ".json"
         try:
-            with open(os.path.join(receipts, asset["dest"] + ".json"), encoding="utf-8") as fh:
+            with open(os.path.join(receipts, name), encoding="utf-8") as fh:
                 receipt = json.load(fh)
             st = os.stat(os.path.join(root, asset["dest"]))
         except (OSError, ValueError):
+            return None
+        if not isinstance(receipt, dict) or receipt.get("dest") != asset["dest"]:
             return None
         same_file = (
             st.st_size == receipt.get("size")

@@ -2,6 +2,13 @@
 
 Everything happens inside one `--timeout` deadline; `--offline` never touches the network and
 lists what is missing. Heavy imports happen inside the functions.
+
+Before anything is called missing or in the way, each destination whose file has no current
+receipt is settled under its lock (`store.settle`, offline too): an install interrupted between
+its rename and its receipt is finished, a touched file re-stamped, a file with the pinned bytes
+adopted. A file that still is not what modelctl installed for these stacks (no receipt, changed
+since install, installed for another stack) is refused (exit 1), never replaced: ensure makes
+files present, it never overwrites one (`modelctl pull --force` does, when asked).
 """
 
 from __future__ import annotations
@@ -130,6 +137,9 @@ def _run(
     selections = pinned_selections(specs, manifests, gpu_sm, locked)
     layout = Layout(find_models_dir(models_dir))
     items = unique_items(selections, layout)
+    if settle_items(selections, items, layout, lock_timeout, deadline):
+        items = unique_items(selections, layout)
+    refuse_in_the_way(selections, items, offline)
     pending = [i for i in items if i.state != "installed"]
     if offline:
         from modelctl.sources.resolve import is_network
@@ -140,14 +150,14 @@ def _run(
     downloaded = 0
     if pending:
         result = pull(selections, pending, layout, deadline, offline, reporter, jobs, lock_timeout,
-                      gpu_sm)  # fmt: skip
+                      gpu_sm, locked)  # fmt: skip
         downloaded = sum(1 for r in result.items if r.state == "downloaded")
         items = unique_items(selections, layout)
         left = [i for i in items if i.state != "installed"]
         if left:
             raise_not_installed(left)
     root = str(layout.root)
-    assets = [asset_facts(i.asset) for i in items]
+    assets = [asset_facts(i.asset, layout) for i in items]
     specs_out = [s.spec for s in selections]
     write_cache(root, key, {"written": time.time(), "specs": specs_out, "watch": watched,
                             "assets": assets})  # fmt: skip
@@ -199,12 +209,64 @@ def unique_items(selections: list[Selection], layout: Layout) -> list[PlanItem]:
     return list(seen.values())
 
 
-def asset_facts(asset: ResolvedAsset) -> dict[str, Any]:
-    """What the fast path compares with a receipt (`store.receipts.outdated_reason`'s rules)."""
+def asset_facts(asset: ResolvedAsset, layout: Layout) -> dict[str, Any]:
+    """What the fast path compares with a receipt (`store.receipts.outdated_reason`'s rules), and
+    where that receipt is (relative to the receipts folder: the fast path computes no names)."""
     from modelctl.manifest.uris import HEX40_RE
+    from modelctl.store.receipts import locate
 
     pinned = asset.revision if asset.revision and HEX40_RE.fullmatch(asset.revision) else None
-    return {"dest": asset.dest, "source": asset.source, "sha256": asset.sha256, "commit": pinned}
+    found = locate(layout, asset.dest)
+    receipt = found[0].relative_to(layout.receipts).as_posix() if found else None
+    return {"dest": asset.dest, "source": asset.source, "sha256": asset.sha256, "commit": pinned,
+            "receipt": receipt}  # fmt: skip
+
+
+def settle_items(
+    selections: list[Selection],
+    items: list[PlanItem],
+    layout: Layout,
+    lock_timeout: float | None,
+    deadline: float | None,
+) -> bool:
+    """Settle (`store.settle`, under each destination's lock) the items whose file has no current
+    receipt; True when any was looked at (plan again)."""
+    from modelctl.pull.wants import UNSETTLED
+    from modelctl.store import locks
+    from modelctl.store.settle import settle
+
+    todo = [i for i in items if i.state in UNSETTLED]
+    timeout = lock_timeout if lock_timeout is not None else 1800.0
+    for item in todo:
+        dest = item.asset.dest
+        specs = [s.spec for s in selections if any(a.dest == dest for a in s.assets)]
+        with locks.hold(layout.lock(dest), timeout, f"ensuring {dest}", None, deadline):
+            settle(layout, item.asset, specs)
+    return bool(todo)
+
+
+def refuse_in_the_way(
+    selections: list[Selection], items: list[PlanItem], offline: bool = False
+) -> None:
+    """CheckFailed (exit 1) naming every file ensure must not overwrite (`pull.wants.blocker`);
+    a receipt-less file the Hub's sha256 may still prove right is left to the pull, which adopts
+    it or refuses it the same way."""
+    from modelctl.errors import CheckFailed
+    from modelctl.pull.wants import Want, adoptable_later, blocker
+
+    bad = []
+    for item in items:
+        specs = [s.spec for s in selections if any(a.dest == item.asset.dest for a in s.assets)]
+        want = Want(item.asset, specs, None, item.state, item.receipt)
+        why = blocker(want, force=False)
+        if why is not None and not adoptable_later(want, offline):
+            bad.append(f"{item.asset.dest} ({why})")
+    if bad:
+        raise CheckFailed(
+            f"{len(bad)} file(s) in the way, which ensure never overwrites: {'; '.join(bad)}",
+            "check with `modelctl verify`; move the file away, or replace it on purpose with "
+            "`modelctl pull --force SPEC`",
+        )
 
 
 def describe(items: list[PlanItem]) -> str:
@@ -240,6 +302,7 @@ def pull(
     jobs: int | None,
     lock_timeout: float | None,
     gpu_sm: int | None = None,
+    locked: bool = False,
 ) -> PullSummary:
     """Check the whole stacks, then hand only what is not installed to the pull library.
 
@@ -266,6 +329,7 @@ def pull(
     defaults = PullOptions()
     options = PullOptions(
         offline=offline,
+        require_hash=locked,
         post_verify=post_verify,
         reporter=PullEvents(reporter) if reporter is not None else defaults.reporter,
         timeout=left,

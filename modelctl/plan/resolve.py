@@ -2,8 +2,9 @@
 
 States: `installed` (receipt matches the file's stat), `missing`, `modified` (stat changed since
 install), `outdated` (installed from another source / hash / commit than the manifest now asks for),
-and `unmanaged` (a file modelctl did not install sits at the destination; never overwritten
-without --force).
+`interrupted` (an install placed this very file and was stopped before its receipt: its intent
+record matches the file; `pull`, `ensure` and `verify` finish it), and `unmanaged` (a file
+modelctl did not install sits at the destination; never overwritten without --force).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelctl.manifest.model import ResolvedAsset, Selection
-from modelctl.store import receipts
+from modelctl.store import intents, receipts
 from modelctl.store.layout import Layout
 from modelctl.store.receipts import Receipt, outdated_reason
 
@@ -32,15 +33,19 @@ class PlanItem:
         return self.receipt.size if self.receipt and self.state == "installed" else None
 
 
-def item_state(asset: ResolvedAsset, path: Path, receipt: Receipt | None) -> str:
+def item_state(
+    asset: ResolvedAsset, path: Path, receipt: Receipt | None, layout: Layout | None = None
+) -> str:
+    """The state of `asset`'s destination; with `layout`, intent records are consulted too."""
     try:
         st = path.stat()
     except OSError:
         return "missing"
-    if receipt is None:
-        return "unmanaged"
-    if not receipt.matches(st):
-        return "modified"
+    if receipt is None or not receipt.matches(st):
+        intent = intents.read(layout, asset.dest) if layout is not None else None
+        if intent is not None and intents.placed(intent.receipt, st):
+            return "interrupted"
+        return "unmanaged" if receipt is None else "modified"
     if outdated_reason(asset, receipt):
         return "outdated"
     return "installed"
@@ -52,5 +57,5 @@ def plan(selection: Selection, layout: Layout) -> list[PlanItem]:
     for asset in selection.assets:
         receipt = receipts.read(layout, asset.dest)
         path = layout.dest(asset.dest)
-        items.append(PlanItem(asset, path, item_state(asset, path, receipt), receipt))
+        items.append(PlanItem(asset, path, item_state(asset, path, receipt, layout), receipt))
     return items

@@ -5,14 +5,16 @@ command and `ensure` both call it). It raises `ModelctlError` subclasses; when f
 summary event has gone out first and the first failure is raised (`PullSummary.first_error`).
 
 Order of work:
-1. plan (`wants`): each destination's state; a file modelctl did not install is never overwritten
+1. plan (`wants`): each destination's state; files without a current receipt settled under their
+   lock (interrupted installs finished, touched files re-stamped, the wanted bytes adopted); a
+   file whose content is not what modelctl installed for these stacks is never overwritten
    without `--force`; installed files skipped, with no request when provably current. Names that
    do not fit the filesystem, and folders or special files at a destination, are refused here
    (`plan.volume`).
 2. `options.preflight(selections, layout)`: the compatibility check hook (exit 1), before any GET.
-3. resolve the rest (one metadata request per file, in parallel), then the disk-space verdict
-   (bytes and inodes, exit 4) and whether the folders it writes are writable (exit 2), before
-   the first byte.
+3. resolve the rest (one metadata request per file, in parallel; `--require-hash` refuses what
+   no hash vouches for, exit 3), then the disk-space verdict (bytes and inodes, exit 4) and
+   whether the folders it writes are writable (exit 2), before the first byte.
 4. install (`install`): per file under locks on the volume, fetch, verify, publish, receipt.
 
 The caller's options are never changed: what the environment adds (`HF_HUB_OFFLINE`,
@@ -33,12 +35,12 @@ from modelctl.pull.options import PullOptions, Reporter
 from modelctl.pull.result import ItemResult, PullSummary
 from modelctl.pull.wants import (
     collect,
-    confirm_unmanaged,
     decide,
     look,
     plan_rows,
-    refuse_unmanaged,
+    refuse_in_the_way,
     result_of,
+    settle_all,
     space_claims,
 )
 from modelctl.store.layout import Layout
@@ -69,11 +71,11 @@ def pull_selections(
     for want in wants:
         look(want, layout)
     check_destinations(layout, [w.asset.dest for w in wants if w.state != "installed"])
-    confirm_unmanaged(wants, layout, opts, deadline)
-    refuse_unmanaged(wants, layout, opts)
+    settle_all(wants, layout, opts, deadline)
+    refuse_in_the_way(wants, opts, later=True)
     if opts.preflight is not None:
         opts.preflight(selections, layout)
-    todo = decide(wants, layout, opts)
+    todo = decide(wants, layout, opts, deadline)
     verdicts = space_claims(todo, layout, opts)
     summary = PullSummary([], verdicts, opts.dry_run)
     opts.reporter.event("plan", space=[v.as_dict() for v in verdicts], items=plan_rows(wants))

@@ -1,10 +1,12 @@
 """The install phase of a pull: download, verify and place each planned file.
 
 `--jobs` files at once; each under its destination's lock on the volume (the second process waits,
-then finds the receipt), then its partial key's lock; claim the partial, fetch, compare size and
-sha256 (a mismatch on a resumed partial retries once from zero), refuse pickles, run the identity
-hook (`options.post_verify`), fsync, publish without clobbering, fsync the folder, write the
-receipt.
+then finds the receipt; a file without a current receipt is settled again and refused if it is in
+the way), then its partial key's lock; claim the partial, fetch, compare size and sha256 (a
+mismatch on a resumed partial retries once from zero), refuse pickles, run the identity hook
+(`options.post_verify`), fsync, then `store.install.install`: intent record, publish without
+clobbering (or replace a file modelctl installed, only if it is still the one looked at), fsync
+the folder, receipt.
 """
 
 from __future__ import annotations
@@ -20,17 +22,22 @@ from modelctl.errors import CheckFailed, ModelctlError, SourceError, from_os_err
 from modelctl.manifest.uris import HEX40_RE
 from modelctl.pull.options import PullOptions
 from modelctl.pull.wants import (
+    UNSETTLED,
     Want,
+    blocker,
+    check_of,
+    identity,
     look,
     present,
     receipt_current,
-    refuse_unmanaged,
     result_of,
+    settle_locked,
     wanting_specs,
 )
 from modelctl.redact import redact
 from modelctl.store import locks, partials
 from modelctl.store.layout import Layout
+from modelctl.store.receipts import Receipt
 from modelctl.transfer.fetch import FetchResult, fetch
 from modelctl.transfer.ranges import Ranges
 from modelctl.transfer.remote import RemoteFile
@@ -82,18 +89,22 @@ def _install(w: Want, layout: Layout, opts: PullOptions, deadline: float | None)
         layout.lock(dest), opts.lock_timeout, f"pulling {dest}", waiting("dest"), deadline
     ):
         look(w, layout)  # another process may have finished it while we waited
-        state = w.state
-        if state == "installed" and receipt_current(w):
+        if w.state in UNSETTLED:
+            settle_locked(w, layout)
+        if w.state == "installed" and receipt_current(w):
             present(w, layout, opts)
             return
-        if state == "unmanaged" and not opts.force:
-            refuse_unmanaged([w], layout, opts)
+        why = blocker(w, opts.force)
+        if why is not None:
+            raise CheckFailed(
+                f"{dest}: {why}",
+                "check it with `modelctl verify`, move it away, or pass --force to replace it",
+            )
         key = partials.partial_key(remote.sha256, asset.source, remote.commit)
         with locks.hold(partials.lock_path(layout, key), opts.lock_timeout, f"downloading {dest}",
                         waiting("partial"), deadline):  # fmt: skip
             result = _fetch_verified(w, layout, opts, deadline, key)
-            replace = state in ("modified", "outdated") or (state == "unmanaged" and opts.force)
-            done = _publish(w, layout, result, replace)
+            done = _publish(w, layout, result, replace=w.state != "missing")
     opts.reporter.event("done", **done)
 
 
@@ -163,16 +174,34 @@ def _hash_problem(remote: RemoteFile, part: partials.Partial, result: FetchResul
 def _publish(
     w: Want, layout: Layout, fetched: tuple[partials.Partial, FetchResult], replace: bool
 ) -> dict[str, Any]:
+    """Place the verified partial (`store.install.install`) and say what was checked.
+
+    `replace`: the destination held a file (one `blocker` let through) when it was looked at; it
+    is replaced only if it is still that file (same size, mtime and inode), so a file someone
+    wrote there during the download is never overwritten. (Between this check and the rename
+    there is a window of microseconds that no rename(2) flag closes.)
+    """
     from modelctl.store.hashing import hash_file
-    from modelctl.store.install import DestinationExists, fsync_file, publish, write_receipt
+    from modelctl.store.install import DestinationExists, fsync_file, install, write_receipt
 
     part, result = fetched
     asset, remote = w.asset, w.remote
     assert remote is not None  # `wants.decide` resolved every file it left to download
     path = layout.dest(asset.dest)
+    verified = check_of(remote)
     fsync_file(part.data)
+    if replace and identity(path) != w.seen:
+        raise CheckFailed(
+            f"{asset.dest} changed while it was being downloaded; nothing was replaced",
+            "check it with `modelctl verify`, then run the same command again",
+        )
+    draft = Receipt(
+        dest=asset.dest, source=asset.source, sha256=result.sha256, size=0, mtime_ns=0, inode=0,
+        commit=remote.commit, revision=asset.revision,
+        selections=wanting_specs(w, replacing=replace), verified=verified,
+    )  # fmt: skip
     try:
-        publish(part.data, path, replace=replace)
+        install(layout, part.data, draft, replace=replace and w.seen is not None)
     except DestinationExists:
         # someone placed a file meanwhile: fine if it is the same content (git-lfs), else refuse
         if not (remote.sha256 and hash_file(path, xxh3=False).sha256 == remote.sha256):
@@ -180,21 +209,17 @@ def _publish(
                 f"{asset.dest} appeared while downloading and is not the expected file",
                 "check it with `modelctl verify`, move it away, or pass --force",
             ) from None
+        write_receipt(layout, asset.dest, source=asset.source, sha256=result.sha256,
+                      commit=remote.commit, revision=asset.revision, selections=draft.selections,
+                      verified="sha256")  # fmt: skip
     # what is left of the partial: its state (the bytes were moved or are the same); a volume
     # that refuses this unlink leaves a stale state file `gc` removes, never a wrong file
     with contextlib.suppress(OSError):
         part.discard()
-    write_receipt(
-        layout,
-        asset.dest,
-        source=asset.source,
-        sha256=result.sha256,
-        commit=remote.commit,
-        revision=asset.revision,
-        selections=wanting_specs(w),
-    )
     w.result = result_of(w, "downloaded")
     w.result.sha256, w.result.size = result.sha256, result.size
     w.result.fetched, w.result.resumed = result.fetched, result.resumed
+    w.result.verified = verified
     return {"dest": asset.dest, "id": asset.id, "sha256": result.sha256, "size": result.size,
-            "fetched": result.fetched, "resumed": result.resumed}  # fmt: skip
+            "fetched": result.fetched, "resumed": result.resumed,
+            "verified": verified}  # fmt: skip

@@ -42,6 +42,7 @@ class PullOptions:
     force: bool = False
     dry_run: bool = False
     allow_unverified: bool = False
+    require_hash: bool = False  # refuse files no sha256 / git blob id vouches for (exit 3)
     min_free: str | None = None
     lock_timeout: float | None = 1800.0
     timeout: float | None = None

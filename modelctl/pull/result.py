@@ -27,6 +27,7 @@ class ItemResult:
     resumed: int = 0
     seconds: float = 0.0
     error: str | None = None
+    verified: str | None = None  # the check the bytes passed: a receipt's `verified`
 
 
 @dataclass

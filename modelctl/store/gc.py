@@ -6,9 +6,13 @@ Candidates (from `inventory.scan`):
   partial another process is writing is never deleted (a killed run leaves its partial behind). Lock
   files themselves are kept (deleting a lock file another process holds splits the lock).
 * orphaned receipts: a receipt whose file is gone (or whose JSON is unreadable), removed under the
-  destination's lock, again only when it is free.
+  destination's lock, again only when it is free; and a legacy-named receipt whose destination
+  has a fixed-length receipt already (`receipts.write` leaves one only if a crash came between).
 * staging leftovers: `.<name>.<pid>.modelctl-tmp` beside destinations and `*.tmp` under
   `.modelctl/`, older than `older_than` (a live writer keeps touching its temp file).
+
+* stale intent records (`intents`): an install's record whose file never got placed, or whose
+  receipt was written before a kill stopped the record's removal.
 
 Files without a receipt (unmanaged) are never candidates.
 """
@@ -65,6 +69,7 @@ def collect(
     cutoff = now() - older_than
     _partials(layout, inv, cutoff, dry_run, removed, kept)
     _receipts(layout, inv, dry_run, removed, kept)
+    _intents(layout, inv, dry_run, removed, kept)
     for info in inv.staging:
         path = layout.root / info.relpath
         if info.mtime > cutoff:
@@ -114,9 +119,11 @@ def _receipts(
     from modelctl.store.locks import try_hold
 
     orphans: list[tuple[str | None, Path]] = [
-        (dest, layout.receipt(dest)) for dest in inv.receipts if not _exists(layout.dest(dest))
+        (dest, inv.receipt_paths[dest]) for dest in inv.receipts if not _exists(layout.dest(dest))
     ]
     orphans += [(None, path) for path in inv.broken_receipts]
+    for path in inv.superseded_receipts:  # a legacy name beside the fixed-length one it became
+        removed.append(_unlink(path, "receipt", _size(path), dry_run, "superseded"))
     for dest, path in orphans:
         lock = try_hold(layout.lock(dest)) if dest is not None else None
         if dest is not None and lock is None:
@@ -133,6 +140,38 @@ def _receipts(
         finally:
             if lock is not None:
                 lock.release()
+
+
+def _intents(
+    layout: Layout, inv: Inventory, dry_run: bool, removed: list[Removal], kept: list[Kept]
+) -> None:
+    """Stale intent records (the rename never happened, or the receipt was written and the kill
+    came before the intent's removal), dropped under the destination's lock by `intents.finish`,
+    which finishes instead an install that did place its file."""
+    from modelctl.store import intents
+    from modelctl.store.locks import try_hold
+
+    for dest in intents.load_all(layout):
+        path = layout.intent(dest)
+        if dest in inv.interrupted:
+            kept.append(Kept(path, "intent", "an interrupted install: pull, ensure or verify "
+                             "finishes it"))  # fmt: skip
+            continue
+        if dry_run:
+            removed.append(Removal(path, "intent", _size(path), False, "stale"))
+            continue
+        lock = try_hold(layout.lock(dest))
+        if lock is None:
+            kept.append(Kept(path, "intent", "its destination is locked by another modelctl"))
+            continue
+        try:
+            size = _size(path)
+            if intents.finish(layout, dest) is not None:
+                kept.append(Kept(path, "intent", "an interrupted install: finished now"))
+            elif not path.exists():
+                removed.append(Removal(path, "intent", size, True, "stale"))
+        finally:
+            lock.release()
 
 
 def _unlink(path: Path, kind: str, size: int, dry_run: bool, note: str = "") -> Removal:

@@ -3,9 +3,10 @@
 The order is the crash-safety argument (renamed without an fsync first, a file can be empty after
 a power loss): the bytes are fsynced before the name appears, the name appears atomically (a reader
 never sees a half-written file), and the directory entry is fsynced before the receipt claims the
-file is installed. A receipt is written last, so a crash in between leaves a correct file without
-a receipt (reported as unmanaged, and `pull --force` or `verify` settles it) — never a receipt over
-a wrong file.
+file is installed. A receipt is written last, never over a wrong file; and before the rename an
+intent record (`intents`: the receipt-to-be, with the stat identity of the file being renamed) is
+written durably, so a crash, a kill or a failed receipt write in between leaves a file the next
+`pull`, `ensure` or `verify` recognises and finishes (`intents.finish`), not one "in the way".
 
 No clobber: a new file is published with `link(tmp, dest)` + `unlink(tmp)`, which fails with EEXIST
 instead of replacing a file someone placed meanwhile. Replacing is explicit (`replace=True`: a file
@@ -20,20 +21,24 @@ copied into the final name.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
+import hashlib
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from modelctl.errors import CheckFailed, DiskFull, from_os_error
-from modelctl.store import receipts
+from modelctl.store import intents, receipts
 from modelctl.store.layout import Layout
-from modelctl.store.names import NAME_MAX, fit_name
 from modelctl.store.receipts import Receipt
 
-# `.<name>.<pid>.modelctl-tmp`: a cross-filesystem copy staged beside its destination (`publish`);
-# `inventory` lists what matches as a leftover for `status` and `gc`.
+# `.<16 hex of the name>.<pid>.modelctl-tmp`: a cross-filesystem copy staged beside its destination
+# (`publish`), of fixed length so that a basename near NAME_MAX can still be staged; `inventory`
+# lists what matches (older versions' `.<name>.<pid>.modelctl-tmp` too) as a leftover for `status`
+# and `gc`.
 STAGING_RE = re.compile(r"^\..+\.\d+\.modelctl-tmp$")
 
 
@@ -68,20 +73,30 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def publish(tmp: Path, dest: Path, replace: bool = False) -> None:
+def publish(
+    tmp: Path,
+    dest: Path,
+    replace: bool = False,
+    before_place: Callable[[Path], None] | None = None,
+) -> None:
     """Move the verified `tmp` to `dest` atomically; EEXIST -> DestinationExists unless `replace`.
 
-    `tmp` must already be fsynced. On success `tmp` no longer exists. What the volume refuses
-    (read-only, permission, a file where a folder should be, no space for a staged copy) is one
-    error naming `dest` (`errors.from_os_error`); `tmp` is then still where it was.
+    `tmp` must already be fsynced. On success `tmp` no longer exists. `before_place` is called
+    with the file about to be renamed into place (`tmp`, or its staged copy on another
+    filesystem), after which nothing but the rename happens to it (`install` writes its intent
+    there). What the volume refuses (read-only, permission, a file where a folder should be, no
+    space for a staged copy) is one error naming `dest` (`errors.from_os_error`); `tmp` is then
+    still where it was.
     """
     try:
-        _publish(tmp, dest, replace)
+        _publish(tmp, dest, replace, before_place)
     except OSError as exc:
         raise from_os_error(exc, f"while placing {dest.name}", dest) from None
 
 
-def _publish(tmp: Path, dest: Path, replace: bool) -> None:
+def _publish(
+    tmp: Path, dest: Path, replace: bool, before_place: Callable[[Path], None] | None
+) -> None:
     parent = dest.parent
     parent.mkdir(parents=True, exist_ok=True)
     if dest.is_symlink() or (dest.exists() and not dest.is_file()):
@@ -90,8 +105,10 @@ def _publish(tmp: Path, dest: Path, replace: bool) -> None:
             "move it away; modelctl never replaces symlinks or folders",
         )
     if not _same_fs(tmp, parent):
-        _publish_copy(tmp, dest, replace)
+        _publish_copy(tmp, dest, replace, before_place)
     else:
+        if before_place is not None:
+            before_place(tmp)
         try:
             _place(tmp, dest, replace)
         except OSError as exc:
@@ -99,16 +116,25 @@ def _publish(tmp: Path, dest: Path, replace: bool) -> None:
                 raise
             # a bind mount of the same device (a container's volume): st_dev agrees, but link(2)
             # and rename(2) refuse to cross mount points with EXDEV, so copy as for another disk
-            _publish_copy(tmp, dest, replace)
+            _publish_copy(tmp, dest, replace, before_place)
     fsync_dir(parent)
 
 
-def _publish_copy(tmp: Path, dest: Path, replace: bool) -> None:
+def staging_name(dest: Path) -> str:
+    """The staged copy's name beside `dest` (matches STAGING_RE; fixed length)."""
+    digest = hashlib.sha256(os.fsencode(dest.name)).hexdigest()[:16]
+    return f".{digest}.{os.getpid()}.modelctl-tmp"
+
+
+def _publish_copy(
+    tmp: Path, dest: Path, replace: bool, before_place: Callable[[Path], None] | None
+) -> None:
     """Another filesystem: copy beside `dest` (fsynced), place that, then drop `tmp`."""
-    # matches STAGING_RE; cut to NAME_MAX for a long dest (`names.fit_name`)
-    staged = dest.parent / ("." + fit_name(dest.name, f".{os.getpid()}.modelctl-tmp", NAME_MAX - 1))
+    staged = dest.parent / staging_name(dest)
     try:
         _copy_synced(tmp, staged)
+        if before_place is not None:
+            before_place(staged)
         _place(staged, dest, replace)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -177,6 +203,7 @@ def write_receipt(
     commit: str | None = None,
     revision: str | None = None,
     selections: list[str] | None = None,
+    verified: str | None = None,
 ) -> Receipt:
     """Record that `relpath` was installed (stat identity taken now, after the rename).
 
@@ -185,7 +212,8 @@ def write_receipt(
     """
     try:
         return _write_receipt(layout, relpath, source=source, sha256=sha256, commit=commit,
-                              revision=revision, selections=selections)  # fmt: skip
+                              revision=revision, selections=selections,
+                              verified=verified)  # fmt: skip
     except OSError as exc:
         err = from_os_error(exc, f"while writing the receipt of {relpath}", layout.receipt(relpath))
         err.hint = (
@@ -205,6 +233,7 @@ def _write_receipt(
     commit: str | None,
     revision: str | None,
     selections: list[str] | None,
+    verified: str | None,
 ) -> Receipt:
     receipt = Receipt.for_file(
         layout.dest(relpath),
@@ -214,6 +243,74 @@ def _write_receipt(
         commit=commit,
         revision=revision,
         selections=selections,
+        verified=verified,
     )
     receipts.write(layout, receipt)
     return receipt
+
+
+def install(layout: Layout, tmp: Path, draft: Receipt, replace: bool = False) -> Receipt:
+    """Place the verified, fsynced `tmp` at `draft.dest` and record it; the receipt written.
+
+    Intent (durable), rename (`publish`), receipt, intent removed. `draft` carries everything but
+    the stat identity, which is taken from the file right before its rename. Raises
+    DestinationExists (nothing placed, no intent left) like `publish`. When the receipt cannot be
+    written after the rename the intent stays, and the next run finishes the install.
+    """
+    recorded: list[Receipt] = []
+
+    def record_intent(path: Path) -> None:
+        st = path.stat()
+        receipt = dataclasses.replace(
+            draft, size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino
+        )
+        try:
+            intents.write(layout, receipt, partial=tmp)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFull(
+                    f"disk full under {layout.intents}: cannot record the install of "
+                    f"{draft.dest}; nothing was placed",
+                    "free space on that filesystem and run the same command again (the download "
+                    "is kept)",
+                ) from None
+            raise from_os_error(
+                exc, f"while recording the install of {draft.dest}", layout.intents
+            ) from None
+        recorded.append(receipt)
+
+    dest = layout.dest(draft.dest)
+    try:
+        publish(tmp, dest, replace=replace, before_place=record_intent)
+    except BaseException:
+        if recorded and not _holds(dest, recorded[-1]):
+            intents.remove(layout, draft.dest)  # not placed: the intent describes nothing
+        raise
+    receipt = recorded[-1]  # the last file offered: a bind mount's EXDEV falls back to a copy
+    try:
+        receipts.write(layout, receipt)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(
+                f"{draft.dest} is in place, but its receipt could not be written: disk full "
+                f"under {layout.receipts}",
+                "free space there and run the same command again: it finishes this install "
+                "without downloading",
+            ) from None
+        err = from_os_error(
+            exc, f"while writing the receipt of {draft.dest}", layout.receipt(draft.dest)
+        )
+        err.hint = (
+            f"{err.hint}\n{draft.dest} is in place; after the fix, the same command finishes this "
+            "install without downloading"
+        )
+        raise err from None
+    intents.remove(layout, draft.dest)
+    return receipt
+
+
+def _holds(dest: Path, receipt: Receipt) -> bool:
+    try:
+        return receipt.matches(dest.lstat())
+    except OSError:
+        return False

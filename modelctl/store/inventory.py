@@ -16,8 +16,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelctl.store import intents
 from modelctl.store.install import STAGING_RE
-from modelctl.store.layout import STATE_DIR, Layout, canonical_folder
+from modelctl.store.layout import STATE_DIR, Layout, canonical_folder, dest_key
 from modelctl.store.receipts import Receipt, load_file
 
 
@@ -46,14 +47,24 @@ class Inventory:
     root: Path
     files: dict[str, FileInfo] = field(default_factory=dict)  # regular files under the models dir
     receipts: dict[str, Receipt] = field(default_factory=dict)
+    receipt_paths: dict[str, Path] = field(default_factory=dict)  # dest -> its receipt file
     broken_receipts: list[Path] = field(default_factory=list)
+    superseded_receipts: list[Path] = field(default_factory=list)  # legacy names, replaced
+    # installs that placed their file and were stopped before its receipt (`store.intents`): the
+    # file at the destination is the one the intent describes; `pull`/`ensure`/`verify` finish them
+    interrupted: dict[str, Receipt] = field(default_factory=dict)
     partials: list[PartialInfo] = field(default_factory=list)
     staging: list[FileInfo] = field(default_factory=list)  # relpaths from root
     skipped_links: list[str] = field(default_factory=list)
 
     @property
     def unmanaged(self) -> list[FileInfo]:
-        return [f for p, f in sorted(self.files.items()) if p not in self.receipts]
+        """Files no receipt covers and no unfinished install of modelctl placed."""
+        return [
+            f
+            for p, f in sorted(self.files.items())
+            if p not in self.receipts and p not in self.interrupted
+        ]
 
     def folder_totals(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -78,10 +89,13 @@ def scan(layout: Layout) -> Inventory:
     inv = Inventory(layout.root)
     if layout.root.is_dir():
         _walk(layout.root, "", inv)
-    found, broken, temps = load_receipts(layout)
-    inv.receipts = found
-    inv.broken_receipts = [Path(p) for p in broken]
-    inv.staging.extend(_info(layout.root, Path(p)) for p in temps)
+    files = receipt_files(layout)
+    inv.receipts = files.found
+    inv.receipt_paths = {dest: Path(p) for dest, p in files.paths.items()}
+    inv.broken_receipts = [Path(p) for p in files.broken]
+    inv.superseded_receipts = [Path(p) for p in files.superseded]
+    inv.staging.extend(_info(layout.root, Path(p)) for p in files.temps)
+    inv.interrupted = _interrupted(layout, files.found)
     try:  # e.g. ensure's `.ensure-cache.json.<pid>.tmp` (store.atomic.write_text)
         top = [e for e in os.scandir(layout.state) if e.is_file(follow_symlinks=False)]
     except OSError:
@@ -91,15 +105,47 @@ def scan(layout: Layout) -> Inventory:
     return inv
 
 
-def load_receipts(layout: Layout) -> tuple[dict[str, Receipt], list[str], list[str]]:
-    """Every receipt by dest, plus unreadable receipt files and temp files, in one walk.
+def _interrupted(layout: Layout, found: dict[str, Receipt]) -> dict[str, Receipt]:
+    out = {}
+    for dest, intent in intents.load_all(layout).items():
+        try:
+            st = os.lstat(layout.dest(dest))
+        except OSError:
+            continue
+        receipt = found.get(dest)
+        if intents.placed(intent, st) and not (receipt is not None and receipt.matches(st)):
+            out[dest] = intent
+    return out
 
-    Plain `os.scandir` and string paths: this is the hot path of a fast verify (pathlib's
-    per-call parsing cost more than the stat calls on a few hundred files).
+
+def load_receipts(layout: Layout) -> tuple[dict[str, Receipt], list[str], list[str]]:
+    """Every receipt by dest, plus unreadable receipt files and temp files, in one walk."""
+    files = receipt_files(layout)
+    return files.found, files.broken, files.temps
+
+
+@dataclass
+class ReceiptFiles:
+    """What one walk of `receipts/` found (string paths: see `receipt_files`)."""
+
+    found: dict[str, Receipt] = field(default_factory=dict)  # dest -> receipt
+    paths: dict[str, str] = field(default_factory=dict)  # dest -> the receipt file read
+    broken: list[str] = field(default_factory=list)  # unreadable, or naming another dest
+    superseded: list[str] = field(default_factory=list)  # legacy names with a new one beside
+    temps: list[str] = field(default_factory=list)
+
+
+def receipt_files(layout: Layout) -> ReceiptFiles:
+    """Every receipt file, keyed by the destination it names (`Receipt.dest`).
+
+    A file counts only under the name its dest gives it: the fixed-length `Layout.receipt`, or
+    the legacy `<dest>.json` of volumes written before (when both exist, the fixed-length one
+    wins and the legacy one is superseded, for `gc`). Plain `os.scandir` and string paths: this is
+    the hot path of a fast verify (pathlib's per-call parsing cost more than the stat calls on a
+    few hundred files).
     """
-    found: dict[str, Receipt] = {}
-    broken: list[str] = []
-    temps: list[str] = []
+    out = ReceiptFiles()
+    legacy: dict[str, tuple[str, Receipt]] = {}
     stack = [(str(layout.receipts), "")]
     while stack:
         folder, prefix = stack.pop()
@@ -114,14 +160,33 @@ def load_receipts(layout: Layout) -> tuple[dict[str, Receipt], list[str], list[s
             name = entry.name
             if name.startswith(".") or not name.endswith(".json"):
                 if name.endswith(".tmp"):
-                    temps.append(entry.path)
+                    out.temps.append(entry.path)
                 continue
             receipt = load_file(entry.path)
-            if receipt is None:
-                broken.append(entry.path)
+            stem = name[: -len(".json")]
+            if receipt is not None and _named_for(receipt.dest, prefix, stem):
+                out.found[receipt.dest] = receipt
+                out.paths[receipt.dest] = entry.path
+            elif receipt is not None and receipt.dest == f"{prefix}{stem}":
+                legacy[receipt.dest] = (entry.path, receipt)
             else:
-                found[f"{prefix}{name[: -len('.json')]}"] = receipt
-    return dict(sorted(found.items())), sorted(broken), sorted(temps)
+                out.broken.append(entry.path)
+    for dest, (path, receipt) in legacy.items():
+        if dest in out.found:
+            out.superseded.append(path)
+        else:
+            out.found[dest], out.paths[dest] = receipt, path
+    out.found = dict(sorted(out.found.items()))
+    out.broken.sort()
+    out.superseded.sort()
+    out.temps.sort()
+    return out
+
+
+def _named_for(dest: str, prefix: str, stem: str) -> bool:
+    """True when `prefix + stem + .json` is the fixed-length receipt name of `dest`."""
+    top, sep, _ = dest.partition("/")
+    return stem == dest_key(dest) and prefix == (f"{top}/" if sep else "")
 
 
 def scan_partials(layout: Layout, inv: Inventory | None = None) -> list[PartialInfo]:

@@ -9,6 +9,7 @@ names are in `store/data/comfyui_folders.json`); modelctl's own state sits besid
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from pathlib import Path
 
 from modelctl.errors import BadInput, from_os_error
 from modelctl.store.comfyui_folders import canonical
-from modelctl.store.names import fit_name
 
 DEFAULT_MODELS_DIR = "./shared/models"
 STATE_DIR = ".modelctl"
@@ -75,14 +75,53 @@ class Layout:
     def locks(self) -> Path:
         return self.state / "locks"
 
+    @property
+    def intents(self) -> Path:
+        return self.state / "intents"
+
     def dest(self, relpath: str) -> Path:
         return self.root / relpath
 
     def receipt(self, relpath: str) -> Path:
+        """`receipts/<top folder>/<dest_key>.json`: a name of fixed length, whatever the dest's.
+
+        The top folder is kept (it is a folder of the models dir, so its name fits wherever the
+        model's does) because `comfyui_paths.installed_folders` lists installed folders from it
+        without opening a receipt; the receipt itself names its destination (`Receipt.dest`).
+        """
+        top, sep, _ = relpath.partition("/")
+        name = f"{dest_key(relpath)}.json"
+        return self.receipts / top / name if sep else self.receipts / name
+
+    def legacy_receipt(self, relpath: str) -> Path:
+        """Where receipts were written before the fixed-length names: `receipts/<dest>.json`
+        (a basename near NAME_MAX made that name too long). Still read; replaced when rewritten."""
         return self.receipts / f"{relpath}.json"
 
+    def intent(self, relpath: str) -> Path:
+        """The intent record of an install in progress (`store.intents`)."""
+        return self.intents / f"{dest_key(relpath)}.json"
+
     def lock(self, relpath: str) -> Path:
-        return self.locks / fit_name(relpath.replace("/", "__"), ".lock")
+        """`locks/<dest_key>.lock`: fixed length, like the receipt's name."""
+        return self.locks / f"{dest_key(relpath)}.lock"
+
+
+def inside(relpath: str) -> bool:
+    """True when `relpath` names a file inside the models dir, outside `.modelctl/` (a dest read
+    back from a state file is checked like one from a manifest: no `..`, not absolute)."""
+    parts = relpath.split("/")
+    return (
+        "\\" not in relpath
+        and not relpath.startswith("/")
+        and all(p not in ("", ".", "..") for p in parts)
+        and parts[0] != STATE_DIR
+    )
+
+
+def dest_key(relpath: str) -> str:
+    """32 hex digits naming a destination's state files: never longer, whatever its name."""
+    return hashlib.sha256(relpath.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
 def canonical_folder(relpath: str) -> str:

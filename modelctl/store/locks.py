@@ -2,7 +2,8 @@
 
 Layout (under `<models>/.modelctl/`):
 
-    locks/<dest with / replaced by __>.lock   held while a destination is being pulled / removed
+    locks/<sha256(dest)[:32]>.lock   held while a destination is being pulled / removed (fixed
+                                     length: a basename near NAME_MAX still gets a lock)
     partial/<key>.lock                        held while a partial of that key is being written
 
 Why on the volume and not in /tmp: containers that share the models volume do not share /tmp, so a

@@ -90,6 +90,10 @@ def _decide(
 ) -> RmItem:
     path = layout.dest(dest)
     receipt = receipts.read(layout, dest)
+    if not dry_run and (receipt is None or not _intact(receipt, path)):
+        from modelctl.store.intents import finish
+
+        receipt = finish(layout, dest) or receipt  # an install interrupted after its rename
     try:
         st = path.lstat()
     except FileNotFoundError:

@@ -9,12 +9,18 @@
   what the manifest or its lock pins. Stores the xxh3 fingerprint for later quick runs.
 
 A content check that matches while the stat changed (a `touch`, a copy back) re-stamps the receipt,
-and a full check of a file that has no receipt but matches a pinned sha256 adopts it (writes the
-receipt a crash between publish and receipt left out, see `install.py`). Receipts are only
-rewritten when the file's stat did not change while it was read and no other modelctl holds the
-destination's lock, so a concurrent pull always wins. Those writes are the only ones a verify
-makes: on a read-only (or full) volume every check still runs and its verdict stands, with a note
-that the receipt was not updated.
+and a full check of a file that has no receipt but matches a pinned sha256 adopts it. An install
+interrupted between its rename and its receipt (its intent record matches the file, see
+`intents`) is finished first, in every mode (`finished`). Receipts are only rewritten when the
+file's stat did not change while it was read and no other modelctl holds the destination's lock,
+so a concurrent pull always wins. Those writes are the only ones a verify makes: on a read-only
+(or full) volume every check still runs and its verdict stands, with a note that the receipt was
+not updated.
+
+A file whose receipt says no hash vouched for it at install (`Receipt.verified` `size`/`none`: the
+source sent no sha256) is `unverified`, not `ok`: reading it again proves it unchanged since
+install, not that it is the right file. It counts as good (exit 0); a pin (manifest or lock)
+that equals its recorded sha256 makes it `ok`, and the receipt says so from then on.
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ if TYPE_CHECKING:
     from modelctl.store.hashing import Digest
 
 MODES = ("fast", "quick", "full")
-GOOD = ("ok", "adopted")
+GOOD = ("ok", "adopted", "finished", "unverified")
+UNVERIFIED_DETAIL = "size only at install, no hash to check against: unchanged, not proven right"
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,9 @@ class Target:
 @dataclass(frozen=True)
 class Verdict:
     dest: str
-    state: str  # ok | adopted | missing | modified | corrupt | outdated | unmanaged | unreadable
+    # ok | adopted | finished | unverified | missing | modified | corrupt | outdated | unmanaged |
+    # unreadable
+    state: str
     detail: str = ""
     size: int | None = None
     sha256: str | None = None  # computed now (quick/full) or from the receipt
@@ -83,11 +92,13 @@ class Verdict:
 
 
 def targets_for_receipts(layout: Layout) -> list[Target]:
-    """Every installed file the volume has a receipt for."""
+    """Every installed file the volume has a receipt (or an unfinished install's intent) for."""
+    from modelctl.store import intents
     from modelctl.store.inventory import load_receipts
 
     found, _, _ = load_receipts(layout)
-    return [Target(dest, r) for dest, r in found.items()]
+    pending = [d for d in intents.load_all(layout) if d not in found]
+    return [Target(dest, found.get(dest)) for dest in sorted([*found, *pending])]
 
 
 def targets_for_assets(layout: Layout, assets: Iterable[ResolvedAsset]) -> list[Target]:
@@ -112,19 +123,65 @@ def verify(
     verdicts: dict[str, Verdict] = {}
     to_hash: dict[str, tuple[Target, os.stat_result, bool]] = {}  # dest -> (target, stat, sha?)
     root = str(layout.root)
+    finished: set[str] = set()
+
+    def mark(v: Verdict) -> Verdict:
+        """A good verdict of a file whose interrupted install was just finished says so."""
+        if v.dest not in finished or v.state not in ("ok", "unverified"):
+            return v
+        extra = UNVERIFIED_DETAIL if v.state == "unverified" else v.detail
+        detail = "; ".join(filter(None, [FINISHED_DETAIL, extra]))
+        return replace(v, state="finished", detail=detail)
+
+    def emit(v: Verdict) -> None:
+        if on_verdict:
+            on_verdict(mark(v))
+
+    try:  # one listing, not a stat per file: this is the hot path of a fast verify
+        pending = set(os.listdir(layout.intents))
+    except OSError:
+        pending = set()
     for t in targets:
+        receipt = _finish_interrupted(layout, t) if pending else None
+        if receipt is not None:
+            finished.add(t.dest)
+            t = replace(t, receipt=receipt)
         first = _stat_verdict(root, t, mode)
         if isinstance(first, Verdict):
             verdicts[t.dest] = first
-            if on_verdict:
-                on_verdict(first)
+            emit(first)
             continue
         st = first
         need_sha = mode == "full" or t.receipt is None or not t.receipt.xxh3_128
         to_hash[t.dest] = (t, st, need_sha)
     if to_hash:
-        verdicts.update(_hash_verdicts(layout, to_hash, jobs, on_verdict))
-    return [verdicts[t.dest] for t in targets]
+        verdicts.update(_hash_verdicts(layout, to_hash, jobs, emit))
+    return [mark(verdicts[t.dest]) for t in targets]
+
+
+FINISHED_DETAIL = "an install stopped before its receipt placed this file: receipt written"
+
+
+def _finish_interrupted(layout: Layout, t: Target) -> Receipt | None:
+    """Finish `t`'s install if one was interrupted after its rename (`intents.finish`): the
+    receipt written, or None (no intent, a stale one, or the destination is busy)."""
+    if not os.path.exists(layout.intent(t.dest)):  # (only called when some intent exists)
+        return None
+    from modelctl.store import intents
+    from modelctl.store.locks import try_hold
+
+    lock = try_hold(layout.lock(t.dest))
+    if lock is None:
+        return None  # a pull is working on it: it finishes or redoes the install itself
+    try:
+        return intents.finish(layout, t.dest)
+    finally:
+        lock.release()
+
+
+def _unverified(t: Target, r: Receipt) -> bool:
+    """No hash vouched for the bytes: none at install, and no pin equal to the recorded sha256."""
+    return r.unverified and t.expected_sha256 != r.sha256
 
 
 def _stat_verdict(root: str, t: Target, mode: str) -> Verdict | os.stat_result:
@@ -151,6 +208,9 @@ def _stat_verdict(root: str, t: Target, mode: str) -> Verdict | os.stat_result:
     if reason:
         return Verdict(t.dest, "outdated", reason, st.st_size, r.sha256, asset=name)
     if mode == "fast":
+        if r.matches(st) and _unverified(t, r):
+            detail = UNVERIFIED_DETAIL
+            return Verdict(t.dest, "unverified", detail, st.st_size, r.sha256, asset=name)
         if r.matches(st):
             return Verdict(t.dest, "ok", "", st.st_size, r.sha256, asset=name)
         return Verdict(t.dest, "modified", _stat_change(r, st), st.st_size, asset=name)
@@ -236,13 +296,16 @@ def _content_verdict(
             detail = f"matches the pinned sha256, but no receipt could be written: {refused}"
         return Verdict(t.dest, state, detail, result.size, actual, asset=name)
     changed = not r.matches(st)
-    note = "stat changed, content intact: receipt re-stamped" if changed and stamped else ""
+    detail = "stat changed, content intact: receipt re-stamped" if changed and stamped else ""
     if refused:
-        note = f"content intact; the receipt was not updated: {refused}"
+        detail = f"content intact; the receipt was not updated: {refused}"
+    state = "ok"
+    if _unverified(t, r):
+        state, detail = "unverified", "; ".join(filter(None, [UNVERIFIED_DETAIL, detail]))
     return Verdict(
         t.dest,
-        "ok",
-        note,
+        state,
+        detail,
         result.size,
         actual,
         restamped=changed and stamped,
@@ -258,7 +321,8 @@ def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: Digest, 
     """
     r = t.receipt
     xxh3 = getattr(digest, "xxh3_128", None)
-    if r is not None and r.matches(before) and r.xxh3_128 == xxh3:
+    vouched = r is not None and r.unverified and t.expected_sha256 == r.sha256
+    if r is not None and r.matches(before) and r.xxh3_128 == xxh3 and not vouched:
         return True  # nothing to record
     from modelctl.store.locks import try_hold
 
@@ -288,11 +352,14 @@ def _restamp(layout: Layout, t: Target, before: os.stat_result, digest: Digest, 
                 commit=a.revision if a.revision and HEX40_RE.fullmatch(a.revision) else None,
                 revision=a.revision,
                 xxh3_128=xxh3,
+                verified="sha256",
             )
         else:
             new = replace(
                 r, size=after.st_size, mtime_ns=after.st_mtime_ns, inode=after.st_ino, xxh3_128=xxh3
             )
+            if vouched:  # the pin equals the sha256 recorded at install, and the bytes still are
+                new = replace(new, verified="sha256")
         try:
             receipts.write(layout, new)
         except OSError as exc:

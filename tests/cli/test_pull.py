@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from modelctl.store.layout import Layout
 from tests.helpers import inotify
 from tests.helpers.cli import Result, cli_env, run_cli
 from tests.helpers.hub import TestHub
@@ -116,7 +117,7 @@ def test_first_pull_places_file_and_receipt_second_transfers_nothing(puller, hub
     assert r.code == 0, r.err
     placed = puller.file("vae/ae.safetensors")
     assert sha(placed.read_bytes()) == sha(data)
-    receipt = json.loads((puller.models / ".modelctl/receipts/vae/ae.safetensors.json").read_text())
+    receipt = json.loads(Layout(puller.models).receipt("vae/ae.safetensors").read_text())
     assert receipt["sha256"] == sha(data)
     assert receipt["commit"] == hub.commit(REPO)
     assert receipt["size"] == len(data)
@@ -216,7 +217,7 @@ def test_corrupted_bytes_fail_with_both_hashes_and_place_nothing(puller, hub, tm
     assert r.err.count("error:") == 1
     assert sha(data) in r.err and "got " in r.err
     assert not puller.file("unet/m.gguf").exists()
-    assert not (puller.models / ".modelctl/receipts/unet/m.gguf.json").exists()
+    assert not Layout(puller.models).receipt("unet/m.gguf").exists()
 
 
 @pytest.mark.parametrize("statuses", [[429], [503, 503]])
@@ -377,7 +378,7 @@ def test_lock_wait_timeout_exits_5(puller, hub, tmp_path):
     man = manifest(tmp_path, hf_asset("unet/m.gguf", "unet/m.gguf"))
     from filelock import FileLock
 
-    lock_path = puller.models / ".modelctl/locks/unet__m.gguf.lock"
+    lock_path = Layout(puller.models).lock("unet/m.gguf")
     lock_path.parent.mkdir(parents=True)
     with FileLock(str(lock_path)):
         r = puller.pull(man, "--lock-timeout", "0.5")

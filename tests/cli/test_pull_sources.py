@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
+from modelctl.store.layout import Layout
 from tests.helpers.cli import Result, run_cli
 from tests.helpers.hub import TestHub
 from tests.helpers.tmpfs import small_tmpfs
@@ -51,7 +52,7 @@ def events(r: Result) -> list[dict[str, Any]]:
 
 
 def receipt(tmp: Path, dest: str) -> dict[str, Any]:
-    return json.loads((tmp / "models" / ".modelctl" / "receipts" / f"{dest}.json").read_text())
+    return json.loads(Layout(tmp / "models").receipt(dest).read_text())
 
 
 def leftovers(tmp: Path) -> list[str]:
@@ -69,7 +70,7 @@ def leftovers(tmp: Path) -> list[str]:
 
 def nothing_placed(tmp: Path, dest: str) -> None:
     assert not (tmp / "models" / dest).exists()
-    assert not (tmp / "models" / ".modelctl" / "receipts" / f"{dest}.json").exists()
+    assert not Layout(tmp / "models").receipt(dest).exists()
     assert leftovers(tmp) == []  # no partial, no partial state, no staged copy
 
 

@@ -1,12 +1,16 @@
 """A loopback HTTP proxy for tests: CONNECT tunnels (https) and absolute-form requests (http).
 
 It stands for a corporate proxy: it may demand `user:password` (407 otherwise), and it logs each
-request it passes on as (method, target, had valid credentials). Only loopback.
+request it passes on as (method, target, had valid credentials). With `rewrite_etags` it replaces
+the `ETag` and `X-Linked-Etag` of every plain-http response with its own opaque validator, as
+caching proxies and CDNs in front of a mirror do (RFC 9110 section 8.8.3: an entity tag is opaque
+to clients): the Hub's LFS sha256 and git blob ids are then gone. Only loopback.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import select
 import socket
@@ -22,8 +26,11 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connecti
 class TestProxy:
     __test__ = False
 
-    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, user: str | None = None, password: str | None = None, rewrite_etags: bool = False
+    ) -> None:
         self.creds = (user, password) if user else None
+        self.rewrite_etags = rewrite_etags
         self.log: list[tuple[str, str, bool]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -114,6 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
             resp = conn.getresponse()
             self.send_response(resp.status, resp.reason)
             for k, v in resp.getheaders():
+                if k.lower() in ("etag", "x-linked-etag") and self.proxy.rewrite_etags:
+                    v = '"proxy-' + hashlib.md5(v.encode()).hexdigest()[:12] + '"'
                 if k.lower() not in HOP_BY_HOP:
                     self.send_header(k, v)
             self.end_headers()

@@ -164,3 +164,17 @@ def test_git_blob_sha1_is_gits_object_id(tmp_path, content, oid):
     path = tmp_path / "f"
     path.write_bytes(content)
     assert git_blob_sha1(path, len(content)) == oid
+
+
+def test_a_size_only_install_is_unverified_until_a_pin_vouches_for_it(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    data = b"bytes nobody hashed at the source"
+    install(layout, "vae/v.safetensors", data, verified="size")
+    for mode in ("fast", "quick", "full"):
+        assert _states(layout, mode) == {"vae/v.safetensors": "unverified"}, mode
+    pinned = _asset("vae/v.safetensors", sha256=hashlib.sha256(data).hexdigest())
+    assert verify(layout, targets_for_assets(layout, [pinned]), "fast")[0].state == "ok"
+    assert verify(layout, targets_for_assets(layout, [pinned]), "full")[0].state == "ok"
+    receipt = receipts.read(layout, "vae/v.safetensors")
+    assert receipt is not None and receipt.verified == "sha256"  # the pin checked it: recorded
+    assert _states(layout, "fast") == {"vae/v.safetensors": "ok"}

@@ -103,17 +103,24 @@ def _print_verdicts(verdicts: list[Verdict], mode: str, root: str) -> None:
     import sys
 
     for v in verdicts:
-        if not v.ok or v.detail:  # an ok with a detail: re-stamped, or not recorded
+        if not v.ok or v.detail or v.restamped or v.state in ("adopted", "finished", "unverified"):
             detail = f"  ({v.detail})" if v.detail else ""
             sys.stdout.write(printable(f"{v.state:<10} {v.dest}{detail}") + "\n")
     bad = sum(not v.ok for v in verdicts)
+    unverified = sum(v.state == "unverified" for v in verdicts)
     how = {"fast": "stat vs receipt", "quick": "xxh3-128", "full": "sha256"}[mode]
+    # "intact" means unchanged since install; for a file no hash vouched for, that is all it means
+    caveat = (
+        f"; {unverified} of them checked by size only at install, no hash to check against"
+        if unverified
+        else ""
+    )
     if not verdicts:
         sys.stdout.write(f"nothing to verify in {root}\n")
     elif bad:
-        sys.stdout.write(f"{bad} of {len(verdicts)} files have a problem ({how})\n")
+        sys.stdout.write(f"{bad} of {len(verdicts)} files have a problem ({how}){caveat}\n")
     else:
-        sys.stdout.write(f"all {len(verdicts)} files intact ({how})\n")
+        sys.stdout.write(f"all {len(verdicts)} files intact ({how}){caveat}\n")
 
 
 # ------------------------------------------------------------------------------------ status
@@ -158,6 +165,7 @@ def status_command(
             "missing": sorted(d for d in inv.receipts if d not in inv.files),
         },
         "unmanaged": [{"path": f.relpath, "size": f.size} for f in inv.unmanaged],
+        "interrupted": [{"path": d, "size": r.size} for d, r in inv.interrupted.items()],
         "partials": [
             {"key": p.key, "bytes": p.written, "size": p.size, "source": _redact(p.source)}
             for p in inv.partials
@@ -201,6 +209,9 @@ def _print_status(data: dict[str, Any]) -> None:
     out.print(f"managed: {m['files']} files, {human_size(m['bytes'])}")
     for dest in m["missing"]:
         out.print(f"  missing (receipt without file): {escape(dest)}")
+    for f in data["interrupted"]:
+        out.print(f"interrupted install (receipt not yet written; the next pull, ensure or verify "
+                  f"finishes it): {escape(f['path'])}  {human_size(f['size'])}")  # fmt: skip
     if data["unmanaged"]:
         total = sum(f["size"] for f in data["unmanaged"])
         out.print(f"unmanaged (no receipt; never touched): {len(data['unmanaged'])} files, "

@@ -43,12 +43,24 @@ def pull_command(
     ] = 8,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Replace files at the destination modelctl did not install."),
+        typer.Option(
+            "--force",
+            help="Replace a file in the way: one modelctl did not install, one changed since "
+            "install, or one another stack's manifest installed.",
+        ),
     ] = False,
     allow_unverified: Annotated[
         bool,
         typer.Option(
             "--allow-unverified", help="Allow https:// and file:// sources without sha256."
+        ),
+    ] = False,
+    require_hash: Annotated[
+        bool,
+        typer.Option(
+            "--require-hash",
+            help="Refuse (exit 3) any file no sha256 or git blob id vouches for, instead of "
+            "checking its size only. Implied by --locked.",
         ),
     ] = False,
     no_check: Annotated[
@@ -116,6 +128,7 @@ def pull_command(
             force=force,
             dry_run=dry_run,
             allow_unverified=allow_unverified,
+            require_hash=require_hash or locked,
             min_free=min_free,
             lock_timeout=lock_timeout,
             timeout=timeout,
@@ -137,6 +150,8 @@ def pull_command(
 
 def _print_summary(summary: PullSummary) -> None:
     from modelctl.cli.output import human_size
+    from modelctl.cli.progress import CHECK_WORDS
+    from modelctl.store.receipts import UNVERIFIED
 
     got = [i for i in summary.items if i.state == "downloaded"]
     present = [i for i in summary.items if i.state == "present"]
@@ -144,6 +159,9 @@ def _print_summary(summary: PullSummary) -> None:
         f"pulled {len(got)} file(s) ({human_size(summary.fetched)} transferred), "
         f"{len(present)} already present"
     )
+    for item in got + present:
+        if item.verified in UNVERIFIED:  # never let "pulled" read as "verified"
+            print(f"  {item.dest}: {CHECK_WORDS[item.verified]}")
 
 
 def _print_plan(summary: PullSummary) -> None:
