@@ -24,7 +24,7 @@ from modelctl.errors import BadInput, SourceError
 from modelctl.redact import redact
 
 if TYPE_CHECKING:
-    from modelctl.transfer.retry import RetryPolicy
+    from modelctl.transfer.retry import RetryPolicy, SpeedWatch
 
 FIRST_BLOCK = 64 << 10
 MAX_BLOCK = 1 << 20
@@ -107,13 +107,20 @@ class RemoteSource:
         self._block = min(self._block * 2, MAX_BLOCK)
 
     def _get(self, first: int, last: int) -> None:
-        """`_get_once` under the retry policy; the last failure becomes one SourceError."""
+        """`_get_once` under the retry policy; the last failure becomes one SourceError.
+
+        A retry asks only for what is still missing: an attempt that failed part-way kept the
+        bytes it had appended (asking from `first` again would append them twice), and counts as
+        progress when it brought new ones at a speed the policy accepts.
+        """
         from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, RedirectError
+        from modelctl.transfer.retry import TooSlow
 
         tries = self._retry.start()
         while True:
+            watch = self._retry.watch()
             try:
-                self._get_once(first, last)
+                self._get_once(max(first, len(self._data)), last, watch)
                 return
             except HttpStatusError as exc:
                 wait = tries.failed(exc)
@@ -125,16 +132,18 @@ class RemoteSource:
                     "the server redirects where modelctl will not follow; use another URL",
                 ) from None
             except NETWORK_ERRORS as exc:
+                if not watch.slow:
+                    tries.reached(len(self._data))
                 wait = tries.failed(exc)
                 if wait is None:
+                    what = f"too slow: {exc}" if isinstance(exc, TooSlow) else type(exc).__name__
                     raise SourceError(
-                        f"{self.name}: network error while reading the header: "
-                        f"{type(exc).__name__}",
+                        f"{self.name}: network error while reading the header: {what}",
                         "check the network, a proxy, or HF_ENDPOINT",
                     ) from None
             time.sleep(wait)
 
-    def _get_once(self, first: int, last: int) -> None:
+    def _get_once(self, first: int, last: int, watch: SpeedWatch) -> None:
         from modelctl.transfer.http import headers_for_redirect
 
         headers = {**self.headers, "range": f"bytes={first}-{last}"}
@@ -169,11 +178,11 @@ class RemoteSource:
                     "it ignores Range requests; download the file and inspect the local copy",
                 )
             last = min(last, self._size - 1)
-            self._read_body(resp, skip, last - first + 1)
+            self._read_body(resp, skip, last - first + 1, watch)
         finally:
             resp.close(reuse=resp.raw.isclosed())
 
-    def _read_body(self, resp: Any, skip: int, length: int) -> None:
+    def _read_body(self, resp: Any, skip: int, length: int, watch: SpeedWatch) -> None:
         remaining_skip, remaining = skip, length
         buf = bytearray(min(1 << 20, max(skip + length, 1)))
         view = memoryview(buf)
@@ -191,6 +200,7 @@ class RemoteSource:
             take = min(n - used, remaining)
             self._data += view[used : used + take]
             remaining -= take
+            watch.add(n)
 
     def _content_range(self, value: str) -> tuple[int, int | None]:
         m = _CONTENT_RANGE.match(value.strip())
