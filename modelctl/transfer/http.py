@@ -118,8 +118,17 @@ class Response:
         byte already received: what came before it is written and resumed from.
         """
         raw = self.raw
-        if raw.chunked or raw.length is None or raw.fp is None:
-            return raw.readinto(buf)
+        if raw.fp is None:
+            return 0
+        if raw.chunked:  # read1 stops at what one read brought (HTTPResponse._read1_chunked)
+            data = raw.read1(len(buf))
+            buf[: len(data)] = data
+            return len(data)
+        if raw.length is None:  # the body ends where the server closes (RFC 9112 section 6.3)
+            n = raw.fp.readinto1(buf)
+            if not n:
+                raw.close()
+            return n
         if raw.length == 0:
             raw.close()
             return 0
@@ -304,7 +313,8 @@ class Pool:
 
         Each of those socket timeouts bounds one wait; a server sending its status line a byte a
         second never lets one expire. A timer shuts the socket down when the time is up (the
-        blocked read then ends), and what that read raises becomes `TooSlow`.
+        blocked read then ends), and what that read raises, or the head it returns, becomes
+        `TooSlow`.
         """
         limit = self.connect_timeout + self.read_timeout
         fired = threading.Event()
@@ -319,14 +329,17 @@ class Pool:
         timer = threading.Timer(limit, cut)
         timer.daemon = True
         timer.start()
+        late = TooSlow(f"no complete answer within {limit:g} s")
         try:
             yield
         except (OSError, http.client.HTTPException) as exc:
             if fired.is_set():
-                raise TooSlow(f"no complete answer within {limit:.0f} s") from exc
+                raise late from exc
             raise
         finally:
             timer.cancel()
+        if fired.is_set():  # http.client may take a head cut short for a whole one
+            raise late
 
 
 class Address(NamedTuple):
@@ -345,8 +358,9 @@ _HOST = re.compile(r"[A-Za-z0-9._-]+")
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 
-def split_url(url: str) -> Address:
-    """`url` checked for `Pool`: http(s), a host, a port in 1-65535; a RedirectError otherwise.
+def split_url(url: str, what: str = "cannot fetch") -> Address:
+    """`url` checked for `Pool`: http(s), a host, a port in 1-65535; a RedirectError otherwise,
+    whose message starts with `what` (and names the URL, redacted).
 
     urlsplit raises ValueError for a port that is not a number or out of range and for a bad
     IPv6 literal; a host outside ASCII is IDNA-encoded (as http.client would, later and without
@@ -358,13 +372,13 @@ def split_url(url: str) -> Address:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise RedirectError(f"cannot fetch {redact(url)}: not a valid URL ({exc})") from None
+        raise RedirectError(f"{what} {redact(url)}: not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RedirectError(f"cannot fetch {redact(url)}: not an http(s) URL with a host")
+        raise RedirectError(f"{what} {redact(url)}: not an http(s) URL with a host")
     host = _ascii_host(unquote(parts.hostname))
     if host is None or port == 0:
-        what = "port 0" if host else "a host name that is not valid"
-        raise RedirectError(f"cannot fetch {redact(url)}: not a valid URL ({what})")
+        why = "port 0" if host else "not a valid host name"
+        raise RedirectError(f"{what} {redact(url)}: not a valid URL ({why})")
     port = port or (443 if parts.scheme == "https" else 80)
     netloc = f"[{host}]" if ":" in host else host
     if parts.port:
@@ -394,22 +408,18 @@ def redirect_target(url: str, location: str) -> str:
     sent; the ones outside printable ASCII are percent-encoded (UTF-8 from a server comes out as
     its UTF-8 escapes), as requests' `requote_uri` does, and the fragment is dropped.
     """
+    what = "redirected to"
     try:
         sent = location.strip().encode("latin-1")
-    except UnicodeEncodeError:
-        raise RedirectError(f"a redirect from {redact(url)} to an invalid URL") from None
+    except UnicodeEncodeError:  # not from http.client: a str beyond ISO-8859-1
+        sent = location.strip().encode("utf-8")
+    quoted = quote(sent, safe=_URL_SAFE)
     try:
-        joined = urljoin(url, quote(sent, safe=_URL_SAFE))
-        parts = urlsplit(joined)
+        parts = urlsplit(urljoin(url, quoted))
     except ValueError as exc:
-        raise RedirectError(
-            f"a redirect from {redact(url)} to an invalid URL ({exc}): {redact(location)}"
-        ) from None
+        raise RedirectError(f"{what} {redact(quoted)}: not a valid URL ({exc})") from None
     target = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
-    try:
-        split_url(target)
-    except RedirectError as exc:
-        raise RedirectError(f"a redirect from {redact(url)}: {exc}") from None
+    split_url(target, what)
     return target
 
 

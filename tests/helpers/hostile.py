@@ -172,6 +172,8 @@ class HostileServer:
 
     def __exit__(self, *exc: object) -> None:
         self._stopping.set()
+        with contextlib.suppress(OSError):  # wakes the accept() (close alone does not, on Linux)
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             socks = list(self._socks)
