@@ -117,8 +117,8 @@ class RemoteSource:
         from modelctl.transfer.retry import TooSlow
 
         tries = self._retry.start()
+        watch = self._retry.watch()
         while True:
-            watch = self._retry.watch()
             try:
                 self._get_once(max(first, len(self._data)), last, watch)
                 return
@@ -132,7 +132,7 @@ class RemoteSource:
                     "the server redirects where modelctl will not follow; use another URL",
                 ) from None
             except NETWORK_ERRORS as exc:
-                if not watch.slow:
+                if not watch.settle():
                     tries.reached(len(self._data))
                 wait = tries.failed(exc)
                 if wait is None:
@@ -141,7 +141,8 @@ class RemoteSource:
                         f"{self.name}: network error while reading the header: {what}",
                         "check the network, a proxy, or HF_ENDPOINT",
                     ) from None
-            time.sleep(wait)
+            with watch.paused():
+                time.sleep(wait)
 
     def _get_once(self, first: int, last: int, watch: SpeedWatch) -> None:
         from modelctl.transfer.http import headers_for_redirect
@@ -200,7 +201,8 @@ class RemoteSource:
             take = min(n - used, remaining)
             self._data += view[used : used + take]
             remaining -= take
-            watch.add(n)
+            watch.count(n)
+            watch.check()
 
     def _content_range(self, value: str) -> tuple[int, int | None]:
         m = _CONTENT_RANGE.match(value.strip())

@@ -32,6 +32,7 @@ from modelctl.transfer.retry import (
     LOW_SPEED_LIMIT_ENV,
     LOW_SPEED_TIME_ENV,
     RetryState,
+    SpeedWatch,
     TooSlow,
     untrusted_certificate,
 )
@@ -81,24 +82,31 @@ def _status_hint(status: int) -> str:
     return "the server refused the request; try again later"
 
 
-def on_network_error(job: Job, exc: BaseException, tries: RetryState) -> None:
+def on_network_error(
+    job: Job, exc: BaseException, tries: RetryState, slow: str | None = None
+) -> None:
     """A dropped, stalled, too slow or unreachable connection, or an answer that breaks the
-    protocol: back off or raise (the caller has told `tries` whether the attempt made progress).
-    A bad redirect stops the download."""
+    protocol: back off or raise (the caller has told `tries` whether the attempt made progress,
+    and says in `slow` when the stream is slower than the speed rule). A bad redirect stops the
+    download."""
     if isinstance(exc, RedirectError):
         raise SourceError(
             f"{job.remote.display}: {exc}",
             "the server redirects where modelctl will not follow (a loop, https to http, or a "
             "URL that is not valid); report it to the source, or use another URL",
         ) from None
-    backoff(job, exc, tries)
+    backoff(job, exc, tries, slow=slow)
 
 
-def backoff(job: Job, exc: BaseException, tries: RetryState, judged: bool = False) -> None:
+def backoff(
+    job: Job, exc: BaseException, tries: RetryState, judged: bool = False,
+    slow: str | None = None,
+) -> None:  # fmt: skip
     """Wait as the policy says before the next attempt; raise when it says stop.
 
     With `judged`, the caller has decided that another attempt may help (a 416 after a resume:
-    the file starts over), so the policy only counts it; else it judges `exc` too.
+    the file starts over), so the policy only counts it; else it judges `exc` too. `slow` (the
+    speed rule's verdict on the stream) goes into the message.
     """
     wait = tries.failed(None if judged else exc, job.discarded, job.size)
     if wait is not None:
@@ -106,13 +114,21 @@ def backoff(job: Job, exc: BaseException, tries: RetryState, judged: bool = Fals
         return
     what = f"HTTP {exc.status}" if isinstance(exc, HttpStatusError) else describe(exc)
     why = f"giving up {tries.stopped}: " if tries.stopped else ""
+    if slow and not isinstance(exc, TooSlow):
+        what += f" (the stream is {slow})"
     raise SourceError(
-        f"{job.remote.display}: {why}{what}", _network_hint(job.url, exc) or _stop_hint(exc)
+        f"{job.remote.display}: {why}{what}",
+        _network_hint(job.url, exc) or _stop_hint(exc, slow is not None),
     ) from None
 
 
-def _stop_hint(exc: BaseException) -> str:
-    if isinstance(exc, TooSlow):
+def slowness(watch: SpeedWatch) -> str | None:
+    """The speed rule's verdict on a stream that is slow, for the message; None when it is not."""
+    return watch.verdict() if watch.slow else None
+
+
+def _stop_hint(exc: BaseException, slow: bool) -> str:
+    if slow or isinstance(exc, TooSlow):
         return (
             f"{KEPT}; on a link this slow set {LOW_SPEED_LIMIT_ENV}=0 (or lower it, or raise "
             f"{LOW_SPEED_TIME_ENV})"
@@ -139,15 +155,16 @@ def _network_hint(url: str, exc: BaseException) -> str | None:
 
 
 def describe(exc: BaseException) -> str:
+    """`exc` in a few words, on one line (a server's status line may end in CRLF)."""
     if isinstance(exc, TooSlow):
         return f"too slow: {exc}"
     if isinstance(exc, BadAnswer):
-        return redact(str(exc))
+        return redact(" ".join(str(exc).split()))
     if isinstance(exc, TimeoutError):
         return "no data received (stalled connection)"
     if isinstance(exc, http.client.IncompleteRead):
         return "connection closed mid-body"
-    return redact(f"{type(exc).__name__}: {exc}")
+    return redact(" ".join(f"{type(exc).__name__}: {exc}".split()))
 
 
 def sleep(job: Job, seconds: float) -> None:

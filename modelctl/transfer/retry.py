@@ -33,9 +33,10 @@ thing everywhere:
 - When an exchange is too slow to go on with (`SpeedWatch`): below `low_speed_limit` bytes/s on
   average over `low_speed_time` seconds, as curl's `--speed-limit` / `--speed-time`
   (CURLOPT_LOW_SPEED_LIMIT / CURLOPT_LOW_SPEED_TIME, curl/curl lib/speedcheck.c, curl-8_11_0).
-  It raises `TooSlow`, a timeout: the attempt fails and is retried like a stall, and what it
-  received is kept but is no progress, so a server trickling a byte a second fails in bounded
-  time instead of holding a pull forever.
+  It raises `TooSlow`, a timeout: the attempt fails and is retried like a stall, and what the
+  stream receives is kept but is no progress until it is fast again, so a server trickling a
+  byte a second (or answering each request with a byte) fails in bounded time instead of
+  holding a pull forever.
 
 Read where a policy is built (`RetryPolicy.from_env`), so tests can be quick without changing
 what is retried: `MODELCTL_RETRY_MAX_DELAY` (seconds, >= 0) caps every single wait, backoff and
@@ -45,11 +46,12 @@ what is retried: `MODELCTL_RETRY_MAX_DELAY` (seconds, >= 0) caps every single wa
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -161,7 +163,7 @@ class RetryPolicy:
         return max(size or 0, self.wasted_floor)
 
     def watch(self) -> SpeedWatch:
-        """The speed rule for one exchange, started now."""
+        """The speed rule for one stream, started now."""
         return SpeedWatch(self.low_speed_limit, self.low_speed_time)
 
     def call(self, fn: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
@@ -228,24 +230,28 @@ class RetryState:
             )
             return None
         if self.failures > self.policy.attempts:
-            self.stopped = f"after {self.failures - 1} retries without new data"
+            self.stopped = f"after {self.failures - 1} retries without progress"
             return None
         wait = self.policy.delay(self.failures, retry_after_of(exc) if exc is not None else None)
         if now + wait - self._since > self.policy.budget:
-            self.stopped = f"after failing for {now - self._since:.0f} s without new data"
+            self.stopped = f"after failing for {now - self._since:.0f} s without progress"
             return None
         return wait
 
 
 class SpeedWatch:
-    """The speed rule over one exchange, as curl's `Curl_speedcheck` (curl/curl
+    """The speed rule over one stream, as curl's `Curl_speedcheck` (curl/curl
     lib/speedcheck.c, curl-8_11_0): received bytes are counted in windows of `window` seconds;
-    a window that ends with fewer than `limit` bytes per second raises `TooSlow`. A limit of 0
-    (or less) never does.
+    a window that ends with fewer than `limit` bytes per second is slow. A limit of 0 (or less)
+    turns the rule off.
 
-    curl ends the whole transfer there; here it ends the attempt, which the retry policy counts as
-    a failure without progress. A zero-byte stall is the read timeout's (`--stall-timeout`);
-    this catches the trickle that keeps a read timeout from ever firing.
+    curl ends the whole transfer there; here `check` raises `TooSlow`, which ends the attempt
+    (the policy counts it as a failure), and the stream stays `slow` until a window ends fast
+    enough: meanwhile nothing it receives is progress. A window spans the stream's attempts, so
+    a server that answers every request with a few bytes is judged as a trickle over one
+    connection is; the waits between attempts (`paused`) are not the server's time and do not
+    count. A zero-byte stall is the read timeout's (`--stall-timeout`); this catches the
+    trickle that keeps a read timeout from ever firing.
     """
 
     def __init__(
@@ -254,27 +260,52 @@ class SpeedWatch:
         self.limit = limit
         self.window = window
         self.clock = clock
-        self.slow = False  # set once `TooSlow` was raised: the attempt's bytes are no progress
+        self.slow = False  # the last window that ended was too slow
         self._mark = clock()
         self._got = 0
+        self._last = (0.0, 0)  # the last window judged: its seconds and bytes
 
-    def add(self, n: int) -> None:
-        """`n` more bytes arrived (0: a read returned nothing new); raise `TooSlow` at the end of
-        a window that was too slow."""
-        if self.limit <= 0:
-            return
+    def count(self, n: int) -> None:
+        """`n` more bytes arrived."""
         self._got += n
+
+    def check(self) -> None:
+        """Raise `TooSlow` when a window just ended too slow."""
+        if self._judge():
+            raise TooSlow(self.verdict())
+
+    def verdict(self) -> str:
+        """The last window judged, in words: `slower than 1024 bytes/s for 60 s (…)`."""
+        seconds, got = self._last
+        return f"slower than {self.limit:g} bytes/s for {seconds:.3g} s ({got} bytes received)"
+
+    def settle(self) -> bool:
+        """After an attempt failed: judge the window if it has ended; whether the stream is slow
+        (then what the attempt brought is no progress)."""
+        self._judge()
+        return self.slow
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """A wait between attempts: its time is taken out of the window."""
+        began = self.clock()
+        try:
+            yield
+        finally:
+            self._mark += self.clock() - began
+
+    def _judge(self) -> bool:
+        """Close the window if it has lasted `window` seconds; True when it was too slow."""
+        if self.limit <= 0:
+            return False
         now = self.clock()
         elapsed = now - self._mark
         if elapsed < self.window:
-            return
-        if self._got < self.limit * elapsed:
-            self.slow = True
-            raise TooSlow(
-                f"slower than {self.limit:.0f} bytes/s for {elapsed:.0f} s "
-                f"({self._got} bytes received)"
-            )
+            return False
+        self._last = (elapsed, self._got)
+        self.slow = self._got < self.limit * elapsed
         self._mark, self._got = now, 0
+        return self.slow
 
 
 def _mib(n: int) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelctl.errors import SourceError, TimedOut
-from modelctl.transfer.failures import on_network_error, on_status
+from modelctl.transfer.failures import on_network_error, on_status, slowness
 from modelctl.transfer.http import NETWORK_OR_REDIRECT, BadAnswer, HttpStatusError, Pool
 from modelctl.transfer.job import (
     SOLO_BUFFERS,
@@ -146,6 +146,7 @@ def _segment_worker(job: Job, sched: Scheduler, buffer_size: int, count: int) ->
     bufs = Buffers(buffer_size, count)
     seg: Segment | None = None
     tries = job.opts.retry.start()
+    watch = job.opts.retry.watch()
     try:
         while True:
             if buffer_size > SEGMENT_BUFFER and not sched.solo:  # the lone stream, now one of many
@@ -156,20 +157,22 @@ def _segment_worker(job: Job, sched: Scheduler, buffer_size: int, count: int) ->
             while seg.pos < seg.end:
                 job.check()
                 before = seg.pos
-                watch = job.opts.retry.watch()
                 try:
                     _fetch_piece(job, pool, seg, bufs, watch)
-                    tries.progressed()
+                    if not watch.slow:
+                        tries.progressed()
                 except HttpStatusError as exc:
                     if exc.status == 416:
                         raise Restart() from None
-                    on_status(job, exc, tries)
+                    with watch.paused():
+                        on_status(job, exc, tries)
                 except (Restart, DiskError, Cancelled, TimedOut, SourceError):
                     raise
                 except NETWORK_OR_REDIRECT as exc:
-                    if seg.pos > before and not watch.slow:  # this stream's own new bytes
+                    if not watch.settle() and seg.pos > before:  # this stream's own new bytes
                         tries.progressed()
-                    on_network_error(job, exc, tries)
+                    with watch.paused():
+                        on_network_error(job, exc, tries, slowness(watch))
     finally:
         pool.close()
 
@@ -207,11 +210,12 @@ def _fetch_piece(job: Job, pool: Pool, seg: Segment, bufs: Buffers, watch: Speed
                 seg.pos += n
             else:
                 bufs.put(buf)
+            watch.count(n)
             if exc is not None:
                 raise exc
             if ended and seg.pos < seg.end:
                 raise http.client.IncompleteRead(b"", seg.end - seg.pos)
-            watch.add(n)
+            watch.check()
         reusable = seg.end == asked_end
     finally:
         resp.close(reuse=reusable)

@@ -11,7 +11,8 @@ answer is remembered for the next resume.
 Progress, for the retry policy, is a contiguous prefix longer than any this stream held before
 (`RetryState.reached`): a server that drops every answer after 1 MiB and ignores Range sends a
 new 1 MiB each time, but never more than the first time, so the count of failures runs out.
-Bytes from an attempt that the speed rule ended (`TooSlow`) are kept, but are no progress.
+Bytes that arrive while the stream is slower than the speed rule (`SpeedWatch`, one per stream,
+across its attempts) are kept, but are no progress.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ import http.client
 from urllib.parse import unquote, urlsplit
 
 from modelctl.errors import SourceError, TimedOut
-from modelctl.transfer.failures import backoff, on_network_error, on_status, size_changed
+from modelctl.transfer.failures import (
+    backoff,
+    on_network_error,
+    on_status,
+    size_changed,
+    slowness,
+)
 from modelctl.transfer.http import (
     NETWORK_OR_REDIRECT,
     BadAnswer,
@@ -38,13 +45,14 @@ from modelctl.transfer.job import (
     Job,
     fill,
 )
-from modelctl.transfer.retry import SpeedWatch
+from modelctl.transfer.retry import RetryState, SpeedWatch
 
 
 def single_stream(job: Job) -> None:
     pool = Pool(job.opts.connect_timeout, job.opts.stall_timeout)
     bufs = Buffers(job.opts.buffer_size, SOLO_BUFFERS)
     tries = job.opts.retry.start()
+    watch = job.opts.retry.watch()
     try:
         while True:
             job.check()
@@ -54,7 +62,6 @@ def single_stream(job: Job) -> None:
                     job.restart()
                     continue
                 return
-            watch = job.opts.retry.watch()
             try:
                 resp = open_stream(job, pool, start)
                 try:
@@ -63,20 +70,27 @@ def single_stream(job: Job) -> None:
                 finally:
                     resp.close(reuse=True)
             except HttpStatusError as exc:
-                if exc.status == 416 and start > 0:  # the partial is past the file's end?
-                    size_changed(job, content_range(exc.headers.get("content-range")))
-                    job.restart()
-                    backoff(job, exc, tries, judged=True)
-                    continue
-                on_status(job, exc, tries)
+                with watch.paused():
+                    _refused(job, exc, tries, start)
             except (DiskError, Cancelled, TimedOut, SourceError):
                 raise
             except NETWORK_OR_REDIRECT as exc:
-                if not watch.slow:
+                if not watch.settle():
                     tries.reached(job.written.prefix())
-                on_network_error(job, exc, tries)
+                with watch.paused():
+                    on_network_error(job, exc, tries, slowness(watch))
     finally:
         pool.close()
+
+
+def _refused(job: Job, exc: HttpStatusError, tries: RetryState, start: int) -> None:
+    """An error status; a 416 to a resume (the partial past the file's end?) starts over."""
+    if exc.status == 416 and start > 0:
+        size_changed(job, content_range(exc.headers.get("content-range")))
+        job.restart()
+        backoff(job, exc, tries, judged=True)
+        return
+    on_status(job, exc, tries)
 
 
 def resp_start(resp: Response, asked: int) -> int:
@@ -129,7 +143,7 @@ def consume(
     """Copy the body of `resp` to the file from offset `pos`; True when the file is complete.
 
     Every read is counted by `watch`, which raises `TooSlow` (after the bytes are written) when
-    the answer arrives slower than the speed rule allows."""
+    the stream receives slower than the speed rule allows."""
     refuse_html(job, resp)
     limit = job.size if end is None else end
     if resp.status == 200 and job.size is not None:
@@ -151,6 +165,7 @@ def consume(
             pos += n
         else:
             bufs.put(buf)
+        watch.count(n)
         if exc is not None:
             raise exc
         if ended:
@@ -159,7 +174,7 @@ def consume(
             if job.size is None:
                 job.size = pos
             return True
-        watch.add(n)
+        watch.check()
 
 
 def remember(job: Job, resp: Response) -> None:

@@ -121,7 +121,7 @@ def test_a_server_dropping_every_answer_after_1_mib_fails_and_the_partial_resume
 
     server.answer = head_then(cut)
     r = pull(server, tmp_path, env)
-    failed(r, tmp_path, "giving up after 6 retries without new data", "connection closed")
+    failed(r, tmp_path, "giving up after 6 retries without progress", "connection closed")
     assert "partial download is kept" in r.err
     assert len(server.gets()) == 7
     resumes_from(server, tmp_path, env, MiB)

@@ -112,7 +112,7 @@ def test_a_server_that_drops_every_answer_and_ignores_range_stops(tmp_path: Path
 
     with HostileServer(cut) as srv:
         out = pull(srv, tmp_path)
-        err = failed(out, f"after {ATTEMPTS} retries without new data", "connection closed")
+        err = failed(out, f"after {ATTEMPTS} retries without progress", "connection closed")
         assert "partial download is kept" in (err.hint or "")
         assert len(srv.gets()) == ATTEMPTS + 1
         assert out.held() == DATA[:MiB]  # the last start over's first MiB, at offset 0
@@ -160,6 +160,27 @@ def test_a_trickle_fails_by_the_speed_rule_and_keeps_what_came(tmp_path: Path) -
         assert 0 < held < 1000 and out.held() == DATA[:held]
         assert [r.range_start() or 0 for r in gets] == sorted(r.range_start() or 0 for r in gets)
         resumes(out, tmp_path, srv, held)
+
+
+def test_a_server_answering_each_request_with_one_byte_is_a_trickle_too(tmp_path: Path) -> None:
+    """Each answer is a well-formed 206 for the next byte only: every attempt brings a new byte,
+    quickly. The speed rule's window spans the attempts, so the stream is judged slow and its
+    bytes stop counting as progress; it ends as a trickle over one connection would."""
+
+    def one_byte(req: Request, reply: Reply) -> None:
+        start = req.range_start() or 0
+        reply.head(206, {"Content-Range": f"bytes {start}-{start}/{len(DATA)}",
+                         "Content-Length": "1"})  # fmt: skip
+        reply.body(DATA[start : start + 1])
+
+    policy = RetryPolicy(max_delay=0.0, low_speed_limit=100_000, low_speed_time=0.3)
+    with HostileServer(one_byte) as srv:
+        out = pull(srv, tmp_path, policy=policy)
+        err = failed(out, f"after {ATTEMPTS} retries without progress", "connection closed",
+                     "(the stream is slower than 100000 bytes/s for 0.3")  # fmt: skip
+        assert "MODELCTL_LOW_SPEED_LIMIT=0" in (err.hint or "")
+        held = len(out.held())
+        assert ATTEMPTS < held < 30_000 and held <= len(srv.gets())
 
 
 def test_a_status_line_trickled_a_byte_at_a_time_ends_the_attempt(tmp_path: Path) -> None:
@@ -227,7 +248,7 @@ def test_a_206_that_is_not_the_range_asked_for_is_a_protocol_failure(
 
     with HostileServer(first_mib_then(wrong)) as srv:
         out = pull(srv, tmp_path)
-        err = failed(out, f"after {ATTEMPTS} retries without new data")
+        err = failed(out, f"after {ATTEMPTS} retries without progress")
         assert "Content-Range" in err.message
         assert "does not resume downloads correctly" in (err.hint or "")
         assert [r.range for r in srv.gets()] == [None] + [f"bytes={MiB}-"] * ATTEMPTS
@@ -340,7 +361,7 @@ def test_a_reset_in_the_middle_of_the_headers_is_retried_and_bounded(tmp_path: P
 
     with HostileServer(half_head) as srv:
         out = pull(srv, tmp_path)
-        failed(out, f"after {ATTEMPTS} retries without new data")
+        failed(out, f"after {ATTEMPTS} retries without progress")
         assert len(srv.gets()) == ATTEMPTS + 1
         resumes(out, tmp_path, srv, 0)
 
@@ -382,7 +403,7 @@ def test_pieces_that_trickle_fail_by_the_speed_rule(tmp_path: Path) -> None:
 
     with HostileServer(trickle) as srv:
         out = pull(srv, tmp_path, connections=4, segment_threshold=MiB)
-        failed(out, "too slow", f"after {ATTEMPTS} retries without new data")
+        failed(out, "too slow", f"after {ATTEMPTS} retries without progress")
         assert ATTEMPTS + 1 <= len(srv.gets()) <= 4 * (ATTEMPTS + 1)
         assert 0 < out.held_right() < 4000
 

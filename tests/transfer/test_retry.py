@@ -328,7 +328,7 @@ def test_progress_is_more_bytes_held_than_ever_not_bytes_received() -> None:
         assert tries.failed() == 0.0
     assert not tries.reached(512 << 10)
     assert tries.failed() is None
-    assert tries.stopped == "after 3 retries without new data"
+    assert tries.stopped == "after 3 retries without progress"
     assert tries.reached((1 << 20) + 1) and tries.failures == 0  # one byte more: progress
 
 
@@ -367,27 +367,49 @@ def test_the_speed_rule_judges_whole_windows() -> None:
     watch = SpeedWatch(1000, 10, clock)
     for second in range(1, 10):  # nothing for 9 s: the window is not over, nothing judged
         clock.now = second
-        watch.add(0)
+        watch.check()
     clock.now = 10
-    watch.add(10_000)  # 10,000 bytes in 10 s: exactly the limit, a new window starts
+    watch.count(10_000)
+    watch.check()  # 10,000 bytes in 10 s: exactly the limit, a new window starts
     assert not watch.slow
     clock.now = 15
-    watch.add(100_000)  # a burst
+    watch.count(100_000)  # a burst
     clock.now = 20
-    watch.add(0)  # 100 kB in the window's 10 s: fast enough
+    watch.check()  # 100 kB in the window's 10 s: fast enough
     clock.now = 30
+    watch.count(9_999)
     with pytest.raises(TooSlow, match=r"slower than 1000 bytes/s for 10 s \(9999 bytes received\)"):
-        watch.add(9999)
+        watch.check()
     assert watch.slow
     assert isinstance(TooSlow("x"), TimeoutError) and POLICY.retryable(TooSlow("x"))
+
+
+def test_a_slow_stream_stays_slow_until_a_window_ends_fast() -> None:
+    """What a slow stream receives is no progress until a whole window was fast again; the
+    waits between attempts are not part of any window."""
+    clock = Clock()
+    watch = SpeedWatch(1000, 10, clock)
+    clock.now = 10
+    assert watch.settle()  # a window with nothing in it ended: slow
+    clock.now = 15
+    watch.count(50_000)
+    assert watch.settle()  # half a window, however fast: still slow
+    with watch.paused():
+        clock.now = 100  # a backoff of 85 s
+    clock.now = 105
+    assert not watch.settle()  # 50 kB in the window's 10 s of attempts: fast again
+    clock.now = 200
+    with watch.paused():
+        clock.now = 1000
+    assert watch.settle()  # 95 s of attempts without a byte
 
 
 def test_a_speed_limit_of_zero_turns_the_rule_off() -> None:
     clock = Clock()
     watch = SpeedWatch(0, 1, clock)
-    clock.now += 3600
-    watch.add(0)
-    assert not watch.slow
+    clock.now = 3600
+    watch.check()
+    assert not watch.settle()
 
 
 def test_the_speed_rule_from_the_environment() -> None:
