@@ -68,7 +68,8 @@ MiB = 1 << 20
 # huggingface_hub's client (httpx2) raises these for a timeout or a broken exchange; matched by
 # name so that asking does not import it (huggingface_hub/utils/_http.py, v2.4.0)
 _HUB_CLIENT_RETRYABLE = frozenset({"TimeoutException", "NetworkError", "RemoteProtocolError"})
-_HUB_CLIENT_TRANSPORT = frozenset({"TransportError", *_HUB_CLIENT_RETRYABLE})
+# ... and TooManyRedirects (a RequestError, not a TransportError): a failed exchange, never retried
+_HUB_CLIENT_TRANSPORT = frozenset({"TransportError", "TooManyRedirects", *_HUB_CLIENT_RETRYABLE})
 # OSError subclasses of huggingface_hub.errors that no wait can fix
 _NEVER = frozenset({"OfflineModeIsEnabled", "EntryNotFoundError"})
 
@@ -379,7 +380,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 def transport_error(exc: BaseException) -> bool:
     """A failure of the exchange itself rather than an answer: a socket error, a broken HTTP
-    message, or huggingface_hub's client's transport errors (its TransportError family)."""
+    message, or huggingface_hub's client's transport errors (its TransportError family, and
+    TooManyRedirects: a redirect loop is the exchange's failure, and must become one message)."""
     import http.client  # already imported by whoever raised one; not at start-up
 
     if isinstance(exc, OSError | http.client.HTTPException):

@@ -36,6 +36,7 @@ from modelctl.transfer.retry import (
     retry_after_of,
     retryable_error,
     status_of,
+    transport_error,
 )
 
 URL = "https://hub.example/org/repo/resolve/main/m.gguf"
@@ -119,6 +120,12 @@ def test_network_errors_are_retried(exc: BaseException) -> None:
     assert retryable_error(exc) and POLICY.retryable(exc)
 
 
+def test_a_redirect_loop_of_the_hub_client_is_a_transport_error_not_retried() -> None:
+    """So `sources.hf.ask_hub` words it (exit 3) instead of letting it through (exit 70)."""
+    loop = httpx2.TooManyRedirects("Exceeded 20 redirects")
+    assert transport_error(loop) and not POLICY.retryable(loop)
+
+
 def test_a_real_refused_connection_is_retried() -> None:
     assert POLICY.retryable(_refused())
 
@@ -143,6 +150,7 @@ def _cert_failure_inside_hub_client() -> httpx2.ConnectError:
         OSError("Tunnel connection failed: 403 Forbidden"),
         OfflineModeIsEnabled("offline"),
         httpx2.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'"),
+        httpx2.TooManyRedirects("Exceeded 20 redirects"),
         ValueError("a bug"),
         KeyError("x"),
         SourceError("ours", "already worded"),
