@@ -117,6 +117,7 @@ class RemoteSource:
         from modelctl.transfer.retry import TooSlow
 
         tries = self._retry.start()
+        tries.reached(len(self._data))  # only bytes beyond those are progress
         watch = self._retry.watch()
         while True:
             try:

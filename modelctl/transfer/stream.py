@@ -52,6 +52,7 @@ def single_stream(job: Job) -> None:
     pool = Pool(job.opts.connect_timeout, job.opts.stall_timeout)
     bufs = Buffers(job.opts.buffer_size, SOLO_BUFFERS)
     tries = job.opts.retry.start()
+    tries.reached(job.written.prefix())  # what an earlier run left is no progress of this one
     watch = job.opts.retry.watch()
     try:
         while True:

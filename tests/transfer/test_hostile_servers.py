@@ -257,6 +257,28 @@ def test_a_206_that_is_not_the_range_asked_for_is_a_protocol_failure(
         resumes(out, tmp_path, srv, MiB)
 
 
+def test_what_an_earlier_run_left_is_no_progress_of_this_one(tmp_path: Path) -> None:
+    """A partial of 1 MiB from an earlier run, a server whose every 206 starts at 0: the kept
+    prefix does not count as progress on the first failure, so the count is the same as for a
+    fresh download, and the prefix is left as it was."""
+
+    def from_zero(req: Request, reply: Reply) -> None:
+        reply.head(206, {"Content-Range": f"bytes 0-{len(DATA) - 1}/{len(DATA)}",
+                         "Content-Length": str(len(DATA))})  # fmt: skip
+        reply.body(GARBAGE[:MiB])
+        reply.close()
+
+    layout = Layout(tmp_path)
+    with HostileServer(from_zero) as srv:
+        part = claim(layout, PartialState(SHA, srv.url(), len(DATA)))
+        part.data.write_bytes(DATA[:MiB])
+        part.save(Ranges([[0, MiB]]))
+        out = pull(srv, tmp_path)
+        failed(out, f"after {ATTEMPTS} retries without progress")
+        assert len(srv.gets()) == ATTEMPTS + 1
+        assert out.held() == DATA[:MiB]
+
+
 @pytest.mark.parametrize("total", ["8388609", "4194304"])
 def test_a_206_for_a_file_of_another_size_stops_at_once(tmp_path: Path, total: str) -> None:
     def other_size(req: Request, reply: Reply) -> None:
