@@ -30,7 +30,7 @@ thing everywhere:
   time. For a download, progress is *new* bytes kept at their offsets (`RetryState.reached`: more
   than ever held before), not bytes received: a server that ignores Range and drops every answer
   after 1 MiB sends 1 MiB each time, which starts the file over and is no progress.
-- When an exchange is too slow to go on with (`SpeedWatch`): below `low_speed_limit` bytes/s on
+- When a stream is too slow to go on with (`SpeedWatch`): below `low_speed_limit` bytes/s on
   average over `low_speed_time` seconds, as curl's `--speed-limit` / `--speed-time`
   (CURLOPT_LOW_SPEED_LIMIT / CURLOPT_LOW_SPEED_TIME, curl/curl lib/speedcheck.c, curl-8_11_0).
   It raises `TooSlow`, a timeout: the attempt fails and is retried like a stall, and what the
@@ -75,16 +75,16 @@ _NEVER = frozenset({"OfflineModeIsEnabled", "EntryNotFoundError"})
 
 
 class TooSlow(TimeoutError):
-    """An exchange slower than the policy's speed rule (or a head that never completes): a
-    timeout, retried like a stall; its message says what was too slow."""
+    """A stream slower than the policy's speed rule (or the head of an answer that never
+    completes): a timeout, retried like a stall; its message says what was too slow."""
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """How many failures in a row, how long to wait between them, for how long in all, how many
-    bytes may be thrown away, and how slow an exchange may be."""
+    bytes may be thrown away, and how slow a stream may be."""
 
-    attempts: int = 6  # retries after consecutive failures: the 7th failure in a row stops
+    attempts: int = 6  # retries: the 7th failure in a row without progress stops
     base: float = 0.5  # seconds: the first backoff is uniform in [0, base]
     cap: float = 30.0  # no backoff is longer
     retry_after_cap: float = 120.0  # a server's Retry-After is honoured up to this
@@ -92,8 +92,8 @@ class RetryPolicy:
     max_delay: float | None = None  # MODELCTL_RETRY_MAX_DELAY: caps every single wait
     # received and thrown away (a file started over) may reach the file's size, at least this
     wasted_floor: int = 64 * MiB
-    # curl's --speed-limit / --speed-time: below this many bytes/s over that many seconds an
-    # exchange has stalled. 1 KiB/s is ~11 days for a 1 GB file, so no usable link is cut, and
+    # curl's --speed-limit / --speed-time: below this many bytes/s over that many seconds a
+    # stream has stalled. 1 KiB/s is ~11 days for a 1 GB file, so no usable link is cut, and
     # a minute averages out a hand-over or a congested moment; 0 turns the rule off
     low_speed_limit: float = 1024.0  # MODELCTL_LOW_SPEED_LIMIT
     low_speed_time: float = 60.0  # MODELCTL_LOW_SPEED_TIME
@@ -108,18 +108,18 @@ class RetryPolicy:
         """
         env = os.environ if environ is None else environ
         policy = cls(**fields)
-        max_delay = _env_seconds(
+        max_delay = _env_number(
             env, MAX_DELAY_ENV, 0.0,
             f"e.g. {MAX_DELAY_ENV}=5 caps every wait between retries at 5 s; unset it for the "
             "normal backoff",
         )  # fmt: skip
-        limit = _env_seconds(
+        limit = _env_number(
             env, LOW_SPEED_LIMIT_ENV, 0.0,
             f"a number of bytes per second, e.g. {LOW_SPEED_LIMIT_ENV}=1024; 0 turns the "
             f"minimum-speed rule off; unset it for the default ({policy.low_speed_limit:.0f})",
             unit="a number of bytes/s",
         )  # fmt: skip
-        window = _env_seconds(
+        window = _env_number(
             env, LOW_SPEED_TIME_ENV, None,
             f"e.g. {LOW_SPEED_TIME_ENV}=60: slower than {LOW_SPEED_LIMIT_ENV} over that many "
             f"seconds is a stall; unset it for the default ({policy.low_speed_time:.0f})",
@@ -313,7 +313,7 @@ def _mib(n: int) -> str:
     return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n} bytes"
 
 
-def _env_seconds(
+def _env_number(
     env: Mapping[str, str], name: str, minimum: float | None, hint: str,
     unit: str = "a number of seconds",
 ) -> float | None:  # fmt: skip
