@@ -15,3 +15,17 @@ def human_size(n: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TiB"
+
+
+def decimal(text: str | None, max_digits: int = 20) -> int | None:
+    """`text` as a non-negative integer when it is 1 to `max_digits` ASCII digits, else None.
+
+    Why not `text.isdigit()` then `int(text)`: `isdigit` accepts "²" and other Unicode digits
+    (HTTP header values are decoded as Latin-1, which has three), which `int` refuses with
+    ValueError, and `int` refuses more than 4300 digits (CPython's int_max_str_digits). Every
+    count read from untrusted text (headers, pointer files, options) goes through here.
+    """
+    limit = min(max_digits, 4300)  # CPython's default sys.get_int_max_str_digits()
+    if text is None or not 0 < len(text) <= limit or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)

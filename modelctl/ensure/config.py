@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+from modelctl.units import decimal
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are strings anyway
     from typing import Any
@@ -142,7 +144,7 @@ def parse_fast_args(args: list[str]) -> dict[str, Any] | None:
     timeout = opts["timeout"]
     if timeout is not None and timeout.strip() and not _positive(timeout):
         return None  # the full command reports it
-    if opts["jobs"] is not None and not (opts["jobs"].isdigit() and int(opts["jobs"]) >= 1):
+    if opts["jobs"] is not None and (decimal(opts["jobs"]) or 0) < 1:
         return None
     if opts["lock_timeout"] is not None and not _number(opts["lock_timeout"]):
         return None

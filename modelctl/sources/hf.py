@@ -32,14 +32,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
 from modelctl.errors import SourceError
 from modelctl.manifest.model import ResolvedAsset
 from modelctl.manifest.uris import HEX40_RE, HEX64_RE, HfRef, parse_hf
-from modelctl.redact import install_log_filter
+from modelctl.redact import install_log_filter, redact
 from modelctl.transfer.remote import RemoteFile
 from modelctl.transfer.retry import RetryPolicy, status_of, transport_error, untrusted_certificate
+from modelctl.units import decimal
 
 T = TypeVar("T")
 
@@ -154,7 +155,7 @@ def quick_metadata(url: str, headers: dict[str, str], timeout: float) -> FileMet
     h = resp.headers
     location = h.get("location")
     if resp.status in REDIRECTS:
-        if not location or _same_or_hub_origin(url, urljoin(url, location)):
+        if not location or _same_or_hub_origin(url, _redirect(url, location)):
             return None  # a renamed repo: huggingface_hub follows it
     elif resp.status != 200:
         return None
@@ -166,8 +167,23 @@ def quick_metadata(url: str, headers: dict[str, str], timeout: float) -> FileMet
     return FileMetadata(
         commit_hash=commit,
         etag=etag.lstrip("W/").strip('"') if etag is not None else None,
-        size=int(size) if size and size.isdigit() else None,
+        size=decimal(size),
     )
+
+
+def _redirect(url: str, location: str) -> str:
+    """Where the HEAD's redirect leads (`transfer.http.redirect_target`: a URL the transfer can
+    send); one that is not a URL (a bad port or host) is a SourceError, not a ValueError."""
+    from modelctl.transfer.http import RedirectError, redirect_target
+
+    try:
+        return redirect_target(url, location)
+    except RedirectError as exc:
+        raise SourceError(
+            f"{redact(url)}: {exc}",
+            "the Hub endpoint redirects where modelctl will not follow; check HF_ENDPOINT, or "
+            "report it to the Hub's operator",
+        ) from None
 
 
 def _same_or_hub_origin(url: str, target: str) -> bool:

@@ -16,6 +16,7 @@ from modelctl.manifest.model import ResolvedAsset
 from modelctl.redact import redact
 from modelctl.transfer.http import NETWORK_OR_REDIRECT, HttpStatusError, Pool
 from modelctl.transfer.remote import RemoteFile
+from modelctl.units import decimal
 
 
 def require_pin(asset: ResolvedAsset, allow_unverified: bool) -> None:
@@ -77,4 +78,4 @@ def _head_size(url: str, headers: dict[str, str], timeout: float) -> int | None:
     finally:
         pool.close()
     length = resp.headers.get("content-length", "")
-    return int(length) if length.isdigit() and "content-encoding" not in resp.headers else None
+    return decimal(length) if "content-encoding" not in resp.headers else None

@@ -24,9 +24,10 @@ from urllib.parse import unquote, urlsplit
 
 from modelctl.errors import BadInput, SourceError
 from modelctl.redact import redact
+from modelctl.units import decimal
 
 if TYPE_CHECKING:
-    from modelctl.transfer.retry import RetryPolicy
+    from modelctl.transfer.retry import RetryPolicy, SpeedWatch
 
 FIRST_BLOCK = 64 << 10
 MAX_BLOCK = 1 << 20
@@ -99,7 +100,7 @@ class RemoteSource:
             want = min(max(end, start + self._window_block), self.size)
             if self.bytes_fetched + want - start > MAX_FETCH:
                 raise self._too_much()
-            self._get(start, want - 1, self._window)
+            self._get(start, want - 1, self._window, w0)
             self._window_block = min(self._window_block * 2, MAX_BLOCK)
         return bytes(self._window[offset - w0 : end - w0])
 
@@ -133,16 +134,23 @@ class RemoteSource:
             "this is not a model header modelctl can read remotely; download the file",
         )
 
-    def _get(self, first: int, last: int, into: bytearray) -> None:
-        """`_get_once` under the retry policy; the last failure becomes one SourceError."""
+    def _get(self, first: int, last: int, into: bytearray, base: int = 0) -> None:
+        """`_get_once` under the retry policy; the last failure becomes one SourceError.
+
+        `into` holds the bytes from offset `base` on (the prefix, or the detached window). A retry
+        asks only for what is still missing: an attempt that failed part-way kept the bytes it
+        had appended (asking from `first` again would append them twice), and counts as progress
+        when it brought new ones at a speed the policy accepts.
+        """
         from modelctl.transfer.http import NETWORK_ERRORS, HttpStatusError, RedirectError
+        from modelctl.transfer.retry import TooSlow
 
         tries = self._retry.start()
-        kept = len(into)
+        tries.reached(base + len(into))  # only bytes beyond those are progress
+        watch = self._retry.watch()
         while True:
             try:
-                del into[kept:]  # a failed try may have appended part of the range
-                self._get_once(first, last, into)
+                self._get_once(max(first, base + len(into)), last, into, watch)
                 return
             except HttpStatusError as exc:
                 wait = tries.failed(exc)
@@ -154,16 +162,19 @@ class RemoteSource:
                     "the server redirects where modelctl will not follow; use another URL",
                 ) from None
             except NETWORK_ERRORS as exc:
+                if not watch.settle():
+                    tries.reached(base + len(into))
                 wait = tries.failed(exc)
                 if wait is None:
+                    what = f"too slow: {exc}" if isinstance(exc, TooSlow) else type(exc).__name__
                     raise SourceError(
-                        f"{self.name}: network error while reading the header: "
-                        f"{type(exc).__name__}",
+                        f"{self.name}: network error while reading the header: {what}",
                         "check the network, a proxy, or HF_ENDPOINT",
                     ) from None
-            time.sleep(wait)
+            with watch.paused():
+                time.sleep(wait)
 
-    def _get_once(self, first: int, last: int, into: bytearray) -> None:
+    def _get_once(self, first: int, last: int, into: bytearray, watch: SpeedWatch) -> None:
         from modelctl.transfer.http import headers_for_redirect
 
         headers = {**self.headers, "range": f"bytes={first}-{last}"}
@@ -183,7 +194,7 @@ class RemoteSource:
                     )
                 skip = 0
             else:  # 200: the server ignored Range; read the prefix we need and hang up
-                total = _int(resp.headers.get("content-length"))
+                total = decimal(resp.headers.get("content-length"))
                 skip = first
                 self._ranges_ok = False
             if total is not None:
@@ -199,11 +210,13 @@ class RemoteSource:
                     "it ignores Range requests; download the file and inspect the local copy",
                 )
             last = min(last, self._size - 1)
-            self._read_body(resp, skip, last - first + 1, into)
+            self._read_body(resp, skip, last - first + 1, into, watch)
         finally:
             resp.close(reuse=resp.raw.isclosed())
 
-    def _read_body(self, resp: Any, skip: int, length: int, into: bytearray) -> None:
+    def _read_body(
+        self, resp: Any, skip: int, length: int, into: bytearray, watch: SpeedWatch
+    ) -> None:
         if skip + length > MAX_FETCH:  # a window's range ignored: the server would send it all
             raise self._too_much()
         remaining_skip, remaining = skip, length
@@ -223,6 +236,8 @@ class RemoteSource:
             take = min(n - used, remaining)
             into += view[used : used + take]
             remaining -= take
+            watch.count(n)
+            watch.check()
 
     def _content_range(self, value: str) -> tuple[int, int | None]:
         m = _CONTENT_RANGE.match(value.strip())
@@ -241,10 +256,6 @@ class RemoteSource:
             416: "the server refused the byte range; the file may be empty",
         }
         return SourceError(f"{self.name}: HTTP {status}", hints.get(status, "try again later"))
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
 
 
 def open_remote(

@@ -1,11 +1,13 @@
 """What a failed request or write means for a transfer: wait and retry, or stop with one line.
 
-Whether to retry and how long to wait is `retry.py`'s policy (408/425/429/5xx and network errors
-back off with jitter until the count or the time budget is spent; progress resets both). What is
-decided here: 401/403/404 stop at once (a 403/410 from the CDN first goes back to the original URL
-once, for a fresh signed redirect), a 416 starts over, an untrusted certificate or a proxy that
-refuses us stop at once naming SSL_CERT_FILE or the proxy, and a full disk stops at once and keeps
-the partial.
+Whether to retry and how long to wait is `retry.py`'s policy (408/425/429/5xx, network errors,
+stalls and answers too slow for the speed rule back off with jitter until the count, the time
+budget or the bytes a file may waste are spent; progress resets the count and the time). What is
+decided here: 401/403/404 stop at once (a 403/410 from the CDN first goes back to the original
+URL once, for a fresh signed redirect), an answer that names another file size stops at once, an
+untrusted certificate, a proxy that refuses us or a redirect we will not follow stop at once
+naming the cause, and a full disk stops at once and keeps the partial. Every stop is one
+SourceError (exit 3) that keeps the partial download.
 """
 
 from __future__ import annotations
@@ -18,19 +20,30 @@ from urllib.parse import urlsplit
 
 from modelctl.errors import DiskFull, SourceError, from_os_error
 from modelctl.redact import redact
-from modelctl.transfer.http import HttpStatusError, RedirectError, proxy_for
+from modelctl.transfer.http import (
+    BadAnswer,
+    ContentRange,
+    HttpStatusError,
+    RedirectError,
+    proxy_for,
+)
 from modelctl.transfer.job import DiskError, Job
 from modelctl.transfer.remote import RemoteFile
-from modelctl.transfer.retry import RetryState, untrusted_certificate
+from modelctl.transfer.retry import (
+    LOW_SPEED_LIMIT_ENV,
+    LOW_SPEED_TIME_ENV,
+    RetryState,
+    SpeedWatch,
+    TooSlow,
+    untrusted_certificate,
+)
 from modelctl.transfer.target import Target
+
+KEPT = "the partial download is kept; run the same command again to resume"
 
 
 def on_status(job: Job, exc: HttpStatusError, tries: RetryState) -> None:
     """Handle an HTTP error during transfer: wait before the next attempt, or raise."""
-    if exc.status == 416:
-        job.restart()
-        pause(job, tries)
-        return
     if exc.status in (403, 410) and job.url != job.remote.url and tries.failures == 0:
         job.url = job.remote.url  # an expired signed CDN URL: ask the origin for a fresh one
         tries.failed()  # at once: counted, so a second 403 stops
@@ -43,6 +56,17 @@ def on_status(job: Job, exc: HttpStatusError, tries: RetryState) -> None:
     backoff(job, exc, tries)
 
 
+def size_changed(job: Job, got: ContentRange | None) -> None:
+    """A SourceError when a Content-Range names a file size other than the one expected."""
+    if got is None or got.complete is None or job.size is None or got.complete == job.size:
+        return
+    raise SourceError(
+        f"{job.remote.display}: the server says the file has {got.complete} bytes, "
+        f"expected {job.size}",
+        "the file at the source changed; pin a revision or update the manifest's size and sha256",
+    )
+
+
 def _status_hint(status: int) -> str:
     if status in (401, 403):
         return (
@@ -50,6 +74,8 @@ def _status_hint(status: int) -> str:
         )
     if status == 404:
         return "the file is gone at the source; check the URL, revision and path in the manifest"
+    if status == 416:
+        return "the server refuses to send the file even from its start; report it to the source"
     if status == 407:
         return (
             "the proxy wants credentials: write them into HTTPS_PROXY / HTTP_PROXY as "
@@ -58,43 +84,60 @@ def _status_hint(status: int) -> str:
     return "the server refused the request; try again later"
 
 
-def on_network_error(job: Job, exc: BaseException, tries: RetryState, progressed: bool) -> None:
-    """A dropped, stalled or unreachable connection: back off (the count restarts when the
-    attempt moved bytes) or raise. A bad redirect stops the download."""
+def on_network_error(
+    job: Job, exc: BaseException, tries: RetryState, slow: str | None = None
+) -> None:
+    """A dropped, stalled, too slow or unreachable connection, or an answer that breaks the
+    protocol: back off or raise (the caller has told `tries` whether the attempt made progress,
+    and says in `slow` when the stream is slower than the speed rule). A bad redirect stops the
+    download."""
     if isinstance(exc, RedirectError):
         raise SourceError(
             f"{job.remote.display}: {exc}",
-            "the server redirects where modelctl will not follow (a loop, or https to http); "
-            "report it to the source, or use another URL",
+            "the server redirects where modelctl will not follow (a loop, https to http, or a "
+            "URL that is not valid); report it to the source, or use another URL",
         ) from None
-    if progressed:
-        tries.progressed()
-    backoff(job, exc, tries)
+    backoff(job, exc, tries, slow=slow)
 
 
-def backoff(job: Job, exc: BaseException, tries: RetryState) -> None:
-    """Wait as the policy says before the next attempt; raise when it says stop."""
-    wait = tries.failed(exc)
+def backoff(
+    job: Job, exc: BaseException, tries: RetryState, judged: bool = False,
+    slow: str | None = None,
+) -> None:  # fmt: skip
+    """Wait as the policy says before the next attempt; raise when it says stop.
+
+    With `judged`, the caller has decided that another attempt may help (a 416 after a resume:
+    the file starts over), so the policy only counts it; else it judges `exc` too. `slow` (the
+    speed rule's verdict on the stream) goes into the message.
+    """
+    wait = tries.failed(None if judged else exc, job.discarded, job.size)
     if wait is not None:
         sleep(job, wait)
         return
-    permanent = not job.opts.retry.retryable(exc)
     what = f"HTTP {exc.status}" if isinstance(exc, HttpStatusError) else describe(exc)
-    tried = "" if permanent else f"giving up after {tries.failures - 1} retries: "
+    why = f"giving up {tries.stopped}: " if tries.stopped else ""
+    if slow and not isinstance(exc, TooSlow):
+        what += f" (the stream is {slow})"
     raise SourceError(
-        f"{job.remote.display}: {tried}{what}",
-        _network_hint(job.url, exc)
-        or "the partial download is kept; run the same command again to resume",
+        f"{job.remote.display}: {why}{what}",
+        _network_hint(job.url, exc) or _stop_hint(exc, slow is not None),
     ) from None
 
 
-def pause(job: Job, tries: RetryState) -> None:
-    """After starting over (the server cannot resume this download): counted and waited for like a
-    failure, but never the reason to stop; an attempt that then fails stops once the count is
-    spent."""
-    wait = tries.failed()
-    if wait is not None:
-        sleep(job, wait)
+def slowness(watch: SpeedWatch) -> str | None:
+    """The speed rule's verdict on a stream that is slow, for the message; None when it is not."""
+    return watch.verdict() if watch.slow else None
+
+
+def _stop_hint(exc: BaseException, slow: bool) -> str:
+    if slow or isinstance(exc, TooSlow):
+        return (
+            f"{KEPT}; on a link this slow set {LOW_SPEED_LIMIT_ENV}=0 (or lower it, or raise "
+            f"{LOW_SPEED_TIME_ENV})"
+        )
+    if isinstance(exc, BadAnswer):
+        return f"the server does not resume downloads correctly; {KEPT}, or use another URL"
+    return KEPT
 
 
 def _network_hint(url: str, exc: BaseException) -> str | None:
@@ -114,11 +157,16 @@ def _network_hint(url: str, exc: BaseException) -> str | None:
 
 
 def describe(exc: BaseException) -> str:
+    """`exc` in a few words, on one line (a server's status line may end in CRLF)."""
+    if isinstance(exc, TooSlow):
+        return f"too slow: {exc}"
+    if isinstance(exc, BadAnswer):
+        return redact(" ".join(str(exc).split()))
     if isinstance(exc, TimeoutError):
         return "no data received (stalled connection)"
     if isinstance(exc, http.client.IncompleteRead):
         return "connection closed mid-body"
-    return redact(f"{type(exc).__name__}: {exc}")
+    return redact(" ".join(f"{type(exc).__name__}: {exc}".split()))
 
 
 def sleep(job: Job, seconds: float) -> None:

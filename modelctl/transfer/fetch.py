@@ -4,8 +4,9 @@ One file, one call: `fetch(remote, partial, options, on_bytes, cancel)` returns 
 of what now sits in `partial.data`. The caller compares them with what it expected and publishes.
 
 - Resume (RFC 9110 §14): the partial's state lists the written ranges. A single stream asks
-  `Range: bytes=N-` with `If-Range: <validator>` and accepts a 206 only when `Content-Range` starts
-  at N; a 200 (Range ignored, or the content changed) or a 416 starts over in a new file.
+  `Range: bytes=N-` with `If-Range: <validator>` and accepts a 206 only when `Content-Range`
+  parses and starts at N (any other is the server's protocol failure, retried, never written);
+  a 200 (Range ignored, or the content changed) or a 416 starts over in a new file.
 - Segments: a file of known size >= `segment_threshold` may be fetched as ranged pieces over up to
   `connections` connections. It starts as one stream (ranged requests of `SOLO_PIECE`) and opens
   the other connections only when that stream receives slower than `solo_rate` (a CDN's
@@ -19,10 +20,13 @@ of what now sits in `partial.data`. The caller compares them with what it expect
 - Buffers: each stream reads into a few large buffers (`buffer_size`, filled completely before
   they are written) and offers each written buffer to the hasher, which hashes it from memory
   while the stream fills the next one; a buffer is reused only once the hasher handed it back.
-- Retries (`retry.py`, the one policy): network errors, stalls (the read timeout), 408, 425, 429,
-  500, 502, 503, 504; each worker's count and time budget are reset by progress. 401/403/404 fail
-  at once (a 403/410 from the CDN first goes back to the original URL once, for a fresh signed
-  redirect). A full disk stops at once, keeping the partial.
+- Retries (`retry.py`, the one policy): network errors, stalls (the read timeout), streams
+  slower than the speed rule (`MODELCTL_LOW_SPEED_LIMIT` / `_TIME`), 408, 425, 429, 500, 502,
+  503, 504; each worker's count and time budget are reset by progress: new bytes at their
+  offsets beyond any held before, at a speed the rule accepts, not bytes received. Bytes thrown
+  away by starting over may reach the file's size. 401/403/404 fail at once (a 403/410 from the
+  CDN first goes back to the original URL once, for a fresh signed redirect). A full disk stops
+  at once, keeping the partial; so does every other stop (exit 3).
 - Every `save_interval` seconds a separate thread takes a snapshot of the written ranges, flushes
   the file (`fdatasync`, which also starts the disk writing early so the final fsync is short)
   and only then saves that snapshot as the state, so the state never claims bytes that are not on

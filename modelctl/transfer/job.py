@@ -51,7 +51,8 @@ class FetchResult:
 
 
 class Restart(Exception):
-    """The server cannot resume this download (200 to a Range, 416, wrong Content-Range)."""
+    """The server cannot serve this download in pieces (200 to a Range, 416, a 206 that is not
+    the piece asked for): fall back to one stream from byte 0."""
 
 
 class DiskError(Exception):
@@ -88,6 +89,7 @@ class Job:
         self.url = remote.url
         self.validator = partial.state.validator
         self.fetched = 0
+        self.discarded = 0  # bytes received in this call and then thrown away (`restart`)
         self.recv_time = 0.0  # seconds streams spent waiting for the network (not the disk)
         self.lock = threading.Lock()
         self.file_lock = threading.RLock()  # fd, written and partial change together (restart)
@@ -111,8 +113,12 @@ class Job:
         self.hasher.start()
 
     def restart(self) -> None:
-        """Drop every byte and start over in a new file (never truncate a shared inode)."""
+        """Drop every byte and start over in a new file (never truncate a shared inode).
+
+        What this call had received into the old file counts as `discarded`: the retry policy
+        stops when that exceeds what a file of this size may waste."""
         with self.file_lock:
+            self.discarded += max(0, self.written.snapshot().total() - self.resumed)
             self.hasher.abandon()
             os.close(self.fd)
             try:

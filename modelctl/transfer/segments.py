@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelctl.errors import SourceError, TimedOut
-from modelctl.transfer.failures import on_network_error, on_status
-from modelctl.transfer.http import NETWORK_OR_REDIRECT, HttpStatusError, Pool
+from modelctl.transfer.failures import on_network_error, on_status, slowness
+from modelctl.transfer.http import NETWORK_OR_REDIRECT, BadAnswer, HttpStatusError, Pool
 from modelctl.transfer.job import (
     SOLO_BUFFERS,
     Buffers,
@@ -27,7 +27,8 @@ from modelctl.transfer.job import (
     fill,
     run_workers,
 )
-from modelctl.transfer.stream import range_start, refuse_html, remember
+from modelctl.transfer.retry import SpeedWatch
+from modelctl.transfer.stream import check_partial, refuse_html, remember
 
 MIN_PIECE = 1 * MiB  # no piece is cut smaller than this
 SEGMENT_BUFFERS = 2
@@ -145,6 +146,7 @@ def _segment_worker(job: Job, sched: Scheduler, buffer_size: int, count: int) ->
     bufs = Buffers(buffer_size, count)
     seg: Segment | None = None
     tries = job.opts.retry.start()
+    watch = job.opts.retry.watch()
     try:
         while True:
             if buffer_size > SEGMENT_BUFFER and not sched.solo:  # the lone stream, now one of many
@@ -154,26 +156,34 @@ def _segment_worker(job: Job, sched: Scheduler, buffer_size: int, count: int) ->
                 return
             while seg.pos < seg.end:
                 job.check()
-                before = job.fetched
+                before = seg.pos
                 try:
-                    _fetch_piece(job, pool, seg, bufs)
-                    tries.progressed()
+                    _fetch_piece(job, pool, seg, bufs, watch)
+                    if not watch.slow:
+                        tries.progressed()
                 except HttpStatusError as exc:
                     if exc.status == 416:
                         raise Restart() from None
-                    if job.fetched > before:
-                        tries.progressed()
-                    on_status(job, exc, tries)
+                    with watch.paused():
+                        on_status(job, exc, tries)
                 except (Restart, DiskError, Cancelled, TimedOut, SourceError):
                     raise
                 except NETWORK_OR_REDIRECT as exc:
-                    on_network_error(job, exc, tries, job.fetched > before)
+                    if not watch.settle() and seg.pos > before:  # this stream's own new bytes
+                        tries.progressed()
+                    with watch.paused():
+                        on_network_error(job, exc, tries, slowness(watch))
     finally:
         pool.close()
 
 
-def _fetch_piece(job: Job, pool: Pool, seg: Segment, bufs: Buffers) -> None:
-    """GET `seg` (its end may shrink while we read: the range was split for another stream)."""
+def _fetch_piece(job: Job, pool: Pool, seg: Segment, bufs: Buffers, watch: SpeedWatch) -> None:
+    """GET `seg` (its end may shrink while we read: the range was split for another stream).
+
+    Anything but a 206 that starts at the piece (a 200: Range ignored; a Content-Range that
+    starts elsewhere or does not parse) is a server that cannot serve pieces: `Restart`, one
+    stream from byte 0, and no byte of that answer is written.
+    """
     headers = job.headers(job.url)
     headers["range"] = f"bytes={seg.pos}-{seg.end - 1}"
     if job.validator:
@@ -181,10 +191,14 @@ def _fetch_piece(job: Job, pool: Pool, seg: Segment, bufs: Buffers) -> None:
     resp = pool.request(job.url, headers)
     reusable = False
     try:
+        if resp.status != 206:
+            raise Restart()
+        try:
+            check_partial(job, resp, seg.pos)
+        except BadAnswer:
+            raise Restart() from None
         with job.lock:
             remember(job, resp)
-        if resp.status != 206 or range_start(resp) != seg.pos:
-            raise Restart()
         refuse_html(job, resp)
         asked_end = seg.end
         while seg.pos < seg.end:
@@ -196,10 +210,12 @@ def _fetch_piece(job: Job, pool: Pool, seg: Segment, bufs: Buffers) -> None:
                 seg.pos += n
             else:
                 bufs.put(buf)
+            watch.count(n)
             if exc is not None:
                 raise exc
             if ended and seg.pos < seg.end:
                 raise http.client.IncompleteRead(b"", seg.end - seg.pos)
+            watch.check()
         reusable = seg.end == asked_end
     finally:
         resp.close(reuse=reusable)

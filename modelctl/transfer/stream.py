@@ -1,8 +1,18 @@
 """One stream from a start offset to the end: resume with Range + If-Range, or start over.
 
-A 206 is accepted only when `Content-Range` starts where we asked; a 200 to a ranged request (Range
-ignored, or the content changed) or a 416 starts over in a new file (`Restart`). The validator
-(ETag / Last-Modified) of the first answer is remembered for the next resume.
+A 206 is used only when its `Content-Range` parses and starts where we asked (`check_partial`);
+one that does not is the server's protocol failure (`BadAnswer`, retried under the policy, its
+bytes never written), and one that names another file size stops at once, as a 200 with another
+Content-Length does. A 200 to a ranged request (Range ignored, or the content changed) is
+consumed from byte 0 in a new file; a 416 to a ranged request starts over too, and a 416 to a
+request for the whole file is an answer. The validator (ETag / Last-Modified) of the first
+answer is remembered for the next resume.
+
+Progress, for the retry policy, is a contiguous prefix longer than any this stream held before
+(`RetryState.reached`): a server that drops every answer after 1 MiB and ignores Range sends a
+new 1 MiB each time, but never more than the first time, so the count of failures runs out.
+Bytes that arrive while the stream is slower than the speed rule (`SpeedWatch`, one per stream,
+across its attempts) are kept, but are no progress.
 """
 
 from __future__ import annotations
@@ -12,23 +22,39 @@ import http.client
 from urllib.parse import unquote, urlsplit
 
 from modelctl.errors import SourceError, TimedOut
-from modelctl.transfer.failures import on_network_error, on_status, pause
-from modelctl.transfer.http import NETWORK_OR_REDIRECT, HttpStatusError, Pool, Response
+from modelctl.transfer.failures import (
+    backoff,
+    on_network_error,
+    on_status,
+    size_changed,
+    slowness,
+)
+from modelctl.transfer.http import (
+    NETWORK_OR_REDIRECT,
+    BadAnswer,
+    HttpStatusError,
+    Pool,
+    Response,
+    content_range,
+)
 from modelctl.transfer.job import (
     SOLO_BUFFERS,
     Buffers,
     Cancelled,
     DiskError,
     Job,
-    Restart,
     fill,
 )
+from modelctl.transfer.retry import RetryState, SpeedWatch
+from modelctl.units import decimal
 
 
 def single_stream(job: Job) -> None:
     pool = Pool(job.opts.connect_timeout, job.opts.stall_timeout)
     bufs = Buffers(job.opts.buffer_size, SOLO_BUFFERS)
     tries = job.opts.retry.start()
+    tries.reached(job.written.prefix())  # what an earlier run left is no progress of this one
+    watch = job.opts.retry.watch()
     try:
         while True:
             job.check()
@@ -38,30 +64,35 @@ def single_stream(job: Job) -> None:
                     job.restart()
                     continue
                 return
-            before = job.fetched
             try:
                 resp = open_stream(job, pool, start)
                 try:
-                    if consume(job, resp, bufs, resp_start(resp, start), None):
-                        return
+                    consume(job, resp, bufs, resp_start(resp, start), None, watch)
+                    return
                 finally:
                     resp.close(reuse=True)
-            except Restart:
-                job.restart()
-                pause(job, tries)
-                continue
             except HttpStatusError as exc:
-                on_status(job, exc, tries)
-                continue
+                with watch.paused():
+                    _refused(job, exc, tries, start)
             except (DiskError, Cancelled, TimedOut, SourceError):
                 raise
             except NETWORK_OR_REDIRECT as exc:
-                on_network_error(job, exc, tries, job.fetched > before)
-                continue
-            if job.fetched > before:
-                tries.progressed()
+                if not watch.settle():
+                    tries.reached(job.written.prefix())
+                with watch.paused():
+                    on_network_error(job, exc, tries, slowness(watch))
     finally:
         pool.close()
+
+
+def _refused(job: Job, exc: HttpStatusError, tries: RetryState, start: int) -> None:
+    """An error status; a 416 to a resume (the partial past the file's end?) starts over."""
+    if exc.status == 416 and start > 0:
+        size_changed(job, content_range(exc.headers.get("content-range")))
+        job.restart()
+        backoff(job, exc, tries, judged=True)
+        return
+    on_status(job, exc, tries)
 
 
 def resp_start(resp: Response, asked: int) -> int:
@@ -76,24 +107,50 @@ def open_stream(job: Job, pool: Pool, start: int) -> Response:
         if job.validator:
             headers["if-range"] = job.validator
     resp = pool.request(job.url, headers)
+    try:
+        if resp.status == 206:
+            check_partial(job, resp, start)
+    except BaseException:
+        resp.close()
+        raise
     remember(job, resp)
     if start > 0 and resp.status == 200:
         # Range ignored or content changed: consume this body from byte 0 in a new file
         job.restart()
-        return resp
-    if resp.status == 206 and range_start(resp) != start:
-        resp.close()
-        raise Restart()
     return resp
 
 
-def consume(job: Job, resp: Response, bufs: Buffers, pos: int, end: int | None) -> bool:
-    """Copy the body of `resp` to the file from offset `pos`; True when the file is complete."""
+def check_partial(job: Job, resp: Response, start: int) -> None:
+    """A 206 must carry bytes from `start` of a file of the expected size (RFC 9110 section
+    14.4): BadAnswer when its Content-Range does not parse or starts elsewhere (no byte of it may
+    be written at `start`), a SourceError when it names another size; an unknown size is
+    learned from it."""
+    value = resp.headers.get("content-range")
+    got = content_range(value)
+    if got is None or got.first is None:
+        raise BadAnswer(f"a 206 answer with an invalid Content-Range: {(value or '')[:60]!r}")
+    if got.first != start:
+        raise BadAnswer(
+            f"asked for bytes from {start}, the server sent bytes from {got.first} "
+            f"(Content-Range: {(value or '')[:60]})"
+        )
+    size_changed(job, got)
+    if job.size is None and got.complete is not None:
+        job.size = got.complete
+
+
+def consume(
+    job: Job, resp: Response, bufs: Buffers, pos: int, end: int | None, watch: SpeedWatch
+) -> bool:
+    """Copy the body of `resp` to the file from offset `pos`; True when the file is complete.
+
+    Every read is counted by `watch`, which raises `TooSlow` (after the bytes are written) when
+    the stream receives slower than the speed rule allows."""
     refuse_html(job, resp)
     limit = job.size if end is None else end
     if resp.status == 200 and job.size is not None:
         length = resp.headers.get("content-length")
-        if length and length.isdigit() and int(length) != job.size:
+        if decimal(length) not in (None, job.size):
             raise SourceError(
                 f"{job.remote.display}: the server sends {length} bytes, expected {job.size}",
                 "the file at the source changed; pin a revision or update the manifest's sha256",
@@ -110,6 +167,7 @@ def consume(job: Job, resp: Response, bufs: Buffers, pos: int, end: int | None) 
             pos += n
         else:
             bufs.put(buf)
+        watch.count(n)
         if exc is not None:
             raise exc
         if ended:
@@ -118,6 +176,7 @@ def consume(job: Job, resp: Response, bufs: Buffers, pos: int, end: int | None) 
             if job.size is None:
                 job.size = pos
             return True
+        watch.check()
 
 
 def remember(job: Job, resp: Response) -> None:
@@ -129,17 +188,7 @@ def remember(job: Job, resp: Response) -> None:
         job.validator = validator
     if job.size is None and resp.status == 200:
         length = resp.headers.get("content-length")
-        if length and length.isdigit():
-            job.size = int(length)
-
-
-def range_start(resp: Response) -> int | None:
-    value = resp.headers.get("content-range", "")
-    try:
-        unit, rest = value.split(" ", 1)
-        return int(rest.split("-", 1)[0]) if unit.strip().lower() == "bytes" else None
-    except ValueError:
-        return None
+        job.size = decimal(length)
 
 
 def refuse_html(job: Job, resp: Response) -> None:

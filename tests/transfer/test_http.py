@@ -1,6 +1,7 @@
 """`transfer.http.Pool` through proxies and TLS: a real loopback proxy, a real https test hub
 (certificates from trustme), the environment variables users set (HTTPS_PROXY, NO_PROXY,
-SSL_CERT_FILE)."""
+SSL_CERT_FILE); and what the client makes of what a server sends: Content-Range, and a
+redirect's Location (`redirect_target`, `split_url`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ import pytest
 import trustme
 
 from modelctl.errors import BadInput
-from modelctl.transfer.http import Pool, proxy_for
+from modelctl.transfer.http import (
+    ContentRange,
+    Pool,
+    RedirectError,
+    content_range,
+    proxy_for,
+    redirect_target,
+    split_url,
+)
 from tests.helpers.hub import TestHub
 from tests.helpers.proxy import TestProxy
 
@@ -107,3 +116,81 @@ def test_a_socks_proxy_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -
         get("https://example.invalid/x")
     assert "only http:// proxies" in err.value.message
     assert "pw" not in err.value.message
+
+
+# ---------------------------------------------------------------------- Content-Range
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("bytes 0-99/100", ContentRange(0, 99, 100)),
+        ("bytes 5-9/*", ContentRange(5, 9, None)),
+        ("BYTES  5-9/10", ContentRange(5, 9, 10)),  # the unit is case-insensitive
+        ("bytes */100", ContentRange(None, None, 100)),  # a 416's
+        (" bytes 0-0/1 ", ContentRange(0, 0, 1)),
+    ],
+)
+def test_content_range_as_rfc_9110_section_14_4_writes_it(value: str, parsed: ContentRange) -> None:
+    assert content_range(value) == parsed
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "", "bytes", "bytes garbage", "bytes 9-5/10", "bytes 0-10/10", "bytes */*",
+     "items 0-1/2", "bytes -5/10", "bytes 0-5", "bytes 0-5/10, 6-9/10", "bytes 0x1-2/3",
+     "bytes 1-2/3 extra"],
+)  # fmt: skip
+def test_a_content_range_that_is_not_one_is_none(value: str | None) -> None:
+    assert content_range(value) is None
+
+
+# ---------------------------------------------------------------------- redirect targets
+
+
+BASE = "https://hub.example/org/r/resolve/main/m.gguf"
+
+
+@pytest.mark.parametrize(
+    ("location", "target"),
+    [
+        ("https://cdn.example/x?sig=1#frag", "https://cdn.example/x?sig=1"),
+        ("/other/m.gguf", "https://hub.example/other/m.gguf"),
+        ("//cdn.example:8443/x", "https://cdn.example:8443/x"),
+        ("/caf\u00c3\u00a9 x/m.gguf", "https://hub.example/caf%C3%A9%20x/m.gguf"),  # UTF-8 bytes
+        ("/already%20escaped", "https://hub.example/already%20escaped"),
+        ("https://[::1]:8443/x", "https://[::1]:8443/x"),
+    ],
+)
+def test_a_redirect_target_is_a_url_we_can_send(location: str, target: str) -> None:
+    assert redirect_target(BASE, location) == target
+    split_url(target)  # and it passes the check
+
+
+@pytest.mark.parametrize(
+    ("location", "why"),
+    [
+        ("https://cdn.example:99999/x", "Port out of range"),
+        ("https://cdn.example:abc/x", "Port could not be cast"),
+        ("https://cdn.example:0/x", "port 0"),
+        ("https://[::1/x", "Invalid IPv6 URL"),
+        ("https://[::g]/x", "does not appear to be an IPv4 or IPv6 address"),
+        ("https://cdn\x01.example/x", "not a valid host name"),
+        ("https://-\u00e9\u00e9-.example/x", "not a valid host name"),
+        ("ftp://cdn.example/x", "not an http(s) URL with a host"),
+        ("http:///x", "not an http(s) URL with a host"),  # https:///x joins as a path
+    ],
+)
+def test_a_redirect_to_what_is_no_url_is_a_redirect_error(location: str, why: str) -> None:
+    with pytest.raises(RedirectError, match=r"^redirected to ") as info:
+        redirect_target(BASE, location + "?X-Amz-Signature=s3cr3t")
+    assert why in str(info.value)
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_a_host_name_outside_ascii_goes_out_idna_encoded() -> None:
+    got = split_url("https://b\u00fccher.example:8443/p\u00e4th?q=\u00e9")
+    assert (got.host, got.port, got.netloc) == ("xn--bcher-kva.example", 8443,
+                                                "xn--bcher-kva.example:8443")  # fmt: skip
+    assert got.path == "/p%C3%A4th?q=%C3%A9"
+    assert split_url("https://user:pw@cdn.example/x").netloc == "cdn.example"  # no userinfo

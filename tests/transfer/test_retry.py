@@ -1,6 +1,7 @@
 """The one retry policy (`modelctl.transfer.retry`): which answers and errors are retried, how long
 each wait is (backoff, `Retry-After`, the caps), when a run of failures stops (count, budget,
-progress), and `MODELCTL_RETRY_MAX_DELAY`. Real exceptions of our client, of `http.client` and of
+progress, bytes thrown away), the speed rule, and the environment (`MODELCTL_RETRY_MAX_DELAY`,
+`MODELCTL_LOW_SPEED_LIMIT`, `MODELCTL_LOW_SPEED_TIME`). Real exceptions of our client, of `http.client` and of
 huggingface_hub's client, real sockets and the real clock; nothing of ours is replaced."""
 
 from __future__ import annotations
@@ -24,13 +25,18 @@ from huggingface_hub.errors import (
 from modelctl.errors import BadInput, SourceError
 from modelctl.transfer.http import HttpStatusError, Pool
 from modelctl.transfer.retry import (
+    LOW_SPEED_LIMIT_ENV,
+    LOW_SPEED_TIME_ENV,
     MAX_DELAY_ENV,
     RETRY_STATUSES,
     RetryPolicy,
+    SpeedWatch,
+    TooSlow,
     parse_retry_after,
     retry_after_of,
     retryable_error,
     status_of,
+    transport_error,
 )
 
 URL = "https://hub.example/org/repo/resolve/main/m.gguf"
@@ -114,6 +120,12 @@ def test_network_errors_are_retried(exc: BaseException) -> None:
     assert retryable_error(exc) and POLICY.retryable(exc)
 
 
+def test_a_redirect_loop_of_the_hub_client_is_a_transport_error_not_retried() -> None:
+    """So `sources.hf.ask_hub` words it (exit 3) instead of letting it through (exit 70)."""
+    loop = httpx2.TooManyRedirects("Exceeded 20 redirects")
+    assert transport_error(loop) and not POLICY.retryable(loop)
+
+
 def test_a_real_refused_connection_is_retried() -> None:
     assert POLICY.retryable(_refused())
 
@@ -138,6 +150,7 @@ def _cert_failure_inside_hub_client() -> httpx2.ConnectError:
         OSError("Tunnel connection failed: 403 Forbidden"),
         OfflineModeIsEnabled("offline"),
         httpx2.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'"),
+        httpx2.TooManyRedirects("Exceeded 20 redirects"),
         ValueError("a bug"),
         KeyError("x"),
         SourceError("ours", "already worded"),
@@ -308,3 +321,128 @@ def test_a_bad_max_delay_is_bad_input_with_a_hint(value: str) -> None:
     assert err.exit_code == 2
     assert err.message == f"{MAX_DELAY_ENV} must be a number of seconds >= 0, got `{value}`"
     assert err.hint and MAX_DELAY_ENV in err.hint
+
+
+# ---------------------------------------------------------------------- progress and waste
+
+
+def test_progress_is_more_bytes_held_than_ever_not_bytes_received() -> None:
+    """A server that starts the file over on every attempt brings bytes each time, but never
+    more than the first time: only a new high starts the count over."""
+    tries = RetryPolicy(attempts=3, max_delay=0.0).start()
+    assert tries.reached(1 << 20) and tries.failed() == 0.0
+    for _ in range(2):
+        assert not tries.reached(1 << 20)  # the same first MiB, again
+        assert tries.failed() == 0.0
+    assert not tries.reached(512 << 10)
+    assert tries.failed() is None
+    assert tries.stopped == "after 3 retries without progress"
+    assert tries.reached((1 << 20) + 1) and tries.failures == 0  # one byte more: progress
+
+
+def test_bytes_thrown_away_stop_once_past_the_file_size_or_the_floor() -> None:
+    policy = RetryPolicy(max_delay=0.0)
+    assert policy.wasted_allowed(None) == policy.wasted_allowed(0) == 64 << 20
+    assert policy.wasted_allowed(10 << 30) == 10 << 30
+    tries = policy.start()
+    assert tries.failed(wasted=64 << 20, size=1000) == 0.0  # at the floor: still allowed
+    assert tries.failed(wasted=(64 << 20) + 1, size=1000) is None
+    assert tries.stopped == "after 64.0 MiB received and thrown away, more than the 64.0 MiB a " \
+        "file of this size may waste"  # fmt: skip
+    big = policy.start()
+    assert big.failed(wasted=5 << 30, size=10 << 30) == 0.0
+    assert big.failed(wasted=(10 << 30) + 1, size=10 << 30) is None
+    unknown = RetryPolicy(max_delay=0.0, wasted_floor=0).start()
+    unknown.reached(100)  # without a size, the most held stands in for it
+    assert unknown.failed(wasted=100) == 0.0 and unknown.failed(wasted=101) is None
+
+
+# ---------------------------------------------------------------------- the speed rule
+
+
+class Clock:
+    """A clock the test moves (the rule's own arithmetic, without waiting for it)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_speed_rule_judges_whole_windows() -> None:
+    clock = Clock()
+    watch = SpeedWatch(1000, 10, clock)
+    for second in range(1, 10):  # nothing for 9 s: the window is not over, nothing judged
+        clock.now = second
+        watch.check()
+    clock.now = 10
+    watch.count(10_000)
+    watch.check()  # 10,000 bytes in 10 s: exactly the limit, a new window starts
+    assert not watch.slow
+    clock.now = 15
+    watch.count(100_000)  # a burst
+    clock.now = 20
+    watch.check()  # 100 kB in the window's 10 s: fast enough
+    clock.now = 30
+    watch.count(9_999)
+    with pytest.raises(TooSlow, match=r"slower than 1000 bytes/s for 10 s \(9999 bytes received\)"):
+        watch.check()
+    assert watch.slow
+    assert isinstance(TooSlow("x"), TimeoutError) and POLICY.retryable(TooSlow("x"))
+
+
+def test_a_slow_stream_stays_slow_until_a_window_ends_fast() -> None:
+    """What a slow stream receives is no progress until a whole window was fast again; the
+    waits between attempts are not part of any window."""
+    clock = Clock()
+    watch = SpeedWatch(1000, 10, clock)
+    clock.now = 10
+    assert watch.settle()  # a window with nothing in it ended: slow
+    clock.now = 15
+    watch.count(50_000)
+    assert watch.settle()  # half a window, however fast: still slow
+    with watch.paused():
+        clock.now = 100  # a backoff of 85 s
+    clock.now = 105
+    assert not watch.settle()  # 50 kB in the window's 10 s of attempts: fast again
+    clock.now = 200
+    with watch.paused():
+        clock.now = 1000
+    assert watch.settle()  # 95 s of attempts without a byte
+
+
+def test_a_speed_limit_of_zero_turns_the_rule_off() -> None:
+    clock = Clock()
+    watch = SpeedWatch(0, 1, clock)
+    clock.now = 3600
+    watch.check()
+    assert not watch.settle()
+
+
+def test_the_speed_rule_from_the_environment() -> None:
+    policy = RetryPolicy.from_env({})
+    assert (policy.low_speed_limit, policy.low_speed_time) == (1024.0, 60.0)
+    policy = RetryPolicy.from_env({LOW_SPEED_LIMIT_ENV: "0", LOW_SPEED_TIME_ENV: "0.25"})
+    assert (policy.low_speed_limit, policy.low_speed_time) == (0.0, 0.25)
+    watch = RetryPolicy.from_env({LOW_SPEED_LIMIT_ENV: " 50000 "}).watch()
+    assert (watch.limit, watch.window) == (50000.0, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "bound"),
+    [
+        (LOW_SPEED_LIMIT_ENV, "-1", "a number of bytes/s >= 0"),
+        (LOW_SPEED_LIMIT_ENV, "fast", "a number of bytes/s >= 0"),
+        (LOW_SPEED_LIMIT_ENV, "inf", "a number of bytes/s >= 0"),
+        (LOW_SPEED_TIME_ENV, "0", "a number of seconds > 0"),
+        (LOW_SPEED_TIME_ENV, "-5", "a number of seconds > 0"),
+        (LOW_SPEED_TIME_ENV, "nan", "a number of seconds > 0"),
+        (LOW_SPEED_TIME_ENV, "1m", "a number of seconds > 0"),
+    ],
+)
+def test_a_bad_speed_rule_is_bad_input_with_a_hint(name: str, value: str, bound: str) -> None:
+    with pytest.raises(BadInput) as info:
+        RetryPolicy.from_env({name: value})
+    assert info.value.message == f"{name} must be {bound}, got `{value}`"
+    assert info.value.hint and "unset it for the default" in info.value.hint
