@@ -25,11 +25,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from modelctl.datafiles import FileTooLarge, read_bounded
 from modelctl.errors import BadInput, CheckFailed
 from modelctl.manifest.model import ResolvedAsset, Selection
 from modelctl.manifest.uris import HEX40_RE, HEX64_RE
 
 LOCK_SCHEMA = 1
+MAX_BYTES = 16 << 20  # an entry is ~300 bytes: room for 50,000 pinned files
 _ENTRY_KEYS = {"id", "source", "revision", "commit", "sha256", "size"}
 
 
@@ -89,9 +91,14 @@ def load_lock(manifest_path: Path | None) -> Lock | None:
 def read_lock(path: Path) -> Lock | None:
     """The lock file at `path`, or None when there is none."""
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_BYTES)
     except FileNotFoundError:
         return None
+    except FileTooLarge as exc:
+        raise BadInput(
+            f"lock file {path} is {exc.size} bytes, over the {MAX_BYTES >> 20} MiB limit",
+            "run `modelctl lock` again to rewrite it",
+        ) from None
     except OSError as exc:
         raise BadInput(
             f"cannot read lock file {path}: {exc.strerror}",
@@ -173,7 +180,7 @@ def write_lock(lock: Lock, path: Path) -> bool:
     """Write `lock` to `path` atomically; False when the file already said exactly that."""
     text = render(lock)
     try:
-        if path.read_text("utf-8") == text:
+        if read_bounded(path, MAX_BYTES).decode("utf-8") == text:
             return False
     except (OSError, UnicodeDecodeError):
         pass

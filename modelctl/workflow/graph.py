@@ -66,13 +66,18 @@ class Workflow:
     root_models: tuple[tuple[str, Any], ...]  # (where, raw entry) of workflow-level `models`
 
 
+def too_large(where: str, size: int) -> BadInput:
+    """The error for a workflow of `size` bytes, over `MAX_BYTES`."""
+    return BadInput(
+        f"{where} is {size} bytes, over the {MAX_BYTES >> 20} MiB limit",
+        "give a workflow .json file (workflows are far smaller)",
+    )
+
+
 def load_json(data: bytes, where: str) -> Any:
     """Parse workflow bytes as JSON, with one readable error for anything that is not."""
     if len(data) > MAX_BYTES:
-        raise BadInput(
-            f"{where} is {len(data)} bytes, over the {MAX_BYTES >> 20} MiB limit",
-            "give a workflow .json file (workflows are far smaller)",
-        )
+        raise too_large(where, len(data))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
+
+import pytest
 
 from tests.helpers.cli import run_main
+from tests.helpers.limits import run_cli_limited
 from tests.workflow.builders import UI, ZIT, api, hub_url, model, write_json, zit_model
 
 
@@ -147,3 +151,26 @@ def test_only_unresolved_models_is_exit_2_with_the_list(tmp_path):
     out = tmp_path / "out.yaml"
     r = run_main("from-workflow", str(write_json(tmp_path / "api.json", prompt)), "-o", str(out))
     assert r.code == 2 and "loras/nowhere_lora.safetensors" in r.err and not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["sparse 3 GiB", "/dev/zero", "fifo"])
+def test_workflow_files_are_read_bounded(tmp_path, kind):
+    """Issue 16, item 15: a workflow is read up to its 64 MiB cap + 1 byte; devices and FIFOs are
+    refused unread. Under a 512 MiB address-space cap, reading the 3 GiB file or /dev/zero whole
+    would die of MemoryError (exit 70); a FIFO with no writer would block past the timeout."""
+    if kind == "sparse 3 GiB":
+        path = tmp_path / "big.json"
+        with open(path, "wb") as fh:
+            fh.truncate(3 << 30)
+        expected = "is 3221225472 bytes, over the 64 MiB limit"
+    elif kind == "/dev/zero":
+        path, expected = "/dev/zero", "it is a character device, not a regular file"
+    else:
+        path = tmp_path / "pipe.json"
+        os.mkfifo(path)
+        expected = "it is a FIFO (named pipe), not a regular file"
+    r = run_cli_limited("from-workflow", str(path), "-o", str(tmp_path / "out.yaml"))
+    assert r.code == 2, r.err
+    (line,) = [x for x in r.err.splitlines() if x.startswith("error:")]
+    assert str(path) in line and expected in line
+    assert not (tmp_path / "out.yaml").exists()

@@ -15,6 +15,7 @@ from modelctl.store.partials import PartialState, claim
 from modelctl.transfer.ranges import Ranges
 from tests.helpers.cli import run_cli, run_main
 from tests.helpers.hub import TestHub
+from tests.helpers.limits import run_cli_limited
 from tests.store.installed import DEMO_MANIFEST, flip_byte, install, install_demo
 
 
@@ -231,3 +232,32 @@ def test_lock_skips_precision_auto_and_resolves_it_when_chosen(
     chosen = run_cli("lock", f"{manifest}:precision=auto", env={**env, "MODELCTL_GPU_SM": "86"})
     assert chosen.code == 0, chosen.err
     assert "svdq-int4_r32-m.safetensors" in chosen.out
+
+
+def test_status_reads_lock_files_and_receipts_bounded(tmp_path: Path) -> None:
+    """Issue 16, item 15: a lock file or receipt that is a FIFO, /dev/zero or a huge sparse file
+    is refused (the lock) or treated as unreadable (a receipt: that file shows as unrecorded),
+    unread. The child's address space is capped, and a FIFO read would block past the timeout."""
+    layout, manifest, env = _setup(tmp_path)
+    install_demo(layout)
+    receipt = layout.receipt("vae/vae.safetensors")
+    receipt.unlink()
+    os.mkfifo(receipt)
+    lock = manifest.with_name("demo.lock.yaml")
+    for make, expected in [
+        (lambda: os.mkfifo(lock), "it is a FIFO (named pipe), not a regular file"),
+        (lambda: lock.symlink_to("/dev/zero"), "it is a character device, not a regular file"),
+        (lambda: os.truncate(lock.open("wb").name, 3 << 30), "is 3221225472 bytes, over the 16"),
+    ]:
+        lock.unlink(missing_ok=True)
+        make()
+        r = run_cli_limited("status", "demo", env=env)
+        assert r.code == 2, r.err
+        (line,) = [x for x in r.err.splitlines() if x.startswith("error:")]
+        assert str(lock) in line and expected in line
+    lock.unlink()
+    r = run_cli_limited("status", "demo", "--json", env=env)
+    assert r.code == 0, r.err
+    states = {a["dest"]: a["state"] for a in json.loads(r.out)["selections"][0]["assets"]}
+    assert states["unet/model-Q4.gguf"] == "installed"
+    assert states["vae/vae.safetensors"] != "installed"  # its receipt (a FIFO) cannot be read
