@@ -143,7 +143,7 @@ def _one_or_list(item: Schema, **list_rules: Any) -> Schema:
 def _asset() -> Schema:
     expect = {
         key: (
-            {"type": "integer", "minimum": V.MIN_EXPECT_INT}
+            {"type": "integer", "minimum": V.MIN_EXPECT_INT, "maximum": V.MAX_EXPECT_INT}
             if kind is int
             else _text(**{"not": {"pattern": _NOT_AN_AXIS}})
         )
@@ -156,7 +156,7 @@ def _asset() -> Schema:
         "revision": _revision(),
         "dest": _dest(),
         "sha256": {"anyOf": [{"type": "null"}, _whole(V.SHA256)]},
-        "size": {"type": ["integer", "null"], "minimum": V.MIN_SIZE},
+        "size": {"type": ["integer", "null"], "minimum": V.MIN_SIZE, "maximum": V.MAX_SIZE},
         "when": {
             "type": "object",
             "propertyNames": _whole(V.AXIS),
@@ -189,7 +189,11 @@ def _no_placeholders() -> Schema:
 
 def _requires() -> Schema:
     gpu = {
-        "min_vram_gib": {"type": "number", "minimum": V.MIN_VRAM_GIB},
+        "min_vram_gib": {
+            "type": "number",
+            "minimum": V.MIN_VRAM_GIB,
+            "maximum": V.MAX_VRAM_GIB,
+        },
         "precision": TEXT,
     }
     fields = {

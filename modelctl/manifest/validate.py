@@ -42,6 +42,14 @@ NUL = "\x00"  # no string may hold it
 MIN_SIZE = 1
 MIN_EXPECT_INT = 1
 MIN_VRAM_GIB = 0
+# The largest whole number a manifest may hold: the largest file size (POSIX `off_t` is a signed
+# 64-bit integer), and far above any width or count a model header holds. Larger sizes once
+# reached `float()` when printed (an OverflowError past ~10^308), and `int()` of more than 4300
+# digits raises ValueError, so the digits are counted before any conversion.
+MAX_INT = 2**63 - 1
+MAX_SIZE = MAX_INT
+MAX_EXPECT_INT = MAX_INT
+MAX_VRAM_GIB = 1 << 20  # 1 PiB of GPU memory: keeps the value finite (`9…9.0` is float inf)
 MAX_COMBINATIONS = 4096
 
 TOP_KEYS = {"schema", "name", "description", "variants", "assets", "requires"}
@@ -118,42 +126,52 @@ class _Walker:
         if node.tag != Y.STR:
             raise self.error(
                 node,
-                f"{field}: `{node.value}` is read by YAML as {Y.tag_word(node.tag)}, not text",
-                f'quote it: "{node.value}"',
+                f"{field}: `{_shown(node.value)}` is read by YAML as {Y.tag_word(node.tag)}, "
+                "not text",
+                f'quote it: "{_shown(node.value)}"',
             )
         if NUL in node.value:
             raise self.error(node, f"{field} contains a NUL character")
         return node.value
 
-    def integer(self, node: yaml.Node, field: str, minimum: int = 0) -> int:
+    def integer(self, node: yaml.Node, field: str, minimum: int = 0, maximum: int = MAX_INT) -> int:
         node = self._scalar(node, field, "a whole number")
         if node.tag != Y.INT or not re.fullmatch(r"0|[1-9][0-9]*", node.value):
             raise self.error(
                 node,
-                f"{field}: `{node.value}` is not a plain whole number",
+                f"{field}: `{_shown(node.value)}` is not a plain whole number",
                 "write digits only, without leading zeros, underscores or quotes",
             )
+        if len(node.value) > len(str(maximum)):  # before int(): see MAX_INT
+            shown = _shown(node.value, "digits")
+            raise self.error(node, f"{field} must be at most {maximum}, not {shown}")
         value = int(node.value)
-        if value < minimum:
-            raise self.error(node, f"{field} must be at least {minimum}, not {value}")
+        if not minimum <= value <= maximum:
+            bound = f"at least {minimum}" if value < minimum else f"at most {maximum}"
+            raise self.error(node, f"{field} must be {bound}, not {value}")
         return value
 
-    def number(self, node: yaml.Node, field: str, minimum: int = 0) -> float:
+    def number(self, node: yaml.Node, field: str, minimum: int, maximum: int) -> float:
         node = self._scalar(node, field, "a number")
         if node.tag == Y.INT:
-            return float(self.integer(node, field, minimum))
+            return float(self.integer(node, field, minimum, maximum))
         if node.tag == Y.FLOAT and re.fullmatch(r"[0-9]+\.[0-9]+", node.value):
-            value = float(node.value)
-            if value < minimum:
-                raise self.error(node, f"{field} must be at least {minimum}, not {value}")
+            whole = node.value.split(".", 1)[0].lstrip("0")
+            value = float(node.value) if len(whole) <= len(str(maximum)) else math.inf
+            if not minimum <= value <= maximum:
+                bound = f"at least {minimum}" if value < minimum else f"at most {maximum}"
+                shown = _shown(node.value)
+                raise self.error(node, f"{field} must be {bound}, not {shown}")
             return value
-        raise self.error(node, f"{field}: `{node.value}` is not a number", "write e.g. 8 or 7.5")
+        raise self.error(
+            node, f"{field}: `{_shown(node.value)}` is not a number", "write e.g. 8 or 7.5"
+        )
 
     def boolean(self, node: yaml.Node, field: str) -> bool:
         node = self._scalar(node, field, "true or false")
         if node.tag != Y.BOOL or node.value not in ("true", "false"):
             raise self.error(
-                node, f"{field}: `{node.value}` is not true or false", "write true or false"
+                node, f"{field}: `{_shown(node.value)}` is not true or false", "write true or false"
             )
         return node.value == "true"
 
@@ -165,6 +183,11 @@ class _Walker:
         if isinstance(node, yaml.ScalarNode):
             return (self.string(node, field),)
         return tuple(self.string(item, field) for item in self.sequence(node, field))
+
+
+def _shown(text: str, unit: str = "characters", limit: int = 40) -> str:
+    """`text` as an error message quotes it: a 5000-digit number is named by its length."""
+    return text if len(text) <= limit else f"{text[:20]}… ({len(text)} {unit})"
 
 
 def parse_manifest(data: bytes, path: Path | None = None, where: str | None = None) -> Manifest:
@@ -284,7 +307,7 @@ def _asset(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> Asset:
         sha256 = sha256.lower()
     size = None
     if "size" in f and not w.is_null(f["size"]):
-        size = w.integer(f["size"], f"{label} size", minimum=MIN_SIZE)
+        size = w.integer(f["size"], f"{label} size", MIN_SIZE, MAX_SIZE)
     when = _when(w, f["when"], axes, label) if "when" in f else {}
     expect = _expect(w, f["expect"], label) if "expect" in f else {}
     allow_pickle = (
@@ -341,7 +364,7 @@ def _expect(w: _Walker, node: yaml.Node, label: str) -> dict[str, Any]:
     for key, value_node in w.mapping(node, f"{label} expect", set(EXPECT_KEYS)).items():
         field = f"{label} expect.{key}"
         if EXPECT_KEYS[key] is int:
-            out[key] = w.integer(value_node, field, minimum=MIN_EXPECT_INT)
+            out[key] = w.integer(value_node, field, MIN_EXPECT_INT, MAX_EXPECT_INT)
         else:
             out[key] = w.string(value_node, field)
     return out
@@ -355,7 +378,7 @@ def _requires(w: _Walker, node: yaml.Node) -> dict[str, Any]:
         out["gpu"] = {}
         if "min_vram_gib" in gpu:
             out["gpu"]["min_vram_gib"] = w.number(
-                gpu["min_vram_gib"], "requires.gpu.min_vram_gib", MIN_VRAM_GIB
+                gpu["min_vram_gib"], "requires.gpu.min_vram_gib", MIN_VRAM_GIB, MAX_VRAM_GIB
             )
         if "precision" in gpu:
             out["gpu"]["precision"] = w.string(gpu["precision"], "requires.gpu.precision")

@@ -17,6 +17,8 @@ instantiates never run either.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,14 @@ from modelctl.workflow.table import Table
 
 MAX_BYTES = 64 << 20
 MAX_DEPTH = 64
+# The longest integer a workflow may hold: ComfyUI's server parses /prompt bodies with Python's
+# `json`, which refuses more than 4300 digits (CPython's default int_max_str_digits, gh-95778),
+# and its frontend reads numbers as doubles (Infinity past ~309 digits). Fixed here rather than
+# taken from the interpreter, where PYTHONINTMAXSTRDIGITS=0 would make int() of a 64 MiB number
+# quadratic.
+MAX_INT_DIGITS = 4300
+# JSON strings and numbers (RFC 8259 section 6 and 7), to find a number outside any string
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?')
 RESAVE = "save the workflow again from ComfyUI (Save or Export (API)); do not edit it by hand"
 
 
@@ -85,7 +95,13 @@ def load_json(data: bytes, where: str) -> Any:
             f"{where} is not UTF-8 text (byte {exc.start})", "give a workflow .json file"
         ) from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_int)
+    except _LongInteger as exc:
+        raise BadInput(
+            f"{where}:{_line_of_long_int(text, exc.limit)}: a {exc.digits}-digit integer, "
+            f"over the {exc.limit} digits a workflow may hold",
+            RESAVE,
+        ) from None
     except json.JSONDecodeError as exc:
         raise BadInput(
             f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
@@ -93,6 +109,39 @@ def load_json(data: bytes, where: str) -> Any:
         ) from None
     except RecursionError:
         raise BadInput(f"{where} is nested too deeply to be a workflow", RESAVE) from None
+
+
+class _LongInteger(ValueError):
+    def __init__(self, digits: int, limit: int) -> None:
+        super().__init__(f"{digits}-digit integer")
+        self.digits = digits
+        self.limit = limit
+
+
+def _digit_limit() -> int:
+    """MAX_INT_DIGITS, or the interpreter's own limit where PYTHONINTMAXSTRDIGITS set it lower."""
+    # the limit (and this function) arrived in CPython 3.11 and 3.10.7
+    interpreter = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+    return min(MAX_INT_DIGITS, interpreter) if interpreter else MAX_INT_DIGITS
+
+
+def _int(text: str) -> int:
+    """`json`'s `parse_int`: digits counted before `int()` converts them (see MAX_INT_DIGITS)."""
+    digits = len(text) - text.startswith("-")
+    limit = _digit_limit()
+    if digits > limit:
+        raise _LongInteger(digits, limit)
+    return int(text)
+
+
+def _line_of_long_int(text: str, limit: int) -> int:
+    """The 1-based line of the first integer of more than `limit` digits outside strings: the
+    one `_int` refused, since `json` parses the numbers in document order."""
+    for match in _JSON_TOKEN.finditer(text):
+        digits = match.group().lstrip("-")
+        if len(digits) > limit and digits.isdigit():  # not a string, not a float
+            return text.count("\n", 0, match.start()) + 1
+    return 1
 
 
 def parse(doc: Any, where: str, table: Table) -> Workflow:
