@@ -16,7 +16,8 @@ validator accepts; tests/manifest/test_schema.py checks both directions).
   axis's values; `when` names declared axes and their values, and `{placeholders}` name declared
   axes (the schema checks only that they are shaped like axis names and values, and that there
   are none without variants); asset ids are unique (`uniqueItems` compares whole assets); no two
-  assets of one selection write the same dest; at most `MAX_COMBINATIONS` variant combinations.
+  assets of one selection write the same dest; at most `MAX_COMBINATIONS` variant combinations
+  and `MAX_EXPANSIONS` assets once placeholders are filled in.
 - Values checked after `{axis}` substitution. The validator checks source, dest and revision
   once per combination of axis values; the schema checks the template. Axis values hold no `/`,
   `\\`, `@`, `:` or spaces and start with a letter or digit, so a template breaks a rule exactly
