@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from modelctl.errors import BadInput
 from modelctl.manifest.validate import SHA256_RE
 from modelctl.store.comfyui_folders import canonical
-from modelctl.workflow.graph import Node, Workflow
+from modelctl.workflow.graph import Node, Workflow, copies_note
 from modelctl.workflow.table import Table
 from modelctl.workflow.urls import UrlError, to_source
 
@@ -45,10 +45,11 @@ class Use:
     title: str
     widget: str | None
     active: bool
+    copies: int = 1  # placements of the subgraph that holds the node (`graph.Node.copies`)
 
     def label(self) -> str:
         title = f' "{self.title}"' if self.title and self.title != self.node_type else ""
-        return f"{self.node_type}{title} (node {self.node})"
+        return f"{self.node_type}{title} (node {self.node}{copies_note(self.copies)})"
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,17 @@ class Report:
     unresolved: list[tuple[Model, str]]  # (model, hint)
     skipped: list[tuple[Model, str]]  # (model, reason)
     warnings: list[str]
+
+
+MAX_LISTED_USERS = 10
+
+
+def users_label(uses: list[Use], limit: int = MAX_LISTED_USERS) -> str:
+    """The distinct nodes in `uses` as one line, the first `limit` of them and a count of the
+    rest: a file loaded by 100,000 nodes must not write a 3 MB comment into the manifest."""
+    labels = list(dict.fromkeys(u.label() for u in uses))
+    more = f", and {len(labels) - limit} more" if len(labels) > limit else ""
+    return ", ".join(labels[:limit]) + more
 
 
 def clean_text(text: str) -> str:
@@ -359,7 +371,7 @@ def _selected_declared(
 
 
 def _use(node: Node, widget: str | None = None) -> Use:
-    return Use(node.path, node.type, node.title, widget, node.active)
+    return Use(node.path, node.type, node.title, widget, node.active, node.copies)
 
 
 def _from_catalog(models: dict[tuple[str, str], Model], index: dict[str, CatalogHit]) -> None:
