@@ -372,13 +372,13 @@ class _Graphs:
         listed.add(gid)
         running = gid in self.running
         prefix = self.running.get(gid, prefix)
+        copies = self.copies[gid]
+        as_parsed = gid == ROOT and copies == 1  # paths, modes and copies as `_local_nodes` set
         for local in self.local[gid]:
-            node = replace(
-                local.node,
-                path=prefix + local.id,
-                active=running and local.node.active,
-                copies=self.copies[gid],
-            )
+            node = local.node
+            if not as_parsed:
+                path, active = prefix + local.id, running and node.active
+                node = replace(node, path=path, active=active, copies=copies)
             out.append(node)
             if local.subgraph is not None and local.subgraph not in listed:
                 self._emit(local.subgraph, f"{node.path}:", out, listed)

@@ -44,12 +44,15 @@ def asset_ids(models: list[Model]) -> list[str]:
     """Readable, unique asset ids from the file names."""
     ids: list[str] = []
     taken: set[str] = set()
+    tried: dict[str, int] = {}  # per base, the next suffix to try: n files of one name cost n
     for model in models:
         stem = model.name.rsplit(".", 1)[0] if "." in model.name else model.name
         base = _ID_BAD.sub("-", stem).strip("-._")[:60] or "model"
-        candidate, n = base, 2
+        candidate, n = base, tried.get(base.casefold(), 2)
         while candidate.casefold() in taken:
-            candidate, n = f"{base}-{n}", n + 1
+            suffix = f"-{n}"
+            candidate, n = base[: 64 - len(suffix)] + suffix, n + 1  # ids hold 64 characters
+        tried[base.casefold()] = n
         taken.add(candidate.casefold())
         assert ID_RE.fullmatch(candidate), candidate
         ids.append(candidate)

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.helpers.cli import run_main
+from tests.helpers.cli import run_cli, run_main
 from tests.helpers.limits import run_cli_limited
 from tests.workflow.builders import UI, ZIT, api, hub_url, model, write_json, zit_model
 
@@ -194,3 +194,26 @@ def test_nested_subgraph_copies_are_read_by_reference(tmp_path):
     assert r.code == 0, r.err
     (used,) = json.loads(r.out)["models"][0]["used_by"]
     assert used["copies"] == 10**7 and used["active"]
+
+
+@pytest.mark.parametrize("kind", ["distinct unknown values", "one name declared everywhere"])
+def test_many_nodes_are_joined_in_linear_time(tmp_path, kind):
+    """20,000 nodes, within the 100,000-node budget. Joining each model-looking value of an
+    unknown node scanned every model found so far, and each loader's file every declaration of
+    the same name (20,000^2 steps: minutes); the 60 s timeout only catches a return of that."""
+    url = hub_url("o/r", "x.safetensors")
+    if kind == "distinct unknown values":
+        nodes = [{"id": i, "type": "MyNode", "widgets_values": [f"m{i}.safetensors"]}
+                 for i in range(20_000)]  # fmt: skip
+    else:
+        declared = {"models": [model("x.safetensors", "vae", url)]}
+        nodes = [{"id": i, "type": "VAELoader", "widgets_values": [f"s{i}/x.safetensors"],
+                  "properties": declared} for i in range(20_000)]  # fmt: skip
+    path = write_json(tmp_path / "many.json", {"nodes": nodes})
+    r = run_cli("from-workflow", str(path), "--json", timeout=60)
+    (line,) = [x for x in r.err.splitlines() if x.startswith("error:")]
+    assert r.code == 2, r.err
+    if kind == "distinct unknown values":  # all 20,000 joined, none with a URL
+        assert "none of its 20000 model(s) has a download URL" in line
+    else:  # all 20,000 resolved: 3 MB of manifest, over its 1 MiB cap
+        assert "manifest is 3246870 bytes, over the 1048576-byte limit" in line
