@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from modelctl.errors import BadInput
 from modelctl.manifest.validate import SHA256_RE
 from modelctl.store.comfyui_folders import canonical
-from modelctl.workflow.graph import Node, Workflow, copies_note
+from modelctl.workflow.graph import Node, Workflow, copies_note, short
 from modelctl.workflow.table import Table
 from modelctl.workflow.urls import UrlError, to_source
 
@@ -48,7 +48,7 @@ class Use:
     copies: int = 1  # placements of the subgraph that holds the node (`graph.Node.copies`)
 
     def label(self) -> str:
-        title = f' "{self.title}"' if self.title and self.title != self.node_type else ""
+        title = f' "{short(self.title)}"' if self.title and self.title != self.node_type else ""
         return f"{self.node_type}{title} (node {self.node}{copies_note(self.copies)})"
 
 

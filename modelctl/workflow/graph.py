@@ -38,6 +38,9 @@ MAX_NODES = 100_000
 MAX_INT_DIGITS = 4300
 # JSON strings and numbers (RFC 8259 section 6 and 7), to find a number outside any string
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?')
+# JSON can encode lone surrogates ("\ud800"), which no UTF-8 output can print
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_TITLE = 80  # characters of a node's title in labels (and so in manifest comments)
 RESAVE = "save the workflow again from ComfyUI (Save or Export (API)); do not edit it by hand"
 
 
@@ -69,7 +72,7 @@ class Node:
         return [v for v in values if isinstance(v, str)]
 
     def label(self) -> str:
-        title = f' "{self.title}"' if self.title and self.title != self.type else ""
+        title = f' "{short(self.title)}"' if self.title and self.title != self.type else ""
         return f"{self.type}{title} (node {self.path}{copies_note(self.copies)})"
 
 
@@ -78,6 +81,16 @@ class Workflow:
     format: str  # "ui" or "api"
     nodes: tuple[Node, ...]
     root_models: tuple[tuple[str, Any], ...]  # (where, raw entry) of workflow-level `models`
+
+
+def shown(text: str) -> str:
+    """A node's id, type or title as we keep it for output: lone surrogates become U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def short(title: str) -> str:
+    """A title cut to MAX_TITLE characters: a 5 MB title must not become a 5 MB comment."""
+    return title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…"
 
 
 def copies_note(copies: int) -> str:
@@ -189,11 +202,20 @@ def _is_api(doc: Any) -> bool:
     )
 
 
+def _check_node_count(count: int, where: str, note: str = "") -> None:
+    if count > MAX_NODES:
+        raise BadInput(
+            f"{where} has {count} nodes{note}, over the {MAX_NODES} modelctl reads",
+            "a ComfyUI workflow has hundreds of nodes; " + RESAVE,
+        )
+
+
 def _parse_api(prompt: dict[str, Any], where: str) -> Workflow:
     if not _is_api(prompt):
         raise BadInput(
             f"{where}: `prompt` is not an API-format workflow", "export it with Export (API)"
         )
+    _check_node_count(len(prompt), where)
     nodes = []
     for node_id, node in prompt.items():
         inputs = node.get("inputs") or {}
@@ -202,7 +224,8 @@ def _parse_api(prompt: dict[str, Any], where: str) -> Workflow:
         title = _dict(node.get("_meta")).get("title")
         if not isinstance(title, str):
             title = node["class_type"]
-        nodes.append(Node(str(node_id), node["class_type"], title, True, named=dict(inputs)))
+        path, kind = shown(str(node_id)), shown(node["class_type"])
+        nodes.append(Node(path, kind, shown(title), True, named=dict(inputs)))
     return Workflow("api", tuple(nodes), ())
 
 
@@ -280,12 +303,7 @@ class _Graphs:
         self.defs, self.where = defs, where
         graphs = {ROOT: doc, **defs}
         count = sum(len(g.get("nodes") or []) for g in graphs.values())
-        if count > MAX_NODES:
-            raise BadInput(
-                f"{where} has {count} nodes (subgraph definitions included), over the "
-                f"{MAX_NODES} modelctl reads",
-                "a ComfyUI workflow has hundreds of nodes; " + RESAVE,
-            )
+        _check_node_count(count, where, " (subgraph definitions included)")
         self.local = {gid: _local_nodes(g, gid, table, where, defs) for gid, g in graphs.items()}
         self.height: dict[str, int] = {}
         for gid in graphs:
@@ -395,7 +413,7 @@ def _local_nodes(
     for i, raw in enumerate(graph.get("nodes") or []):
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
             raise BadInput(f"{where}: node #{i} of {_graph_label(gid)} has no `type`", RESAVE)
-        local_id = str(raw.get("id", i))
+        local_id = shown(str(raw.get("id", i)))
         mode = raw.get("mode", 0)
         active = not (isinstance(mode, int) and mode in table.inactive_modes)
         node = _ui_node(raw, local_id, active, where, defs, _graph_label(gid))
@@ -428,8 +446,8 @@ def _ui_node(
         title = raw["type"]
     return Node(
         path,
-        raw["type"],
-        title,
+        shown(raw["type"]),
+        shown(title),
         active,
         widgets,
         named,

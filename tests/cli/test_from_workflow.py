@@ -217,3 +217,19 @@ def test_many_nodes_are_joined_in_linear_time(tmp_path, kind):
         assert "none of its 20000 model(s) has a download URL" in line
     else:  # all 20,000 resolved: 3 MB of manifest, over its 1 MiB cap
         assert "manifest is 3246870 bytes, over the 1048576-byte limit" in line
+
+
+def test_lone_surrogates_in_ids_types_and_titles_are_printable(tmp_path):
+    """JSON can encode lone surrogates (`"\\ud800"`), which UTF-8 stdout cannot print: --json
+    exited 70 (UnicodeEncodeError). Ids, types and titles keep U+FFFD in their place."""
+    ui = UI()
+    ui.node("VAELoader", ["ae.safetensors"], [zit_model("vae", "ae.safetensors")], title="\ud800x")
+    ui.doc["nodes"][0]["id"] = "\udc00"
+    ui.node("My\ud800Node", ["m.safetensors"])
+    path = write_json(tmp_path / "w.json", ui.doc)
+    r = run_cli("from-workflow", str(path), "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    (used,) = data["models"][0]["used_by"]
+    assert (used["node"], used["title"]) == ("\ufffd", "\ufffdx")
+    assert data["unresolved"][0]["used_by"][0]["type"] == "My\ufffdNode"

@@ -118,3 +118,24 @@ def test_nesting_depth(depth, ok):
     else:
         with pytest.raises(BadInput, match="nested more than 64 deep"):
             run(ui.doc)
+
+
+def test_api_format_has_the_same_node_budget():
+    prompt = {str(i): {"class_type": "Note", "inputs": {}} for i in range(MAX_NODES + 1)}
+    with pytest.raises(BadInput, match=f"wf.json has {MAX_NODES + 1} nodes, over the {MAX_NODES}"):
+        run(prompt)
+
+
+def test_titles_are_cut_in_labels():
+    """A 5 MB title made a 5 MB `# used by` comment: the generated manifest went over its cap."""
+    ui = UI()
+    ui.node(
+        "VAELoader",
+        ["ae.safetensors"],
+        [model("ae.safetensors", "vae", hub_url("o/r", "ae.safetensors"))],
+        title="T" * 5_000_000,
+    )
+    report = run(ui.doc)
+    label = report.models[0].uses[0].label()
+    assert label == f'VAELoader "{"T" * 79}…" (node 1)'
+    assert len(render(report, "t", load_table())) < 2000
