@@ -261,3 +261,20 @@ def test_status_reads_lock_files_and_receipts_bounded(tmp_path: Path) -> None:
     states = {a["dest"]: a["state"] for a in json.loads(r.out)["selections"][0]["assets"]}
     assert states["unet/model-Q4.gguf"] == "installed"
     assert states["vae/vae.safetensors"] != "installed"  # its receipt (a FIFO) cannot be read
+
+
+def test_status_refuses_lock_sizes_no_file_has(tmp_path: Path) -> None:
+    """Issue 16, item 10, in lock files: a 5000-digit size made PyYAML's int() raise ValueError
+    (exit 70); a 310-digit one was taken as a pin. Both are one error naming the lock file."""
+    _, manifest, env = _setup(tmp_path)
+    lock = manifest.with_name("demo.lock.yaml")
+    for digits, expected in [(5000, "holds a number of more digits than"), (310, "size must be")]:
+        lock.write_text(
+            "lock: 1\nmanifest: demo\nassets:\n"
+            f'  - source: "hf://acme/demo/vae.safetensors"\n    sha256: "{"a" * 64}"\n'
+            f"    size: {'9' * digits}\n"
+        )
+        r = run_main("status", "demo", env=env)
+        assert r.code == 2, r.err
+        (line,) = [x for x in r.err.splitlines() if x.startswith("error:")]
+        assert line.startswith(f"error: {lock}") and expected in line, line
