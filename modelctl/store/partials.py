@@ -145,7 +145,8 @@ def read_state(path: Path) -> PartialState | None:
         data = json.loads(read_bounded(path, MAX_STATE_BYTES))
         data.pop("schema", None)
         return PartialState(**data)
-    except (OSError, ValueError, TypeError, AttributeError):  # AttributeError: JSON not an object
+    # AttributeError: JSON not an object; RecursionError: JSON nested 10^5 deep
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError):
         return None
 
 

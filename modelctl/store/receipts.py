@@ -93,7 +93,7 @@ def load_file(path: str) -> Receipt | None:
         data = json.loads(read_bounded(path, 1 << 20))  # receipts are a few hundred bytes
         data.pop("schema", None)
         return Receipt(**data)
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError):  # nested 10^5 deep
         return None
 
 

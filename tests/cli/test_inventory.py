@@ -237,7 +237,8 @@ def test_lock_skips_precision_auto_and_resolves_it_when_chosen(
 def test_status_reads_lock_files_and_receipts_bounded(tmp_path: Path) -> None:
     """Issue 16, item 15: a lock file or receipt that is a FIFO, /dev/zero or a huge sparse file
     is refused (the lock) or treated as unreadable (a receipt: that file shows as unrecorded),
-    unread. The child's address space is capped, and a FIFO read would block past the timeout."""
+    unread, as is a receipt nested 10^5 deep (RecursionError: exit 70). The child's address
+    space is capped, and a FIFO read would block past the timeout."""
     layout, manifest, env = _setup(tmp_path)
     install_demo(layout)
     receipt = layout.receipt("vae/vae.safetensors")
@@ -256,11 +257,14 @@ def test_status_reads_lock_files_and_receipts_bounded(tmp_path: Path) -> None:
         (line,) = [x for x in r.err.splitlines() if x.startswith("error:")]
         assert str(lock) in line and expected in line
     lock.unlink()
+    deep = layout.receipt("configs/demo.json")  # JSON nested 10^5 deep: RecursionError (exit 70)
+    deep.write_text("[" * 100_000 + "]" * 100_000)
     r = run_cli_limited("status", "demo", "--json", env=env)
     assert r.code == 0, r.err
     states = {a["dest"]: a["state"] for a in json.loads(r.out)["selections"][0]["assets"]}
     assert states["unet/model-Q4.gguf"] == "installed"
     assert states["vae/vae.safetensors"] != "installed"  # its receipt (a FIFO) cannot be read
+    assert states["configs/demo.json"] != "installed"  # nor can a receipt nested too deeply
 
 
 def test_status_refuses_lock_sizes_no_file_has(tmp_path: Path) -> None:
