@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 GIB = 1024**3  # one gibibyte: VRAM and disk sizes are reported in GiB
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+# 1024 EiB: no file is that large (2**63 - 1 bytes, the largest `off_t`, is 8 EiB)
+_BEYOND = 1024 ** len(_UNITS)
 
 
 def human_size(n: int | None) -> str:
-    """Bytes as a short string (`512 B`, `4.0 MiB`, `25.7 GiB`), or `?` when unknown."""
+    """Bytes as a short string (`512 B`, `4.0 MiB`, `25.7 GiB`), or `?` when unknown.
+
+    Total over every int: a count of 1024 EiB or more (only a hostile file can claim one) is
+    never turned into a float, whose conversion raises OverflowError past ~10^308.
+    """
     if n is None:
         return "?"
+    if abs(n) >= _BEYOND:
+        return f"{'-' if n < 0 else ''}more than 1023 EiB"
     size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
+    for unit in _UNITS[:-1]:
         if size < 1024:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return f"{size:.1f} TiB"
+    return f"{size:.1f} {_UNITS[-1]}"
 
 
 def decimal(text: str | None, max_digits: int = 20) -> int | None:

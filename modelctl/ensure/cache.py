@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+from modelctl.datafiles import read_bounded
 from modelctl.ensure.config import GPU_SM_ENV, MANIFESTS_ENV, STATE_DIR
 
 TYPE_CHECKING = False
@@ -20,6 +21,8 @@ if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are stri
 CACHE_NAME = "ensure-cache.json"
 CACHE_SCHEMA = 1
 MAX_ENTRIES = 32
+MAX_BYTES = 16 << 20  # a bigger (or unreadable) cache is no cache: the slow path runs
+MAX_RECEIPT_BYTES = 1 << 20  # = the bound `modelctl.store.receipts.read` reads
 
 
 def cache_path(root: str) -> str:
@@ -50,9 +53,8 @@ def stamp(path: str) -> list[int] | None:
 
 def read_cache(root: str) -> dict[str, Any]:
     try:
-        with open(cache_path(root), encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
+        data = json.loads(read_bounded(cache_path(root), MAX_BYTES))
+    except (OSError, ValueError, RecursionError):
         return {"schema": CACHE_SCHEMA, "entries": []}
     if not isinstance(data, dict) or data.get("schema") != CACHE_SCHEMA:
         return {"schema": CACHE_SCHEMA, "entries": []}
@@ -78,10 +80,10 @@ def intact_bytes(root: str, assets: list[dict[str, Any]]) -> int | None:
         # entry written before names were recorded points at the legacy `<dest>.json`
         name = asset.get("receipt") or asset["dest"] + ".json"
         try:
-            with open(os.path.join(receipts, name), encoding="utf-8") as fh:
-                receipt = json.load(fh)
+            path = os.path.join(receipts, name)
+            receipt = json.loads(read_bounded(path, MAX_RECEIPT_BYTES))
             st = os.stat(os.path.join(root, asset["dest"]))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
         if not isinstance(receipt, dict) or receipt.get("dest") != asset["dest"]:
             return None

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from modelctl.compat.gpu_rules import rules
+from modelctl.datafiles import read_bounded
 from modelctl.errors import BadInput
+
+MAX_BYTES = 1 << 20  # a pyproject.toml or version file of ComfyUI is a few KiB
+
+
+def _read(path: Path) -> bytes:
+    return read_bounded(path, MAX_BYTES)
+
 
 _PY_VERSION_RE = re.compile(r"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)
 
@@ -73,7 +81,7 @@ def _find_plugin(custom_nodes: Path) -> Path | None:
 
 def _read_py_version(path: Path) -> str | None:
     try:
-        match = _PY_VERSION_RE.search(path.read_text("utf-8", errors="replace"))
+        match = _PY_VERSION_RE.search(_read(path).decode("utf-8", errors="replace"))
     except OSError:
         return None
     return match.group(1) if match else None
@@ -86,7 +94,7 @@ def _project_table(path: Path) -> dict[str, Any]:
         import tomllib
 
         try:
-            return tomllib.loads(path.read_text("utf-8")).get("project") or {}
+            return tomllib.loads(_read(path).decode("utf-8")).get("project") or {}
         except (OSError, ValueError):
             return {}
 
@@ -94,8 +102,8 @@ def _project_table(path: Path) -> dict[str, Any]:
 def _project_table_fallback(path: Path) -> dict[str, Any]:
     """Enough TOML for `[project] name/version = "…"` when tomllib is missing."""
     try:
-        text = path.read_text("utf-8")
-    except OSError:
+        text = _read(path).decode("utf-8")
+    except (OSError, ValueError):
         return {}
     section = re.search(r"^\[project\]\s*$(.*?)(?=^\[|\Z)", text, re.MULTILINE | re.DOTALL)
     body = section.group(1) if section else ""

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelctl.datafiles import read_bounded
 from modelctl.errors import BadInput
 from modelctl.units import GIB
 
 RECORD_ENV = "MODELCTL_NVML_RECORD"
+MAX_RECORD_BYTES = 16 << 20  # a record of 8 GPUs is a few KiB
 NO_GPU = "no NVIDIA GPU visible"
 
 
@@ -83,8 +85,8 @@ def raw_answers(record: str | Path | None = None) -> tuple[dict[str, Any], str]:
 def load_record(path: Path) -> dict[str, Any]:
     """Read a saved NVML record (the JSON `record_nvml` returns)."""
     try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
+        data = json.loads(read_bounded(path, MAX_RECORD_BYTES))
+    except (OSError, ValueError, RecursionError) as exc:
         raise BadInput(
             f"cannot read the NVML record {path}: {exc}",
             f"unset {RECORD_ENV} or point it at a file written by `modelctl doctor --save-nvml`",

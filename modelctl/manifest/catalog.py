@@ -13,9 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelctl.datafiles import FileTooLarge, NotRegularFile, read_bounded
 from modelctl.errors import BadInput, ManifestError
 from modelctl.manifest.model import Manifest
 from modelctl.manifest.validate import parse_manifest
+from modelctl.manifest.yamlload import MAX_BYTES, too_large
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -57,13 +59,19 @@ def entries(dirs: Iterable[Path]) -> dict[str, Entry]:
 
 
 def read_manifest(path: Path) -> Manifest:
-    """Read and validate one manifest file."""
+    """Read and validate one manifest file (at most `MAX_BYTES + 1` bytes of it are read)."""
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_BYTES)
     except FileNotFoundError:
         raise BadInput(
             f"manifest file {path} does not exist",
             "check the path, or name a bundled stack (see `modelctl list`)",
+        ) from None
+    except FileTooLarge as exc:
+        raise too_large(str(path), exc.size) from None
+    except (NotRegularFile, IsADirectoryError) as exc:
+        raise BadInput(
+            f"cannot read manifest {path}: {exc.strerror}", "give the path of a .yaml manifest"
         ) from None
     except OSError as exc:
         raise BadInput(

@@ -16,7 +16,8 @@ validator accepts; tests/manifest/test_schema.py checks both directions).
   axis's values; `when` names declared axes and their values, and `{placeholders}` name declared
   axes (the schema checks only that they are shaped like axis names and values, and that there
   are none without variants); asset ids are unique (`uniqueItems` compares whole assets); no two
-  assets of one selection write the same dest; at most `MAX_COMBINATIONS` variant combinations.
+  assets of one selection write the same dest; at most `MAX_COMBINATIONS` variant combinations
+  and `MAX_EXPANSIONS` assets once placeholders are filled in.
 - Values checked after `{axis}` substitution. The validator checks source, dest and revision
   once per combination of axis values; the schema checks the template. Axis values hold no `/`,
   `\\`, `@`, `:` or spaces and start with a letter or digit, so a template breaks a rule exactly
@@ -143,7 +144,7 @@ def _one_or_list(item: Schema, **list_rules: Any) -> Schema:
 def _asset() -> Schema:
     expect = {
         key: (
-            {"type": "integer", "minimum": V.MIN_EXPECT_INT}
+            {"type": "integer", "minimum": V.MIN_EXPECT_INT, "maximum": V.MAX_EXPECT_INT}
             if kind is int
             else _text(**{"not": {"pattern": _NOT_AN_AXIS}})
         )
@@ -156,7 +157,7 @@ def _asset() -> Schema:
         "revision": _revision(),
         "dest": _dest(),
         "sha256": {"anyOf": [{"type": "null"}, _whole(V.SHA256)]},
-        "size": {"type": ["integer", "null"], "minimum": V.MIN_SIZE},
+        "size": {"type": ["integer", "null"], "minimum": V.MIN_SIZE, "maximum": V.MAX_SIZE},
         "when": {
             "type": "object",
             "propertyNames": _whole(V.AXIS),
@@ -189,7 +190,11 @@ def _no_placeholders() -> Schema:
 
 def _requires() -> Schema:
     gpu = {
-        "min_vram_gib": {"type": "number", "minimum": V.MIN_VRAM_GIB},
+        "min_vram_gib": {
+            "type": "number",
+            "minimum": V.MIN_VRAM_GIB,
+            "maximum": V.MAX_VRAM_GIB,
+        },
         "precision": TEXT,
     }
     fields = {

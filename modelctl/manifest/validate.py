@@ -42,7 +42,19 @@ NUL = "\x00"  # no string may hold it
 MIN_SIZE = 1
 MIN_EXPECT_INT = 1
 MIN_VRAM_GIB = 0
+# The largest whole number a manifest may hold: the largest file size (POSIX `off_t` is a signed
+# 64-bit integer), and far above any width or count a model header holds. Larger sizes once
+# reached `float()` when printed (an OverflowError past ~10^308), and `int()` of more than 4300
+# digits raises ValueError, so the digits are counted before any conversion.
+MAX_INT = 2**63 - 1
+MAX_SIZE = MAX_INT
+MAX_EXPECT_INT = MAX_INT
+MAX_VRAM_GIB = 1 << 20  # 1 PiB of GPU memory: keeps the value finite (`9…9.0` is float inf)
 MAX_COMBINATIONS = 4096
+# At most this many assets once every `{axis}` is filled in (over all values of the axes an
+# asset's source, dest and revision use). The validator checks each of them, `lock` and the
+# workflow catalog lookup resolve each: 2000 assets using three two-valued axes each are 16,000.
+MAX_EXPANSIONS = 1 << 16
 
 TOP_KEYS = {"schema", "name", "description", "variants", "assets", "requires"}
 TOP_REQUIRED = {"schema", "name", "assets"}
@@ -118,42 +130,52 @@ class _Walker:
         if node.tag != Y.STR:
             raise self.error(
                 node,
-                f"{field}: `{node.value}` is read by YAML as {Y.tag_word(node.tag)}, not text",
-                f'quote it: "{node.value}"',
+                f"{field}: `{_shown(node.value)}` is read by YAML as {Y.tag_word(node.tag)}, "
+                "not text",
+                f'quote it: "{_shown(node.value)}"',
             )
         if NUL in node.value:
             raise self.error(node, f"{field} contains a NUL character")
         return node.value
 
-    def integer(self, node: yaml.Node, field: str, minimum: int = 0) -> int:
+    def integer(self, node: yaml.Node, field: str, minimum: int = 0, maximum: int = MAX_INT) -> int:
         node = self._scalar(node, field, "a whole number")
         if node.tag != Y.INT or not re.fullmatch(r"0|[1-9][0-9]*", node.value):
             raise self.error(
                 node,
-                f"{field}: `{node.value}` is not a plain whole number",
+                f"{field}: `{_shown(node.value)}` is not a plain whole number",
                 "write digits only, without leading zeros, underscores or quotes",
             )
+        if len(node.value) > len(str(maximum)):  # before int(): see MAX_INT
+            shown = _shown(node.value, "digits")
+            raise self.error(node, f"{field} must be at most {maximum}, not {shown}")
         value = int(node.value)
-        if value < minimum:
-            raise self.error(node, f"{field} must be at least {minimum}, not {value}")
+        if not minimum <= value <= maximum:
+            bound = f"at least {minimum}" if value < minimum else f"at most {maximum}"
+            raise self.error(node, f"{field} must be {bound}, not {value}")
         return value
 
-    def number(self, node: yaml.Node, field: str, minimum: int = 0) -> float:
+    def number(self, node: yaml.Node, field: str, minimum: int, maximum: int) -> float:
         node = self._scalar(node, field, "a number")
         if node.tag == Y.INT:
-            return float(self.integer(node, field, minimum))
+            return float(self.integer(node, field, minimum, maximum))
         if node.tag == Y.FLOAT and re.fullmatch(r"[0-9]+\.[0-9]+", node.value):
-            value = float(node.value)
-            if value < minimum:
-                raise self.error(node, f"{field} must be at least {minimum}, not {value}")
+            whole = node.value.split(".", 1)[0].lstrip("0")
+            value = float(node.value) if len(whole) <= len(str(maximum)) else math.inf
+            if not minimum <= value <= maximum:
+                bound = f"at least {minimum}" if value < minimum else f"at most {maximum}"
+                shown = _shown(node.value)
+                raise self.error(node, f"{field} must be {bound}, not {shown}")
             return value
-        raise self.error(node, f"{field}: `{node.value}` is not a number", "write e.g. 8 or 7.5")
+        raise self.error(
+            node, f"{field}: `{_shown(node.value)}` is not a number", "write e.g. 8 or 7.5"
+        )
 
     def boolean(self, node: yaml.Node, field: str) -> bool:
         node = self._scalar(node, field, "true or false")
         if node.tag != Y.BOOL or node.value not in ("true", "false"):
             raise self.error(
-                node, f"{field}: `{node.value}` is not true or false", "write true or false"
+                node, f"{field}: `{_shown(node.value)}` is not true or false", "write true or false"
             )
         return node.value == "true"
 
@@ -165,6 +187,11 @@ class _Walker:
         if isinstance(node, yaml.ScalarNode):
             return (self.string(node, field),)
         return tuple(self.string(item, field) for item in self.sequence(node, field))
+
+
+def _shown(text: str, unit: str = "characters", limit: int = 40) -> str:
+    """`text` as an error message quotes it: a 5000-digit number is named by its length."""
+    return text if len(text) <= limit else f"{text[:20]}… ({len(text)} {unit})"
 
 
 def parse_manifest(data: bytes, path: Path | None = None, where: str | None = None) -> Manifest:
@@ -190,8 +217,12 @@ def parse_manifest(data: bytes, path: Path | None = None, where: str | None = No
     description = w.string(top["description"], "description") if "description" in top else ""
     axes = _axes(w, top["variants"]) if "variants" in top else {}
     _check_combination_count(w, top["assets"], axes)
-    assets = _assets(w, top["assets"], axes)
+    parsed = _assets(w, top["assets"], axes)
+    _check_expansion_count(w, top["assets"], axes, [asset for asset, _ in parsed])
+    for asset, fields in parsed:
+        _check_every_expansion(w, fields, axes, asset)
     requires = _requires(w, top["requires"]) if "requires" in top else {}
+    assets = tuple(asset for asset, _ in parsed)
     manifest = Manifest(name, description, axes, assets, requires, path)
     _check_dest_collisions(w, manifest)
     return manifest
@@ -232,22 +263,27 @@ def _items(node: yaml.Node) -> list[yaml.Node]:
     return list(node.value) if isinstance(node, yaml.SequenceNode) else [node]
 
 
-def _assets(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> tuple[Asset, ...]:
+def _assets(
+    w: _Walker, node: yaml.Node, axes: dict[str, Axis]
+) -> list[tuple[Asset, dict[str, yaml.Node]]]:
+    """Each asset with its field nodes (for the `file:line` of errors found after it)."""
     items = w.sequence(node, "assets")
     if not items:
         raise w.error(node, "assets is empty", "list at least one asset")
     seen: set[str] = set()
     out = []
     for item in items:
-        asset = _asset(w, item, axes)
+        asset, fields = _asset(w, item, axes)
         if asset.id in seen:
             raise w.error(item, f"duplicate asset id `{asset.id}`", "asset ids must be unique")
         seen.add(asset.id)
-        out.append(asset)
-    return tuple(out)
+        out.append((asset, fields))
+    return out
 
 
-def _asset(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> Asset:
+def _asset(
+    w: _Walker, node: yaml.Node, axes: dict[str, Axis]
+) -> tuple[Asset, dict[str, yaml.Node]]:
     f = w.mapping(node, "an asset", ASSET_KEYS, ASSET_REQUIRED)
     asset_id = w.string(f["id"], "id")
     if not ID_RE.fullmatch(asset_id):
@@ -284,7 +320,7 @@ def _asset(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> Asset:
         sha256 = sha256.lower()
     size = None
     if "size" in f and not w.is_null(f["size"]):
-        size = w.integer(f["size"], f"{label} size", minimum=MIN_SIZE)
+        size = w.integer(f["size"], f"{label} size", MIN_SIZE, MAX_SIZE)
     when = _when(w, f["when"], axes, label) if "when" in f else {}
     expect = _expect(w, f["expect"], label) if "expect" in f else {}
     allow_pickle = (
@@ -297,8 +333,7 @@ def _asset(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> Asset:
         for _key_node, value_node in f["expect"].value:
             if isinstance(value_node, yaml.ScalarNode):
                 _check_placeholders(w, value_node, axes, label)
-    _check_every_combination(w, f, axes, source, dest, revision, label)
-    return Asset(
+    asset = Asset(
         asset_id,
         role,
         source,
@@ -311,6 +346,7 @@ def _asset(w: _Walker, node: yaml.Node, axes: dict[str, Axis]) -> Asset:
         allow_pickle,
         node.start_mark.line + 1,
     )
+    return asset, f
 
 
 def _when(
@@ -324,9 +360,10 @@ def _when(
                 f"{label}: `when` names the unknown axis `{axis_name}`",
                 f"declare it under variants, or use one of: {', '.join(axes) or '(none)'}",
             )
-        values = w.strings(value_node, f"{label} when.{axis_name}")
+        values = tuple(dict.fromkeys(w.strings(value_node, f"{label} when.{axis_name}")))
+        known = frozenset(axes[axis_name].values)  # a set: `when` lists may be long
         for value in values:
-            if value not in axes[axis_name].values:
+            if value not in known:
                 raise w.error(
                     value_node,
                     f"{label}: `when` value `{value}` is not a value of `{axis_name}`",
@@ -341,7 +378,7 @@ def _expect(w: _Walker, node: yaml.Node, label: str) -> dict[str, Any]:
     for key, value_node in w.mapping(node, f"{label} expect", set(EXPECT_KEYS)).items():
         field = f"{label} expect.{key}"
         if EXPECT_KEYS[key] is int:
-            out[key] = w.integer(value_node, field, minimum=MIN_EXPECT_INT)
+            out[key] = w.integer(value_node, field, MIN_EXPECT_INT, MAX_EXPECT_INT)
         else:
             out[key] = w.string(value_node, field)
     return out
@@ -355,7 +392,7 @@ def _requires(w: _Walker, node: yaml.Node) -> dict[str, Any]:
         out["gpu"] = {}
         if "min_vram_gib" in gpu:
             out["gpu"]["min_vram_gib"] = w.number(
-                gpu["min_vram_gib"], "requires.gpu.min_vram_gib", MIN_VRAM_GIB
+                gpu["min_vram_gib"], "requires.gpu.min_vram_gib", MIN_VRAM_GIB, MAX_VRAM_GIB
             )
         if "precision" in gpu:
             out["gpu"]["precision"] = w.string(gpu["precision"], "requires.gpu.precision")
@@ -391,29 +428,52 @@ def combinations(axes: dict[str, Axis], names: list[str] | None = None) -> list[
     return [dict(zip(names, combo, strict=True)) for combo in product]
 
 
-def _check_every_combination(
-    w: _Walker,
-    f: dict[str, yaml.Node],
-    axes: dict[str, Axis],
-    source: str,
-    dest: str,
-    revision: str | None,
-    label: str,
+def placeholders(template: str | None) -> list[str]:
+    """The distinct `{axis}` names in `template`, sorted."""
+    return sorted(set(PLACEHOLDER_RE.findall(template or "")))
+
+
+def expansions(asset: Asset, axes: dict[str, Axis]) -> int:
+    """How many forms `asset` takes once its `{axis}` placeholders are filled in: the product of
+    the value counts of the axes its source, dest and revision use together."""
+    used = set(placeholders(asset.source)) | set(placeholders(asset.dest))
+    used |= set(placeholders(asset.revision))
+    return math.prod(len(axes[name].values) for name in used)
+
+
+def _check_expansion_count(
+    w: _Walker, assets_node: yaml.Node, axes: dict[str, Axis], assets: list[Asset]
 ) -> None:
-    used = sorted(set(PLACEHOLDER_RE.findall(f"{source}\n{dest}\n{revision or ''}")))
-    checks = [("source", source, check_source), ("dest", dest, check_dest)]
-    if revision:
-        checks.append(("revision", revision, check_revision))
-    for values in combinations(axes, used):
-        for field_name, template, check in checks:
+    """Refuse a manifest whose assets expand past `MAX_EXPANSIONS` before any is expanded."""
+    count = sum(expansions(asset, axes) for asset in assets)
+    if count > MAX_EXPANSIONS:
+        raise w.error(
+            assets_node,
+            f"the assets expand to {count} variants over their `{{axis}}` placeholders, "
+            f"at most {MAX_EXPANSIONS}",
+            "use fewer placeholders per asset, or split the manifest into several",
+        )
+
+
+def _check_every_expansion(
+    w: _Walker, f: dict[str, yaml.Node], axes: dict[str, Axis], asset: Asset
+) -> None:
+    """Each of source, dest and revision is checked once per combination of the axes it uses
+    itself (a dest using `{a}` is checked |a| times, however many axes the source adds)."""
+    label = f"asset `{asset.id}`"
+    checks = [("source", asset.source, check_source), ("dest", asset.dest, check_dest)]
+    if asset.revision:
+        checks.append(("revision", asset.revision, check_revision))
+    for field_name, template, check in checks:
+        for values in combinations(axes, placeholders(template)):
             problem = check(substitute(template, values))
             if problem:
                 raise w.error(f[field_name], f"{label} {field_name}: {problem[0]}", problem[1])
 
 
 def _check_combination_count(w: _Walker, assets_node: yaml.Node, axes: dict[str, Axis]) -> None:
-    """Refuse too many variant combinations before any is built: the checks below expand them,
-    and eight axes of eight values (a few lines of YAML) would be 16 million dicts."""
+    """Refuse too many variant combinations before any is built: `lock` pins each, and eight
+    axes of eight values (a few lines of YAML) would be 16 million."""
     count = math.prod(len(axis.values) for axis in axes.values())
     if count > MAX_COMBINATIONS:
         raise w.error(
@@ -421,19 +481,89 @@ def _check_combination_count(w: _Walker, assets_node: yaml.Node, axes: dict[str,
         )
 
 
+class _Space:
+    """Sets of variant combinations as bits of one int: combination `i` in `combinations(axes)`
+    order is bit `i`, so "the combinations where `quant` is Q8_0 and `when` holds" is an AND of
+    two ints, and "some selection has both" is a non-zero AND. The space has at most
+    `MAX_COMBINATIONS` bits, so each operation is a few dozen machine words."""
+
+    def __init__(self, axes: dict[str, Axis]) -> None:
+        self.axes = list(axes.values())
+        self.size = math.prod(len(axis.values) for axis in self.axes)
+        self.full = (1 << self.size) - 1
+        self.masks: dict[str, dict[str, int]] = {}
+        stride = self.size
+        for axis in self.axes:
+            # the last axis varies fastest: value j of this axis holds `stride` consecutive
+            # combinations out of every `period`, starting at j * stride
+            stride //= len(axis.values)
+            period = stride * len(axis.values)
+            every_period = self.full // ((1 << period) - 1)  # bit 0 of each period set
+            block = (1 << stride) - 1
+            self.masks[axis.name] = {
+                value: (block << (j * stride)) * every_period for j, value in enumerate(axis.values)
+            }
+
+    def where(self, values: dict[str, str]) -> int:
+        """The combinations that have these values (of some axes)."""
+        bits = self.full
+        for name, value in values.items():
+            bits &= self.masks[name][value]
+        return bits
+
+    def where_any(self, when: dict[str, tuple[str, ...]]) -> int:
+        """The combinations where each named axis has one of its listed values (`Asset.when`)."""
+        bits = self.full
+        for name, allowed in when.items():
+            either = 0
+            for value in allowed:
+                either |= self.masks[name][value]
+            bits &= either
+        return bits
+
+    def first(self, bits: int) -> dict[str, str]:
+        """The first combination (in `combinations` order) of a non-empty set."""
+        index = (bits & -bits).bit_length() - 1
+        out = {}
+        stride = self.size
+        for axis in self.axes:
+            stride //= len(axis.values)
+            out[axis.name] = axis.values[(index // stride) % len(axis.values)]
+        return out
+
+
 def _check_dest_collisions(w: _Walker, manifest: Manifest) -> None:
-    for values in combinations(manifest.axes):
-        owners: dict[str, str] = {}
-        for asset in manifest.assets:
-            if not asset.applies(values):
+    """No two assets of one selection may write the same dest (compared case-folded).
+
+    Each asset's dest is expanded over the axes it uses (bounded by `MAX_EXPANSIONS`), each form
+    paired with the combinations it applies in (a `_Space` set); two forms of different assets
+    with the same dest collide when their sets meet. This is linear in the expansions; checking
+    every combination against every asset was 4096 x 2000 dest substitutions for 2000 assets.
+    """
+    space = _Space(manifest.axes)
+    covered: dict[str, int] = {}  # case-folded dest -> the combinations some asset writes it in
+    writers: dict[str, list[tuple[Asset, dict[str, str]]]] = {}  # who wrote it, at which values
+    for asset in manifest.assets:
+        applies = space.where_any(asset.when)
+        if not applies:
+            continue
+        for values in combinations(manifest.axes, placeholders(asset.dest)):
+            bits = applies & space.where(values)
+            if not bits:
                 continue
-            dest = substitute(asset.dest, values).casefold()
-            if dest in owners:
-                selection = ",".join(f"{k}={v}" for k, v in values.items())
+            dest = substitute(asset.dest, values)
+            key = dest.casefold()
+            if covered.get(key, 0) & bits:
+                other, both = next(
+                    (a, b & bits)
+                    for a, v in writers[key]
+                    if (b := space.where_any(a.when) & space.where(v)) & bits
+                )
+                selection = ",".join(f"{k}={v}" for k, v in space.first(both).items())
                 raise ManifestError(
-                    f"{w.where}:{asset.line}: assets `{owners[dest]}` and `{asset.id}` both "
-                    f"write `{substitute(asset.dest, values)}` when "
-                    f"{selection or 'no variant is chosen'}",
+                    f"{w.where}:{asset.line}: assets `{other.id}` and `{asset.id}` both "
+                    f"write `{dest}` when {selection or 'no variant is chosen'}",
                     "give them different dest paths, or separate them with `when`",
                 )
-            owners[dest] = asset.id
+            covered[key] = covered.get(key, 0) | bits
+            writers.setdefault(key, []).append((asset, values))

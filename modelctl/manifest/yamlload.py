@@ -40,13 +40,18 @@ def tag_word(tag: str) -> str:
     return _TAG_WORDS.get(tag, tag.rsplit(":", 1)[-1])
 
 
+def too_large(where: str, size: int) -> ManifestError:
+    """The error for a manifest of `size` bytes, over `MAX_BYTES`."""
+    return ManifestError(
+        f"{where}: manifest is {size} bytes, over the {MAX_BYTES}-byte limit",
+        "split it into several manifests",
+    )
+
+
 def compose(data: bytes, where: str) -> yaml.Node:
     """Parse `data` into a YAML node tree, enforcing size, alias, depth and encoding caps."""
     if len(data) > MAX_BYTES:
-        raise ManifestError(
-            f"{where}: manifest is {len(data)} bytes, over the {MAX_BYTES}-byte limit",
-            "split it into several manifests",
-        )
+        raise too_large(where, len(data))
     try:
         text = data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
     except UnicodeDecodeError as exc:

@@ -25,11 +25,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from modelctl.datafiles import FileTooLarge, read_bounded
 from modelctl.errors import BadInput, CheckFailed
 from modelctl.manifest.model import ResolvedAsset, Selection
 from modelctl.manifest.uris import HEX40_RE, HEX64_RE
+from modelctl.manifest.validate import MAX_SIZE
 
 LOCK_SCHEMA = 1
+MAX_BYTES = 16 << 20  # an entry is ~300 bytes: room for 50,000 pinned files
 _ENTRY_KEYS = {"id", "source", "revision", "commit", "sha256", "size"}
 
 
@@ -89,9 +92,14 @@ def load_lock(manifest_path: Path | None) -> Lock | None:
 def read_lock(path: Path) -> Lock | None:
     """The lock file at `path`, or None when there is none."""
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_BYTES)
     except FileNotFoundError:
         return None
+    except FileTooLarge as exc:
+        raise BadInput(
+            f"lock file {path} is {exc.size} bytes, over the {MAX_BYTES >> 20} MiB limit",
+            "run `modelctl lock` again to rewrite it",
+        ) from None
     except OSError as exc:
         raise BadInput(
             f"cannot read lock file {path}: {exc.strerror}",
@@ -111,6 +119,8 @@ def parse_lock(data: bytes, path: Path | None = None) -> Lock:
         doc = load_yaml(data.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise _bad(where, f"is not valid YAML ({type(exc).__name__})") from None
+    except ValueError:  # PyYAML's int() of a number past 4300 digits (CPython gh-95778)
+        raise _bad(where, "holds a number of more digits than Python converts (4300)") from None
     if not isinstance(doc, dict) or doc.get("lock") != LOCK_SCHEMA:
         raise _bad(where, f"is not a modelctl lock file (expected `lock: {LOCK_SCHEMA}`)")
     name = doc.get("manifest")
@@ -138,7 +148,9 @@ def _entry(where: str, index: int, item: Any) -> LockEntry:
         raise _bad(where, f"{label} ({source}): revision must be a string")
     if commit is not None and not (isinstance(commit, str) and HEX40_RE.fullmatch(commit)):
         raise _bad(where, f"{label} ({source}): commit must be 40 lowercase hex characters")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+    if size is not None and (
+        isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_SIZE
+    ):
         raise _bad(where, f"{label} ({source}): size must be a whole number of bytes")
     ident = item.get("id")
     return LockEntry(
@@ -173,7 +185,7 @@ def write_lock(lock: Lock, path: Path) -> bool:
     """Write `lock` to `path` atomically; False when the file already said exactly that."""
     text = render(lock)
     try:
-        if path.read_text("utf-8") == text:
+        if read_bounded(path, MAX_BYTES).decode("utf-8") == text:
             return False
     except (OSError, UnicodeDecodeError):
         pass

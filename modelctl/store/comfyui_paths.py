@@ -29,11 +29,13 @@ import json
 import os
 import re
 
+from modelctl.datafiles import read_bounded
 from modelctl.errors import BadInput
 from modelctl.store import comfyui_folders
 from modelctl.store.atomic import write_text
 
 SECTION = "modelctl"
+MAX_BYTES = 16 << 20  # far above any extra_model_paths.yaml; a bigger file is refused, unread
 BEGIN = "# BEGIN modelctl"
 END = "# END modelctl"
 
@@ -124,8 +126,7 @@ def write(path: str, block: str) -> bool:
     """
     target = os.path.realpath(path)
     try:
-        with open(target, encoding="utf-8") as fh:
-            existing: str | None = fh.read()
+        existing: str | None = read_bounded(target, MAX_BYTES).decode("utf-8")
         mode = os.stat(target).st_mode & 0o7777
     except FileNotFoundError:
         existing, mode = None, 0o644

@@ -34,11 +34,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelctl.datafiles import read_bounded
 from modelctl.errors import from_os_error
 from modelctl.store.layout import Layout
 from modelctl.transfer.ranges import Ranges
 
 STATE_SCHEMA = 1
+MAX_STATE_BYTES = 16 << 20  # a state file lists the written ranges: a few hundred bytes
 
 
 def partial_key(sha256: str | None, source: str, commit: str | None) -> str:
@@ -141,10 +143,11 @@ def leftovers(layout: Layout, key: str) -> list[tuple[Path, PartialState | None]
 
 def read_state(path: Path) -> PartialState | None:
     try:
-        data = json.loads(path.read_text("utf-8"))
+        data = json.loads(read_bounded(path, MAX_STATE_BYTES))
         data.pop("schema", None)
         return PartialState(**data)
-    except (OSError, ValueError, TypeError, AttributeError):  # AttributeError: JSON not an object
+    # AttributeError: JSON not an object; RecursionError: JSON nested 10^5 deep
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError):
         return None
 
 

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelctl.datafiles import read_bounded
 from modelctl.store.atomic import write_text
 from modelctl.store.layout import Layout, inside
 
@@ -126,15 +127,10 @@ def load_file(path: str) -> Receipt | None:
     is None too, never a traceback.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            raw = os.read(fd, 1 << 20)  # receipts are a few hundred bytes
-        finally:
-            os.close(fd)
-        data = json.loads(raw)
+        data = json.loads(read_bounded(path, 1 << 20))  # receipts are a few hundred bytes
         data.pop("schema", None)
         receipt = Receipt(**data)
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError):  # nested 10^5 deep
         return None
     return receipt if well_typed(receipt) else None
 

@@ -21,16 +21,23 @@ if TYPE_CHECKING:
 
 
 def read_workflow(path: str | Path) -> bytes:
-    """The bytes of a workflow file, with a readable error when it cannot be read."""
+    """The bytes of a workflow file (at most `graph.MAX_BYTES + 1` of them are read), with a
+    readable error when it cannot be read."""
+    from modelctl.datafiles import FileTooLarge, NotRegularFile, read_bounded
     from modelctl.errors import BadInput
+    from modelctl.workflow.graph import MAX_BYTES, too_large
 
     p = Path(path).expanduser()
     try:
-        return p.read_bytes()
+        return read_bounded(p, MAX_BYTES)
+    except FileTooLarge as exc:
+        raise too_large(str(p), exc.size) from None
     except FileNotFoundError:
         raise BadInput(f"workflow file {p} does not exist", "check the path") from None
     except IsADirectoryError:
         raise BadInput(f"{p} is a folder, not a workflow file", "name a .json file in it") from None
+    except NotRegularFile as exc:
+        raise BadInput(f"cannot read workflow {p}: {exc.strerror}", "name a .json file") from None
     except OSError as exc:
         raise BadInput(
             f"cannot read workflow {p}: {exc.strerror}", "check the file's permissions"

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from modelctl.errors import BadInput
 from modelctl.manifest.validate import SHA256_RE
 from modelctl.store.comfyui_folders import canonical
-from modelctl.workflow.graph import Node, Workflow
+from modelctl.workflow.graph import Node, Workflow, copies_note, short
 from modelctl.workflow.table import Table
 from modelctl.workflow.urls import UrlError, to_source
 
@@ -45,10 +45,11 @@ class Use:
     title: str
     widget: str | None
     active: bool
+    copies: int = 1  # placements of the subgraph that holds the node (`graph.Node.copies`)
 
     def label(self) -> str:
-        title = f' "{self.title}"' if self.title and self.title != self.node_type else ""
-        return f"{self.node_type}{title} (node {self.node})"
+        title = f' "{short(self.title)}"' if self.title and self.title != self.node_type else ""
+        return f"{self.node_type}{title} (node {self.node}{copies_note(self.copies)})"
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,17 @@ class Report:
     warnings: list[str]
 
 
+MAX_LISTED_USERS = 10
+
+
+def users_label(uses: list[Use], limit: int = MAX_LISTED_USERS) -> str:
+    """The distinct nodes in `uses` as one line, the first `limit` of them and a count of the
+    rest: a file loaded by 100,000 nodes must not write a 3 MB comment into the manifest."""
+    labels = list(dict.fromkeys(u.label() for u in uses))
+    more = f", and {len(labels) - limit} more" if len(labels) > limit else ""
+    return ", ".join(labels[:limit]) + more
+
+
 def clean_text(text: str) -> str:
     """One printable line (for messages and YAML comments)."""
     return _CONTROL.sub("?", text)
@@ -124,9 +136,7 @@ def collect(
     """
     warnings: list[str] = []
     declared = _declared(wf, where, table, warnings)
-    by_name: dict[str, list[Declared]] = {}
-    for d in declared:
-        by_name.setdefault(d.name, []).append(d)
+    decl = _Declarations(declared)
 
     models: dict[tuple[str, str], Model] = {}
     loose: list[tuple[str, Use]] = []
@@ -150,15 +160,15 @@ def collect(
                         continue
                     loose.append((soft, _use(node)))
 
-    used_declared: set[int] = set()
     for model in models.values():
-        _resolve(model, by_name, used_declared, warnings)
+        _resolve(model, decl, warnings)
+    index = _ModelIndex(models)
     for rel, use in loose:
-        _absorb(models, rel, use, by_name, used_declared, table, warnings)
-    _selected_declared(wf, models, declared, used_declared, table)
+        _absorb(models, index, rel, use, decl, table, warnings)
+    _selected_declared(wf, models, declared, decl.used, table)
     if catalog is not None and any(m.source is None and m.folder for m in models.values()):
         _from_catalog(models, catalog())
-    return _partition(wf, where, models, declared, used_declared, warnings)
+    return _partition(wf, where, models, declared, decl.used, warnings)
 
 
 def _declared(wf: Workflow, where: str, table: Table, warnings: list[str]) -> list[Declared]:
@@ -271,22 +281,93 @@ def _add(models: dict[tuple[str, str], Model], folder: str, rel: str, role: str,
     model.uses.append(use)
 
 
-def _candidates(rel: str, by_name: dict[str, list[Declared]]) -> list[Declared]:
-    return by_name.get(rel) or by_name.get(rel.rsplit("/", 1)[-1]) or []
+class _Declarations:
+    """The declared models by file name, which of them some node uses (`used`, by id), and the
+    per-name answers `_resolve` and `_absorb` need, worked out once per name (and folder): 50,000
+    nodes loading `sub{i}/x.safetensors` beside 50,000 declarations of `x.safetensors` must not
+    compare every pair (a 100,000-node workflow is within `graph.MAX_NODES`)."""
+
+    def __init__(self, declared: list[Declared]) -> None:
+        self.by_name: dict[str, list[Declared]] = {}
+        for d in declared:
+            self.by_name.setdefault(d.name, []).append(d)
+        self.used: set[int] = set()
+        self._marked: set[str] = set()
+        self._picks: dict[tuple[str, str | None], tuple[Declared | None, bool]] = {}
+        self._folders: dict[str, str | None] = {}
+
+    def key(self, rel: str) -> str | None:
+        """The name `rel`'s declarations are listed under: the whole relpath, else its base."""
+        if rel in self.by_name:
+            return rel
+        base = rel.rsplit("/", 1)[-1]
+        return base if base in self.by_name else None
+
+    def mark_used(self, key: str) -> None:
+        if key not in self._marked:
+            self._marked.add(key)
+            self.used.update(id(d) for d in self.by_name[key])
+
+    def pick(self, key: str, folder: str | None) -> tuple[Declared | None, bool]:
+        """The declaration to take the URL from for a file in `folder` (one for that folder
+        first), and whether others give another URL."""
+        if (key, folder) not in self._picks:
+            candidates = self.by_name[key]
+            same_folder = (d for d in candidates if d.directory in (None, folder))
+            pick = next((d for d in same_folder if d.source), None) or next(
+                (d for d in candidates if d.source), None
+            )
+            several = pick is not None and any(
+                d.source and (d.source, d.revision) != (pick.source, pick.revision)
+                for d in candidates
+            )
+            self._picks[key, folder] = (pick, several)
+        return self._picks[key, folder]
+
+    def folder(self, key: str | None) -> str | None:
+        """The directory of the first declaration under `key` that names one."""
+        if key is None:
+            return None
+        if key not in self._folders:
+            self._folders[key] = next((d.directory for d in self.by_name[key] if d.directory), None)
+        return self._folders[key]
 
 
-def _resolve(
-    model: Model, by_name: dict[str, list[Declared]], used: set[int], warnings: list[str]
-) -> None:
-    candidates = _candidates(model.relpath, by_name)
-    if not candidates:
+class _ModelIndex:
+    """The models by case-folded relpath and by case-folded file name, each the first in
+    `models` order (what `_absorb` used to find by scanning every model per value)."""
+
+    def __init__(self, models: dict[tuple[str, str], Model]) -> None:
+        self._order: dict[int, int] = {}
+        self._by_rel: dict[str, Model] = {}
+        self._by_name: dict[str, Model] = {}
+        for model in models.values():
+            self.add(model)
+
+    def add(self, model: Model) -> None:
+        self._order.setdefault(id(model), len(self._order))
+        self._by_rel.setdefault(model.relpath.casefold(), model)
+        self._by_name.setdefault(model.name.casefold(), model)
+
+    def first(self, rel: str) -> Model | None:
+        """The first model whose relpath is `rel`, or whose file name is `rel`'s (case-folded)."""
+        hits = [
+            m
+            for m in (
+                self._by_rel.get(rel.casefold()),
+                self._by_name.get(rel.rsplit("/", 1)[-1].casefold()),
+            )
+            if m is not None
+        ]
+        return min(hits, key=lambda m: self._order[id(m)]) if hits else None
+
+
+def _resolve(model: Model, decl: _Declarations, warnings: list[str]) -> None:
+    key = decl.key(model.relpath)
+    if key is None:
         return
-    for d in candidates:
-        used.add(id(d))
-    same_folder = [d for d in candidates if d.directory in (None, model.folder)]
-    pick = next((d for d in same_folder if d.source), None) or next(
-        (d for d in candidates if d.source), None
-    )
+    decl.mark_used(key)
+    pick, several = decl.pick(key, model.folder)
     if pick is None:
         return
     if pick.directory and pick.directory != model.folder:
@@ -295,10 +376,7 @@ def _resolve(
             f"{model.uses[0].label()} reads it from {model.folder}/; using {model.folder}/"
         )
     _apply(model, pick)
-    others = {(d.source, d.revision) for d in candidates if d.source} - {
-        (pick.source, pick.revision)
-    }
-    if others:
+    if several:
         warnings.append(f"{model.name} has several download URLs; using the one from {pick.where}")
 
 
@@ -309,27 +387,26 @@ def _apply(model: Model, d: Declared) -> None:
 
 def _absorb(
     models: dict[tuple[str, str], Model],
+    index: _ModelIndex,
     rel: str,
     use: Use,
-    by_name: dict[str, list[Declared]],
-    used: set[int],
+    decl: _Declarations,
     table: Table,
     warnings: list[str],
 ) -> None:
     """A model-looking value of an unknown node: join a known file, else use its declaration."""
-    base = rel.rsplit("/", 1)[-1].casefold()
-    for model in models.values():
-        if model.relpath.casefold() == rel.casefold() or model.name.casefold() == base:
-            model.uses.append(use)
-            return
-    candidates = [d for d in _candidates(rel, by_name) if d.directory]
-    folder = candidates[0].directory if candidates else None
+    known = index.first(rel)
+    if known is not None:
+        known.uses.append(use)
+        return
+    folder = decl.folder(decl.key(rel))
     key = (folder or "", rel.casefold())
     model = models.setdefault(key, Model(folder, rel))
+    index.add(model)
     model.roles.add(table.folder_role(folder))
     model.uses.append(use)
-    if candidates:
-        _resolve(model, by_name, used, warnings)
+    if folder:
+        _resolve(model, decl, warnings)
 
 
 def _selected_declared(
@@ -344,6 +421,7 @@ def _selected_declared(
     for node in wf.nodes:
         for value in {s.strip() for s in node.strings()}:
             selecting.setdefault(value, []).append(node)
+    joined: set[tuple[str, str]] = set()  # each file's users are added once, not per declaration
     for d in declared:
         if id(d) in used or not d.directory:
             continue
@@ -351,15 +429,18 @@ def _selected_declared(
         if not users:
             continue
         used.add(id(d))
-        model = models.setdefault((d.directory, d.name.casefold()), Model(d.directory, d.name))
-        model.roles.add(table.folder_role(d.directory))
-        model.uses.extend(_use(n) for n in users)
+        key = (d.directory, d.name.casefold())
+        model = models.setdefault(key, Model(d.directory, d.name))
+        if key not in joined:
+            joined.add(key)
+            model.roles.add(table.folder_role(d.directory))
+            model.uses.extend(_use(n) for n in users)
         if model.source is None and d.source:
             _apply(model, d)
 
 
 def _use(node: Node, widget: str | None = None) -> Use:
-    return Use(node.path, node.type, node.title, widget, node.active)
+    return Use(node.path, node.type, node.title, widget, node.active, node.copies)
 
 
 def _from_catalog(models: dict[tuple[str, str], Model], index: dict[str, CatalogHit]) -> None:

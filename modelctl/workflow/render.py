@@ -18,7 +18,7 @@ from modelctl.errors import BadInput
 from modelctl.manifest.model import Manifest
 from modelctl.manifest.uris import check_dest, check_revision, check_source
 from modelctl.manifest.validate import ID_RE, NAME_RE, parse_manifest
-from modelctl.workflow.collect import Model, Report, clean_text
+from modelctl.workflow.collect import Model, Report, clean_text, users_label
 from modelctl.workflow.table import Table
 
 _ID_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -44,12 +44,15 @@ def asset_ids(models: list[Model]) -> list[str]:
     """Readable, unique asset ids from the file names."""
     ids: list[str] = []
     taken: set[str] = set()
+    tried: dict[str, int] = {}  # per base, the next suffix to try: n files of one name cost n
     for model in models:
         stem = model.name.rsplit(".", 1)[0] if "." in model.name else model.name
         base = _ID_BAD.sub("-", stem).strip("-._")[:60] or "model"
-        candidate, n = base, 2
+        candidate, n = base, tried.get(base.casefold(), 2)
         while candidate.casefold() in taken:
-            candidate, n = f"{base}-{n}", n + 1
+            suffix = f"-{n}"
+            candidate, n = base[: 64 - len(suffix)] + suffix, n + 1  # ids hold 64 characters
+        tried[base.casefold()] = n
         taken.add(candidate.casefold())
         assert ID_RE.fullmatch(candidate), candidate
         ids.append(candidate)
@@ -106,7 +109,7 @@ def render(report: Report, name: str, table: Table) -> str:
         lines.append(f"    dest: {_q(model.dest or '')}")
         if model.sha256:
             lines.append(f"    sha256: {_q(model.sha256)}")
-        users = ", ".join(dict.fromkeys(u.label() for u in model.uses))
+        users = users_label(model.uses)
         lines.append(f"    # used by {clean_text(users)}")
         if model.origin and model.origin.startswith("catalog:"):
             lines.append(f"    # source from the {model.origin.split(':', 1)[1]} manifest")
@@ -124,9 +127,7 @@ def _comment_block(title: str, items: list[tuple[Model, str]], key: str) -> list
         return []
     out = [f"# {title}"]
     for model, text in items:
-        users = ", ".join(dict.fromkeys(u.label() for u in model.uses)) or (
-            model.declared_where or ""
-        )
+        users = users_label(model.uses) or (model.declared_where or "")
         out.append(
             f"#   - {clean_text(model.where())}"
             + (f"  (used by {clean_text(users)})" if users else "")

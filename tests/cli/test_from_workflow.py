@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
 
-from tests.helpers.cli import run_main
+import pytest
+
+from tests.helpers.cli import run_cli, run_main
+from tests.helpers.limits import run_cli_limited
 from tests.workflow.builders import UI, ZIT, api, hub_url, model, write_json, zit_model
 
 
@@ -147,3 +151,85 @@ def test_only_unresolved_models_is_exit_2_with_the_list(tmp_path):
     out = tmp_path / "out.yaml"
     r = run_main("from-workflow", str(write_json(tmp_path / "api.json", prompt)), "-o", str(out))
     assert r.code == 2 and "loras/nowhere_lora.safetensors" in r.err and not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["sparse 3 GiB", "/dev/zero", "fifo"])
+def test_workflow_files_are_read_bounded(tmp_path, kind):
+    """Issue 16, item 15: a workflow is read up to its 64 MiB cap + 1 byte; devices and FIFOs are
+    refused unread. Under a 512 MiB address-space cap, reading the 3 GiB file or /dev/zero whole
+    would die of MemoryError (exit 70); a FIFO with no writer would block past the timeout."""
+    if kind == "sparse 3 GiB":
+        path = tmp_path / "big.json"
+        with open(path, "wb") as fh:
+            fh.truncate(3 << 30)
+        expected = "is 3221225472 bytes, over the 64 MiB limit"
+    elif kind == "/dev/zero":
+        path, expected = "/dev/zero", "it is a character device, not a regular file"
+    else:
+        path = tmp_path / "pipe.json"
+        os.mkfifo(path)
+        expected = "it is a FIFO (named pipe), not a regular file"
+    r = run_cli_limited("from-workflow", str(path), "-o", str(tmp_path / "out.yaml"))
+    assert r.code == 2, r.err
+    (line,) = [x for x in r.err.splitlines() if x.startswith("error:")]
+    assert str(path) in line and expected in line
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_nested_subgraph_copies_are_read_by_reference(tmp_path):
+    """Issue 16, item 13: each subgraph placing 10 copies of the next, 8 levels deep (a 50 KB
+    file, 10^7 placements of the innermost loader). A full expansion took 54 s and 1.4 GB at 7
+    levels and ran out of memory at 8; read by reference it is one node with its copies
+    counted, well inside a 512 MiB address space and the 60 s guard."""
+    ui = UI()
+    ids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(8)]
+    subs = [ui.subgraph(sid) for sid in ids]
+    ui.node(ids[0], [])
+    for parent, child in zip(subs, ids[1:], strict=False):
+        for _ in range(10):
+            ui.node(child, [], graph=parent)
+    ui.node("VAELoader", ["ae.safetensors"], [zit_model("vae", "ae.safetensors")], graph=subs[-1])
+    path = write_json(tmp_path / "nested.json", ui.doc)
+    r = run_cli_limited("from-workflow", str(path), "--json")
+    assert r.code == 0, r.err
+    (used,) = json.loads(r.out)["models"][0]["used_by"]
+    assert used["copies"] == 10**7 and used["active"]
+
+
+@pytest.mark.parametrize("kind", ["distinct unknown values", "one name declared everywhere"])
+def test_many_nodes_are_joined_in_linear_time(tmp_path, kind):
+    """20,000 nodes, within the 100,000-node budget. Joining each model-looking value of an
+    unknown node scanned every model found so far, and each loader's file every declaration of
+    the same name (20,000^2 steps: minutes); the 60 s timeout only catches a return of that."""
+    url = hub_url("o/r", "x.safetensors")
+    if kind == "distinct unknown values":
+        nodes = [{"id": i, "type": "MyNode", "widgets_values": [f"m{i}.safetensors"]}
+                 for i in range(20_000)]  # fmt: skip
+    else:
+        declared = {"models": [model("x.safetensors", "vae", url)]}
+        nodes = [{"id": i, "type": "VAELoader", "widgets_values": [f"s{i}/x.safetensors"],
+                  "properties": declared} for i in range(20_000)]  # fmt: skip
+    path = write_json(tmp_path / "many.json", {"nodes": nodes})
+    r = run_cli("from-workflow", str(path), "--json", timeout=60)
+    (line,) = [x for x in r.err.splitlines() if x.startswith("error:")]
+    assert r.code == 2, r.err
+    if kind == "distinct unknown values":  # all 20,000 joined, none with a URL
+        assert "none of its 20000 model(s) has a download URL" in line
+    else:  # all 20,000 resolved: 3 MB of manifest, over its 1 MiB cap
+        assert "manifest is 3246870 bytes, over the 1048576-byte limit" in line
+
+
+def test_lone_surrogates_in_ids_types_and_titles_are_printable(tmp_path):
+    """JSON can encode lone surrogates (`"\\ud800"`), which UTF-8 stdout cannot print: --json
+    exited 70 (UnicodeEncodeError). Ids, types and titles keep U+FFFD in their place."""
+    ui = UI()
+    ui.node("VAELoader", ["ae.safetensors"], [zit_model("vae", "ae.safetensors")], title="\ud800x")
+    ui.doc["nodes"][0]["id"] = "\udc00"
+    ui.node("My\ud800Node", ["m.safetensors"])
+    path = write_json(tmp_path / "w.json", ui.doc)
+    r = run_cli("from-workflow", str(path), "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    (used,) = data["models"][0]["used_by"]
+    assert (used["node"], used["title"]) == ("\ufffd", "\ufffdx")
+    assert data["unresolved"][0]["used_by"][0]["type"] == "My\ufffdNode"

@@ -15,6 +15,7 @@ from modelctl.store.partials import PartialState, claim
 from modelctl.transfer.ranges import Ranges
 from tests.helpers.cli import run_cli, run_main
 from tests.helpers.hub import TestHub
+from tests.helpers.limits import run_cli_limited
 from tests.store.installed import DEMO_MANIFEST, flip_byte, install, install_demo
 
 
@@ -231,3 +232,53 @@ def test_lock_skips_precision_auto_and_resolves_it_when_chosen(
     chosen = run_cli("lock", f"{manifest}:precision=auto", env={**env, "MODELCTL_GPU_SM": "86"})
     assert chosen.code == 0, chosen.err
     assert "svdq-int4_r32-m.safetensors" in chosen.out
+
+
+def test_status_reads_lock_files_and_receipts_bounded(tmp_path: Path) -> None:
+    """Issue 16, item 15: a lock file or receipt that is a FIFO, /dev/zero or a huge sparse file
+    is refused (the lock) or treated as unreadable (a receipt: that file shows as unrecorded),
+    unread, as is a receipt nested 10^5 deep (RecursionError: exit 70). The child's address
+    space is capped, and a FIFO read would block past the timeout."""
+    layout, manifest, env = _setup(tmp_path)
+    install_demo(layout)
+    receipt = layout.receipt("vae/vae.safetensors")
+    receipt.unlink()
+    os.mkfifo(receipt)
+    lock = manifest.with_name("demo.lock.yaml")
+    for make, expected in [
+        (lambda: os.mkfifo(lock), "it is a FIFO (named pipe), not a regular file"),
+        (lambda: lock.symlink_to("/dev/zero"), "it is a character device, not a regular file"),
+        (lambda: os.truncate(lock.open("wb").name, 3 << 30), "is 3221225472 bytes, over the 16"),
+    ]:
+        lock.unlink(missing_ok=True)
+        make()
+        r = run_cli_limited("status", "demo", env=env)
+        assert r.code == 2, r.err
+        (line,) = [x for x in r.err.splitlines() if x.startswith("error:")]
+        assert str(lock) in line and expected in line
+    lock.unlink()
+    deep = layout.receipt("configs/demo.json")  # JSON nested 10^5 deep: RecursionError (exit 70)
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    r = run_cli_limited("status", "demo", "--json", env=env)
+    assert r.code == 0, r.err
+    states = {a["dest"]: a["state"] for a in json.loads(r.out)["selections"][0]["assets"]}
+    assert states["unet/model-Q4.gguf"] == "installed"
+    assert states["vae/vae.safetensors"] != "installed"  # its receipt (a FIFO) cannot be read
+    assert states["configs/demo.json"] != "installed"  # nor can a receipt nested too deeply
+
+
+def test_status_refuses_lock_sizes_no_file_has(tmp_path: Path) -> None:
+    """Issue 16, item 10, in lock files: a 5000-digit size made PyYAML's int() raise ValueError
+    (exit 70); a 310-digit one was taken as a pin. Both are one error naming the lock file."""
+    _, manifest, env = _setup(tmp_path)
+    lock = manifest.with_name("demo.lock.yaml")
+    for digits, expected in [(5000, "holds a number of more digits than"), (310, "size must be")]:
+        lock.write_text(
+            "lock: 1\nmanifest: demo\nassets:\n"
+            f'  - source: "hf://acme/demo/vae.safetensors"\n    sha256: "{"a" * 64}"\n'
+            f"    size: {'9' * digits}\n"
+        )
+        r = run_main("status", "demo", env=env)
+        assert r.code == 2, r.err
+        (line,) = [x for x in r.err.splitlines() if x.startswith("error:")]
+        assert line.startswith(f"error: {lock}") and expected in line, line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from modelctl.manifest.select import select, split_spec
 from modelctl.manifest.validate import combinations
 from modelctl.plan.selections import resolve_spec
 from tests.helpers.cli import run_main
+from tests.helpers.limits import run_cli_limited
 
 BUNDLED = {
     "z-image-turbo",
@@ -161,3 +163,31 @@ def test_show_with_gpu_sm_flag() -> None:
         json.loads(result.out)["assets"][0]["dest"]
         == "diffusion_models/svdq-int4_r32-qwen-image-edit-2509.safetensors"
     )
+
+
+def _sparse(path: Path, size: int) -> Path:
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["sparse 3 GiB", "/dev/zero", "fifo", "folder"])
+def test_manifest_files_are_read_bounded(tmp_path: Path, kind: str) -> None:
+    """Issue 16, item 15: a manifest is read up to its 1 MiB cap + 1 byte, never whole; devices,
+    FIFOs and folders are refused before reading. The child's address space is capped at 512 MiB,
+    so reading a 3 GiB file or /dev/zero whole would end in MemoryError (exit 70), and a FIFO
+    without a writer would block past the timeout."""
+    if kind == "sparse 3 GiB":
+        path, expected = _sparse(tmp_path / "big.yaml", 3 << 30), "is 3221225472 bytes, over"
+    elif kind == "/dev/zero":
+        path, expected = Path("/dev/zero"), "it is a character device, not a regular file"
+    elif kind == "fifo":
+        path = tmp_path / "pipe.yaml"
+        os.mkfifo(path)
+        expected = "it is a FIFO (named pipe), not a regular file"
+    else:
+        path, expected = tmp_path, "it is a folder, not a file"
+    r = run_cli_limited("show", str(path), "--models-dir", str(tmp_path / "models"))
+    assert r.code == 2, r.err
+    (line,) = [x for x in r.err.splitlines() if x.startswith("error:")]
+    assert str(path) in line and expected in line

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelctl.cli.main import main
+from tests.helpers.cli import run_main
 
 GOOD = """\
 schema: 1
@@ -259,6 +260,37 @@ CASES = {
         "nesting deeper than 16 levels",
         None,
     ),
+    # issue 16, item 10: a size no file can have reached float() in show/status (OverflowError)
+    "size of 310 digits": (
+        edit(
+            "    dest: vae/ae.safetensors",
+            "    size: " + "9" * 310 + "\n    dest: vae/ae.safetensors",
+        ),
+        ":16: asset `vae` size must be at most 9223372036854775807, not 99999999999999999999… "
+        "(310 digits)",
+        None,
+    ),
+    "size over off_t": (
+        edit(
+            "    dest: vae/ae.safetensors",
+            "    size: 9223372036854775808\n    dest: vae/ae.safetensors",
+        ),
+        ":16: asset `vae` size must be at most 9223372036854775807, not 9223372036854775808",
+        None,
+    ),
+    "expect number too large": (
+        edit(
+            "    dest: vae/ae.safetensors",
+            "    dest: vae/ae.safetensors\n    expect: {dim: 1" + "0" * 30 + "}",
+        ),
+        ":17: asset `vae` expect.dim must be at most 9223372036854775807, not 1" + "0" * 30,
+        None,
+    ),
+    "min_vram_gib of 400 digits": (
+        GOOD + "requires:\n  gpu: {min_vram_gib: " + "9" * 400 + ".5}\n",
+        ":18: requires.gpu.min_vram_gib must be at most 1048576, not 99999999999999999999…",
+        None,
+    ),
     # refused before any combination is built: 8**8 of them took minutes and gigabytes
     "too many combinations": (
         "schema: 1\nname: x\nvariants:\n"
@@ -304,3 +336,42 @@ def test_too_large(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", str(tmp_path / "nope.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("schema: " + "9" * 5000, ":1: schema must be at most 9223372036854775807, not 9999"),
+        ("name: " + "9" * 5000, ":2: name: `99999999999999999999… (5000 characters)` is read by"),
+        ("size: " + "9" * 5000, ":16: asset `vae` size must be at most 9223372036854775807"),
+    ],
+)
+def test_numbers_past_int_str_digits(
+    line: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 16, item 10: `int()` of more than 4300 digits raises ValueError (was exit 70); the
+    digits are counted first, and the message names the number by its length, on one line."""
+    key = line.split(":", 1)[0]
+    if key == "size":
+        text = edit("    dest: vae/ae.safetensors", f"    {line}\n    dest: vae/ae.safetensors")
+    else:
+        text = "\n".join(line if x.startswith(f"{key}:") else x for x in GOOD.splitlines())
+    code, err = run_show(tmp_path, text, capsys)
+    assert code == 2, err
+    (first,) = [x for x in err.splitlines() if x.startswith("error:")]
+    assert message in first and len(first) < 400, first
+
+
+def test_show_and_status_with_a_huge_size(tmp_path: Path) -> None:
+    """The reported case: a 310-digit `size:` made show and status exit 70 (OverflowError)."""
+    path = tmp_path / "demo.yaml"
+    path.write_text(
+        edit(
+            "    dest: vae/ae.safetensors",
+            "    size: " + "9" * 310 + "\n    dest: vae/ae.safetensors",
+        )
+    )
+    for command in ("show", "status"):
+        r = run_main(command, str(path), "--models-dir", str(tmp_path / "models"))
+        assert r.code == 2, r.err
+        assert r.err.startswith(f"error: {path}:16: asset `vae` size must be at most"), r.err

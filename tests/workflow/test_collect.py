@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -412,6 +413,9 @@ BAD = [
     (b"[1, 2]", "not a ComfyUI workflow"),
     (b'{"a": 1}', "not a ComfyUI workflow"),
     (b'{"nodes": [{"id": 1}]}', "has no `type`"),
+    # issue 16, item 10: int() of more than 4300 digits raised ValueError (exit 70)
+    (b'{"nodes": [],\n "seed": ' + b"9" * 5000 + b"}", r"wf.json:2: a 5000-digit integer"),
+    (b'{"nodes": [-' + b"1" * 4301 + b"]}", r"wf.json:1: a 4301-digit integer, over the 4300"),
 ]
 
 
@@ -419,6 +423,26 @@ BAD = [
 def test_not_a_workflow_is_bad_input(data, message):
     with pytest.raises(BadInput, match=message):
         analyze_bytes(data, "wf.json", use_catalog=False)
+
+
+def test_long_integers_are_found_outside_strings_and_under_any_interpreter_limit():
+    """The line named is the number's, not that of digits inside an earlier string; 4300 digits
+    are read; and under a lower interpreter limit (PYTHONINTMAXSTRDIGITS=640, the least it
+    allows) a longer number is refused the same way instead of escaping as ValueError."""
+    digits = "7" * 4300
+    doc = f'{{"nodes": [],\n "note": "{"1" * 5000}",\n "seed": {digits}1,\n "ok": {digits}}}'
+    with pytest.raises(BadInput, match=r"wf.json:3: a 4301-digit integer"):
+        analyze_bytes(doc.encode(), "wf.json", use_catalog=False)
+    fine = UI()
+    fine.doc["extra"] = {"seed": int(digits)}
+    run(fine.doc)
+    saved = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        with pytest.raises(BadInput, match=r"wf.json:1: a 641-digit integer, over the 640 digits"):
+            analyze_bytes(b'{"nodes": [], "seed": ' + b"5" * 641 + b"}", "wf.json")
+    finally:
+        sys.set_int_max_str_digits(saved)
 
 
 @pytest.mark.parametrize(

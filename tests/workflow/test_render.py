@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelctl.errors import BadInput, ManifestError
-from modelctl.manifest.validate import parse_manifest
+from modelctl.manifest.validate import ID_RE, parse_manifest
 from modelctl.workflow import analyze_bytes, manifest_text
-from modelctl.workflow.render import default_name
+from modelctl.workflow.collect import Model
+from modelctl.workflow.render import asset_ids, default_name
 from tests.workflow.builders import UI, hub_url, model
 
 
@@ -235,3 +236,17 @@ def ui_workflows(draw):
 @given(ui_workflows())
 def test_workflow_shaped_input_gives_a_valid_manifest_or_bad_input(doc):
     _analyze_and_render(doc)
+
+
+def test_asset_ids_for_many_files_of_one_name_stay_unique_and_valid():
+    """1,200 files named alike in different folders: ids get -2 … -1200, cut to fit 64
+    characters (`<60 chars>-1000` once failed an assertion: exit 70), and numbering does not
+    restart at -2 for each file (which was quadratic: 20,000 such files took minutes)."""
+    stem = "a" * 70
+    models = [Model("vae", f"s{i}/{stem}.safetensors") for i in range(1200)]
+    models += [Model("vae", "x-3.gguf"), Model("vae", "x.gguf"), Model("vae", "X.gguf")]
+    ids = asset_ids(models)
+    assert len({i.casefold() for i in ids}) == len(ids)
+    assert all(ID_RE.fullmatch(i) for i in ids)
+    assert ids[:2] == ["a" * 60, "a" * 60 + "-2"] and ids[1199] == "a" * 59 + "-1200"
+    assert ids[-3:] == ["x-3", "x", "X-2"]

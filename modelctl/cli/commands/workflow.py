@@ -119,6 +119,7 @@ def _json(report: Report, name: str, text: str | None, output: Path | None) -> d
                     "title": u.title,
                     "widget": u.widget,
                     "active": u.active,
+                    "copies": u.copies,
                 }
                 for u in m.uses
             ],
@@ -156,10 +157,10 @@ def _summary(report: Report, output: Path | None, stream: TextIO) -> None:
 
 
 def _details(report: Report, stream: TextIO) -> None:
-    from modelctl.workflow.collect import clean_text
+    from modelctl.workflow.collect import clean_text, users_label
 
     def users(m: Model) -> str:
-        return ", ".join(dict.fromkeys(u.label() for u in m.uses)) or (m.declared_where or "")
+        return users_label(m.uses) or (m.declared_where or "")
 
     if report.unresolved:
         _say(stream, f"unresolved, no download URL anywhere ({len(report.unresolved)}):")
