@@ -25,7 +25,7 @@ from typing import Any
 from modelctl.errors import BadInput
 from modelctl.workflow.table import Table
 
-MAX_BYTES = 64 << 20
+MAX_BYTES = 16 << 20  # a real workflow is KBs to a few MB; json.loads needs ~25x the text in RAM
 MAX_DEPTH = 64
 # Nodes in one workflow, its subgraph definitions included: ComfyUI workflows hold hundreds
 # (the official templates at most a few hundred); each is parsed once, however often placed.

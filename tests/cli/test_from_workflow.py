@@ -155,14 +155,14 @@ def test_only_unresolved_models_is_exit_2_with_the_list(tmp_path):
 
 @pytest.mark.parametrize("kind", ["sparse 3 GiB", "/dev/zero", "fifo"])
 def test_workflow_files_are_read_bounded(tmp_path, kind):
-    """Issue 16, item 15: a workflow is read up to its 64 MiB cap + 1 byte; devices and FIFOs are
+    """Issue 16, item 15: a workflow is read up to its 16 MiB cap + 1 byte; devices and FIFOs are
     refused unread. Under a 512 MiB address-space cap, reading the 3 GiB file or /dev/zero whole
     would die of MemoryError (exit 70); a FIFO with no writer would block past the timeout."""
     if kind == "sparse 3 GiB":
         path = tmp_path / "big.json"
         with open(path, "wb") as fh:
             fh.truncate(3 << 30)
-        expected = "is 3221225472 bytes, over the 64 MiB limit"
+        expected = "is 3221225472 bytes, over the 16 MiB limit"
     elif kind == "/dev/zero":
         path, expected = "/dev/zero", "it is a character device, not a regular file"
     else:
