@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are stri
 
 
 def print_error(message: str, hint: str | None = None) -> None:
+    """One `error:` line and its hint lines on stderr, redacted (so also when a caller runs a
+    command function without `main`'s wrapped streams)."""
     from modelctl.redact import redact  # urllib.parse and re: not on the no-op `ensure` path
 
     sys.stderr.write(f"error: {printable(redact(message))}\n")
@@ -38,6 +40,14 @@ def main(argv: list[str] | None = None) -> int:
         code = fast_main(args)
         if code is not None:
             return code
+    from modelctl.cli.output import redacted_streams  # every line printed from here is redacted
+
+    with redacted_streams():
+        return _guarded(args)
+
+
+def _guarded(args: list[str]) -> int:
+    """`_run(args)`, every exception mapped to one `error:` line and its exit code."""
     try:
         return _run(args)
     except ModelctlError as exc:

@@ -7,7 +7,8 @@ summary event has gone out first and the first failure is raised (`PullSummary.f
 Order of work:
 1. plan (`wants`): each destination's state; a file modelctl did not install is never overwritten
    without `--force`; installed files skipped, with no request when provably current.
-2. `options.preflight(selections, layout)`: the compatibility check hook (exit 1), before any GET.
+2. `options.preflight(selections, layout, offline=…)`: the compatibility check hook (exit 1), before
+   any GET; offline, it opens no socket.
 3. resolve the rest (one metadata request per file, in parallel), then the disk-space verdict
    (exit 4) before the first byte.
 4. install (`install`): per file under locks on the volume, fetch, verify, publish, receipt.
@@ -67,7 +68,7 @@ def pull_selections(
     confirm_unmanaged(wants, layout, opts, deadline)
     refuse_unmanaged(wants, layout, opts)
     if opts.preflight is not None:
-        opts.preflight(selections, layout)
+        opts.preflight(selections, layout, offline=opts.offline)
     todo = decide(wants, layout, opts)
     verdicts = space_claims(todo, layout, opts)
     summary = PullSummary([], verdicts, opts.dry_run)

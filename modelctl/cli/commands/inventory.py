@@ -159,7 +159,7 @@ def status_command(
         },
         "unmanaged": [{"path": f.relpath, "size": f.size} for f in inv.unmanaged],
         "partials": [
-            {"key": p.key, "bytes": p.written, "size": p.size, "source": _redact(p.source)}
+            {"key": p.key, "bytes": p.written, "size": p.size, "source": p.source}
             for p in inv.partials
         ],
         "leftovers": [{"path": f.relpath, "size": f.size} for f in inv.staging],
@@ -171,12 +171,6 @@ def status_command(
         return 0
     _print_status(data)
     return 0
-
-
-def _redact(text: str | None) -> str | None:
-    from modelctl.redact import redact
-
-    return redact(text) if text else text
 
 
 def _print_status(data: dict[str, Any]) -> None:

@@ -138,9 +138,7 @@ def _json(report: Report, name: str, text: str | None, output: Path | None) -> d
 
 
 def _say(stream: TextIO, line: str) -> None:
-    from modelctl.redact import redact
-
-    stream.write(redact(line) + "\n")
+    stream.write(line + "\n")  # redacted on its way out (modelctl.cli.output.redacted_streams)
 
 
 def _summary(report: Report, output: Path | None, stream: TextIO) -> None:
