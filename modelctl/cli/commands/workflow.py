@@ -168,5 +168,5 @@ def _details(report: Report, stream: TextIO) -> None:
         _say(stream, f"skipped ({len(report.skipped)}):")
         for m, why in report.skipped:
             _say(stream, clean_text(f"  {m.where()}: {why}"))
-    for warning in report.warnings:
-        _say(stream, clean_text(f"warning: {warning}"))
+    for warning in report.warnings:  # diagnostics: on stderr even when the summary is not
+        _say(sys.stderr, clean_text(f"warning: {warning}"))
