@@ -252,8 +252,8 @@ def test_doctor_offline_never_prints_endpoint_or_proxy_credentials(tmp_path: Pat
 @pytest.mark.parametrize(
     "args",
     [["pull", "--no-check"], ["pull"], ["inspect", "hf://org/models/a.gguf"],
-     ["check", "hf://org/models/a.gguf"]],
-    ids=["pull-no-check", "pull", "inspect", "check"],
+     ["check", "hf://org/models/a.gguf"], ["lock"], ["ensure"]],
+    ids=["pull-no-check", "pull", "inspect", "check", "lock", "ensure"],
 )  # fmt: skip
 def test_a_token_an_http_header_cannot_carry_is_exit_2_naming_hf_token(
     tmp_path: Path, token: str, args: list[str]
@@ -263,14 +263,37 @@ def test_a_token_an_http_header_cannot_carry_is_exit_2_naming_hf_token(
         "schema: 1\nname: t\ndescription: d\nassets:\n  - id: a\n    role: other\n"
         "    source: hf://org/models/a.gguf\n    dest: unet/a.gguf\n"
     )
-    if args[0] == "pull":
+    if args[0] in ("pull", "ensure"):
         args = [args[0], str(man), "--models-dir", str(tmp_path / "m"), *args[1:]]
+    elif args[0] == "lock":
+        args = ["lock", str(man)]
     with ConnectionTrap() as trap:
         r = run_cli(*args, env={**trap.env(), "HF_TOKEN": token, "HF_HOME": str(tmp_path / "h")})
         assert trap.connections == []  # refused before any request
     assert r.code == 2, r.err
     line = one_error(r)
     assert line.startswith("error: HF_TOKEN contains ") and "HTTP header" in line
+    assert MARK not in r.out + r.err and "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("command", ["pull", "lock"])
+def test_a_stored_token_an_http_header_cannot_carry_is_exit_2(tmp_path: Path, command: str) -> None:
+    """The login file (`$HF_HOME/token`) is read when HF_TOKEN is not set; it is named instead."""
+    man = tmp_path / "stack.yaml"
+    man.write_text(
+        "schema: 1\nname: t\ndescription: d\nassets:\n  - id: a\n    role: other\n"
+        "    source: hf://org/models/a.gguf\n    dest: unet/a.gguf\n"
+    )
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "token").write_text(f"hf_{MARK}\u2019x\n")
+    args = [str(man), "--models-dir", str(tmp_path / "m")] if command == "pull" else [str(man)]
+    with ConnectionTrap() as trap:
+        r = run_cli(
+            command, *args, env={**trap.env(), "HF_TOKEN": "", "HF_HOME": str(tmp_path / "h")}
+        )
+        assert trap.connections == []
+    assert r.code == 2, r.err
+    assert one_error(r).startswith(f"error: the stored token ({tmp_path / 'h' / 'token'}) contains")
     assert MARK not in r.out + r.err and "Traceback" not in r.err
 
 
