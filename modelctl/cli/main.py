@@ -1,7 +1,8 @@
 """The entry point: run the Typer app and map every error to one `error:` line and its exit code.
 
 This is the single place where exceptions become exit codes. Nothing reaches the user as a
-traceback; internal bugs print one line too (set MODELCTL_DEBUG=1 to see the traceback).
+traceback; internal bugs print one line too (set MODELCTL_DEBUG=1 to see the traceback, which is
+printed through the same redaction as every other line).
 """
 
 from __future__ import annotations
@@ -59,8 +60,11 @@ def _guarded(args: list[str]) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug: still one line, never a traceback or a secret
-        if os.environ.get("MODELCTL_DEBUG"):
-            raise
+        if os.environ.get("MODELCTL_DEBUG"):  # the traceback, for a bug report: redacted too
+            import traceback
+
+            traceback.print_exc()
+            return INTERNAL_ERROR
         print_error(
             f"internal error: {type(exc).__name__}: {exc}",
             "this is a bug in modelctl; rerun with MODELCTL_DEBUG=1 and report the traceback",

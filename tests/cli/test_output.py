@@ -119,3 +119,17 @@ def test_the_process_streams_are_restored_after_the_block() -> None:
     with redacted_streams():
         assert isinstance(sys.stdout, RedactingStream)
     assert (sys.stdout, sys.stderr) == before
+
+
+def test_a_traceback_printed_inside_is_redacted() -> None:
+    """`MODELCTL_DEBUG=1` prints an internal error's traceback inside the wrapped streams."""
+    import traceback
+
+    def run() -> None:
+        try:
+            raise ValueError(f"could not open {URL}")
+        except ValueError:
+            traceback.print_exc()
+
+    _, err = captured(run)
+    assert "Traceback" in err and SIG not in err and "X-Amz-Signature=<redacted>" in err

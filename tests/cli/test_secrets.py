@@ -108,6 +108,25 @@ def test_status_prints_the_source_of_a_signed_partial_redacted(tmp_path: Path) -
     assert partials and all("<redacted>" in p["source"] for p in partials), partials
 
 
+@pytest.mark.parametrize("command", ["pull", "ensure"])
+def test_json_events_and_error_objects_of_a_failed_signed_download(
+    tmp_path: Path, command: str
+) -> None:
+    """`--json` lines (plan, start, failed, summary; ensure's error object) parse and hold no
+    signature; the one `error:` line on stderr neither."""
+    man = signed_manifest(tmp_path)
+    no_check = ["--no-check"] if command == "pull" else []  # the check would stop first
+    with ConnectionTrap() as trap:
+        r = run_cli(command, str(man), "--models-dir", str(tmp_path / "m"), "--json", *no_check,
+                    env={**trap.env(), "HF_TOKEN": TOKEN, "MODELCTL_RETRY_MAX_DELAY": "0.01",
+                         "HF_HOME": str(tmp_path / "hf")})  # fmt: skip
+    assert r.code == 3, r.err
+    no_secret(r)
+    one_error(r)
+    events = [json.loads(line) for line in r.out.splitlines()]
+    assert events and any("<redacted>" in json.dumps(e) for e in events)
+
+
 # --- from-workflow: credentials never reach the manifest
 
 
