@@ -46,6 +46,9 @@ SECRET_ENV = (
     "CIVITAI_TOKEN",
 )
 MIN_SECRET_LEN = 4  # shorter values would redact ordinary words
+# proxy variables (as urllib.request.getproxies_environment reads them, any case): the password
+# in their user info is a secret wherever it is printed, with or without a scheme in front
+PROXY_ENV = ("http_proxy", "https_proxy", "all_proxy")
 
 # A parameter is a credential when its name holds one of these (percent-decoded, lowercased):
 # `sig` (sig, Signature, X-Amz-Signature, X-Goog-Signature, X-Xet-Signed-*), `token` (token,
@@ -83,11 +86,16 @@ _VALUE = re.compile(
 # user info: what follows `://` up to the last `@` of the authority
 _USERINFO = re.compile(r"(?<=://)[^/?#\s'\"<>]*@")
 _TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}\b")
-# header lines as exceptions echo them: `Authorization: Bearer …`, `Cookie: …`
+# header lines as exceptions echo them: `Authorization: Bearer …`, `Cookie: …`, and `X-…`
+# headers named like a credential (`X-Amz-Security-Token: …`, `X-Goog-Api-Key: …`)
 _HEADER = re.compile(
-    r"(?i)((?:proxy-)?authorization|x-api-key|(?:set-)?cookie)(['\"]?\s*[:=]\s*['\"]?)"
+    r"(?i)((?:proxy-)?authorization|(?:set-)?cookie)(['\"]?\s*[:=]\s*['\"]?)"
     r"((?:bearer|basic|token)\s+)?[^\s'\",}]+"
+    r"|(\bx-[\w-]*(?:token|key|sig|secret|auth|cred|pass)[\w-]*)(['\"]?\s*:\s*['\"]?)()"
+    r"[^\s'\",}]+"
 )
+# a JSON Web Token (RFC 7519 §3: base64url header `{"` = `eyJ`, payload, signature)
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
 # a quoted key holding a secret in a JSON object or a Python dict repr: `{"token": "…"}`
 _QUOTED_KEY = re.compile(
     r"(?i)(?P<k>['\"])(?P<key>(?:access_|refresh_|id_|hf_)?token|api_?key|x-api-key|password"
@@ -103,13 +111,21 @@ def clean_token(value: str) -> str:
     return value.replace("\r", "").replace("\n", "").strip()
 
 
+def _secret_env() -> set[str]:
+    """The raw secret values in the environment: tokens, and proxy user info passwords."""
+    values = {os.environ.get(name) or "" for name in SECRET_ENV}
+    for name, value in os.environ.items():
+        if name.lower() in PROXY_ENV and "@" in value:
+            userinfo = value.partition("://")[2 if "://" in value else 0].rpartition("@")[0]
+            password = userinfo.partition(":")[2]
+            values |= {password, unquote(password)}
+    return {v for v in values if v}
+
+
 def secret_values() -> list[str]:
     """The secret environment values in every form they may be printed in, longest first."""
     forms: set[str] = set()
-    for name in SECRET_ENV:
-        raw = os.environ.get(name)
-        if not raw:
-            continue
+    for raw in _secret_env():
         for value in {raw, clean_token(raw)}:
             if len(value) < MIN_SECRET_LEN:
                 continue
@@ -153,15 +169,21 @@ def _redact_params(text: str) -> str:
     return "".join(out) + text[done:] if out else text
 
 
+def _header(match: re.Match[str]) -> str:
+    name, sep, scheme = match.group(1, 2, 3) if match[1] else match.group(4, 5, 6)
+    return f"{name}{sep}{scheme or ''}{REDACTED}"
+
+
 def redact(text: str) -> str:
     """`text` with every secret in it replaced by `<redacted>` (see the module doc)."""
     for secret in secret_values():
         text = text.replace(secret, REDACTED)
     text = _USERINFO.sub("", text)
     text = _redact_params(text)
-    text = _HEADER.sub(lambda m: m[1] + m[2] + (m[3] or "") + REDACTED, text)
+    text = _HEADER.sub(_header, text)
     text = _QUOTED_KEY.sub(lambda m: f"{m['k']}{m['key']}{m['k']}{m['colon']}{m['q']}"
                            f"{REDACTED}{m['q']}", text)  # fmt: skip
+    text = _JWT.sub(REDACTED, text)
     return _TOKEN.sub("hf_" + REDACTED, text)
 
 

@@ -72,6 +72,9 @@ SECRET = "S3cr3tV4lue0123456789"
         (f"{{'authorization': '{SECRET}'}}", "'authorization': '<redacted>'"),
         (f"Cookie: {SECRET}", "Cookie: <redacted>"),
         ("token hf_AbCdEfGh12345678 leaked", "token hf_<redacted> leaked"),
+        (f"X-Amz-Security-Token: {SECRET}", "X-Amz-Security-Token: <redacted>"),
+        (f"x-goog-api-key={SECRET} x-requested-with: kept", "x-goog-api-key=<redacted> x-reque"),
+        (f"jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.{SECRET} end", "jwt <redacted> end"),
     ],
 )  # fmt: skip
 def test_secrets_are_removed_and_the_rest_kept(text: str, kept: str) -> None:
@@ -127,6 +130,21 @@ def test_environment_secrets_are_removed_in_every_printed_form(
     for form in (value, clean, quote(clean, safe=""), json.dumps(clean)[1:-1]):
         out = redact(f"sent [{form}] upstream")
         assert out == f"sent [{REDACTED}] upstream", (form, out)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("HTTPS_PROXY", f"http://me:{SECRET}@proxy:3128"), ("https_proxy", f"me:{SECRET}@proxy:3128"),
+     ("ALL_PROXY", f"socks5://me:{SECRET}@proxy:1080")],
+)  # fmt: skip
+def test_proxy_passwords_are_secrets_also_outside_a_url(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    """A scheme-less proxy (`user:pass@host:port`, which urllib accepts) has no `://` before its
+    user info; its password is removed as a known value wherever it shows."""
+    monkeypatch.setenv(name, value)
+    for text in (f"proxy {value} refused", f"password {SECRET} rejected"):
+        assert SECRET not in redact(text)
 
 
 def test_pathological_text_takes_linear_time() -> None:
