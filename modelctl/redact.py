@@ -26,6 +26,7 @@ redacted URL still says what it points at, and a manifest printed through `redac
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from urllib.parse import quote, unquote
@@ -33,11 +34,13 @@ from urllib.parse import quote, unquote
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `logging` costs ~15 ms at import; only the filter needs it, lazily
     import logging
+    from collections.abc import Callable
 
 REDACTED = "<redacted>"
 
-# environment variables whose values are secrets: huggingface_hub's token variables (src/
-# huggingface_hub/constants.py @ v2.4.0) and the Civitai API key names that download tools read
+# environment variables whose values are secrets: huggingface_hub's token variables (read by
+# `_get_token_from_environment`, src/huggingface_hub/utils/_auth.py @ v2.4.0) and the Civitai API
+# key names that download tools read
 SECRET_ENV = (
     "HF_TOKEN",
     "HUGGING_FACE_HUB_TOKEN",
@@ -111,22 +114,27 @@ def clean_token(value: str) -> str:
     return value.replace("\r", "").replace("\n", "").strip()
 
 
-def _secret_env() -> set[str]:
+def _secret_env() -> tuple[str, ...]:
     """The raw secret values in the environment: tokens, and proxy user info passwords."""
-    values = {os.environ.get(name) or "" for name in SECRET_ENV}
-    for name, value in os.environ.items():
-        if name.lower() in PROXY_ENV and "@" in value:
-            userinfo = value.partition("://")[2 if "://" in value else 0].rpartition("@")[0]
-            password = userinfo.partition(":")[2]
-            values |= {password, unquote(password)}
-    return {v for v in values if v}
+    values = [os.environ.get(name) or "" for name in SECRET_ENV]
+    for name in PROXY_ENV:
+        for value in (os.environ.get(name) or "", os.environ.get(name.upper()) or ""):
+            if "@" in value:
+                userinfo = value.partition("://")[2 if "://" in value else 0].rpartition("@")[0]
+                values.append(userinfo.partition(":")[2])
+    return tuple(v for v in values if v)
 
 
-def secret_values() -> list[str]:
+def secret_values() -> tuple[str, ...]:
     """The secret environment values in every form they may be printed in, longest first."""
+    return _printed_forms(_secret_env())
+
+
+@functools.lru_cache(maxsize=8)  # a pure function of its argument: redact runs per printed line
+def _printed_forms(raws: tuple[str, ...]) -> tuple[str, ...]:
     forms: set[str] = set()
-    for raw in _secret_env():
-        for value in {raw, clean_token(raw)}:
+    for raw in raws:
+        for value in {raw, clean_token(raw), unquote(raw)}:
             if len(value) < MIN_SECRET_LEN:
                 continue
             forms |= {value, quote(value, safe=""), quote(value)}
@@ -134,7 +142,7 @@ def secret_values() -> list[str]:
                 import json
 
                 forms |= {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-    return sorted((f for f in forms if len(f) >= MIN_SECRET_LEN), key=len, reverse=True)
+    return tuple(sorted((f for f in forms if len(f) >= MIN_SECRET_LEN), key=len, reverse=True))
 
 
 def param_name(name: str) -> str:
@@ -176,15 +184,34 @@ def _header(match: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     """`text` with every secret in it replaced by `<redacted>` (see the module doc)."""
-    for secret in secret_values():
-        text = text.replace(secret, REDACTED)
-    text = _USERINFO.sub("", text)
-    text = _redact_params(text)
-    text = _HEADER.sub(_header, text)
-    text = _QUOTED_KEY.sub(lambda m: f"{m['k']}{m['key']}{m['k']}{m['colon']}{m['q']}"
-                           f"{REDACTED}{m['q']}", text)  # fmt: skip
-    text = _JWT.sub(REDACTED, text)
-    return _TOKEN.sub("hf_" + REDACTED, text)
+    return redact_with(text, secret_values())
+
+
+def redactor() -> Callable[[str], str]:
+    """`redact` with the environment's secrets read once, for many strings in a row (reading the
+    environment costs more than redacting a short string)."""
+    return functools.partial(redact_with, secrets=secret_values())
+
+
+def redact_with(text: str, secrets: tuple[str, ...]) -> str:
+    """`redact`, with the secret values to remove given (`secret_values()`)."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    # each pattern needs a character that most printed text lacks: test for it first (cheap)
+    if "://" in text:
+        text = _USERINFO.sub("", text)
+    if "=" in text or "%" in text:
+        text = _redact_params(text)
+    if ":" in text or "=" in text:
+        text = _HEADER.sub(_header, text)
+        text = _QUOTED_KEY.sub(lambda m: f"{m['k']}{m['key']}{m['k']}{m['colon']}{m['q']}"
+                               f"{REDACTED}{m['q']}", text)  # fmt: skip
+    if "eyJ" in text:
+        text = _JWT.sub(REDACTED, text)
+    if "hf_" in text:
+        text = _TOKEN.sub("hf_" + REDACTED, text)
+    return text
 
 
 def redact_record(record: logging.LogRecord) -> bool:

@@ -18,10 +18,10 @@ import io
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from modelctl.redact import redact
+from modelctl.redact import redact, redactor
 from modelctl.units import human_size
 
 if TYPE_CHECKING:
@@ -30,24 +30,24 @@ if TYPE_CHECKING:
 __all__ = ["console", "human_size", "json_text", "print_json", "redacted", "redacted_streams"]
 
 
-def redacted(data: Any) -> Any:
-    """`data` (JSON-like: dicts, lists, strings, numbers) with `redact` applied to every string."""
+def redacted(data: Any, clean: Callable[[str], str] | None = None) -> Any:
+    """`data` (JSON-like: dicts, lists, strings, numbers) with `redact` applied to every string,
+    and anything else JSON cannot hold turned into its redacted `str()`."""
+    clean = clean or redactor()
     if isinstance(data, str):
-        return redact(data)
+        return clean(data)
     if isinstance(data, dict):
-        return {redacted(k): redacted(v) for k, v in data.items()}
+        return {clean(k) if isinstance(k, str) else k: redacted(v, clean) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
-        return [redacted(v) for v in data]
-    return data
+        return [redacted(v, clean) for v in data]
+    if data is None or isinstance(data, (bool, int, float)):
+        return data
+    return clean(str(data))
 
 
 def json_text(data: Any, indent: int | None = None) -> str:
-    """`data` as JSON, every string in it redacted (anything else JSON cannot hold: `str()`)."""
-    return json.dumps(redacted(data), indent=indent, default=_redacted_str, ensure_ascii=False)
-
-
-def _redacted_str(value: Any) -> str:
-    return redact(str(value))
+    """`data` as JSON, every string in it redacted."""
+    return json.dumps(redacted(data), indent=indent, ensure_ascii=False)
 
 
 def print_json(data: Any) -> None:
