@@ -1,4 +1,5 @@
-"""`pull --offline` (and HF_HUB_OFFLINE) opens no socket, with the compatibility check enabled.
+"""Offline means no socket: `pull --offline` (and HF_HUB_OFFLINE) with the compatibility check
+enabled, and `check` / `inspect` of remote files under HF_HUB_OFFLINE.
 
 The files are first pulled from the loopback test hub; then every connection the CLI could make
 (HF_ENDPOINT, and every proxy variable, so any host at all) is pointed at a `ConnectionTrap` that
@@ -98,3 +99,31 @@ def test_offline_pull_of_a_missing_file_is_one_error_and_opens_no_socket(
     ], r.err
     assert all(line.startswith("  hint: ") for line in lines[errors[0] + 1 :]), r.err
     assert not (tmp_path / "models" / TE).exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["inspect", "https://cdn.example.com/m/a.gguf"], ["check", "https://cdn.example.com/a.gguf"],
+     ["inspect", f"hf://{REPO}/{VAE}"], ["check", "MANIFEST"]],
+    ids=["inspect-https", "check-https", "inspect-hf", "check-manifest"],
+)  # fmt: skip
+def test_check_and_inspect_under_hf_hub_offline_open_no_socket(
+    tmp_path: Path, args: list[str]
+) -> None:
+    man = tmp_path / "https.yaml"
+    man.write_text(
+        "schema: 1\nname: https\ndescription: d\nassets:\n  - id: a\n    role: vae\n"
+        f"    source: https://cdn.example.com/a.safetensors\n    dest: {VAE}\n"
+        f"    sha256: {'a' * 64}\n"
+    )
+    args = [str(man) if a == "MANIFEST" else a for a in args]
+    if args[0] == "check" and args[1] == str(man):
+        args += ["--models-dir", str(tmp_path / "models")]
+    with ConnectionTrap() as trap:
+        r = run_cli(*args, env={**trap.env(), "HF_HUB_OFFLINE": "1", "HF_TOKEN": TOKEN,
+                                "HF_HOME": str(tmp_path / "hf")})  # fmt: skip
+        assert trap.connections == []
+    assert r.code == 3, r.err
+    lines = r.err.strip().splitlines()
+    assert lines[0].startswith("error: HF_HUB_OFFLINE is set: cannot "), r.err
+    assert all(line.startswith("  hint: ") for line in lines[1:]), r.err
