@@ -10,8 +10,8 @@ huggingface_hub's own log records (which include request URLs) through it too.
 `Location` with a space, a broken IPv6 bracket, stray quotes, non-ASCII) is exactly the one an
 error message quotes. It removes, wherever they appear:
 
-- the values of the secret environment variables (`SECRET_ENV`), also percent-encoded or escaped
-  as in a JSON string;
+- the values (of 8 characters or more) of the secret environment variables (`SECRET_ENV`) and
+  the passwords of the proxy variables, also percent-encoded or escaped as in a JSON string;
 - user info in URLs (`scheme://user:password@host`);
 - the value of every credential parameter (`name=value`, after `?`, `&`, `#`, `;`, a space, …)
   whose name, percent-decoded and in any case, `is_credential_param`: the AWS SigV4
@@ -48,7 +48,7 @@ SECRET_ENV = (
     "CIVITAI_API_KEY",
     "CIVITAI_TOKEN",
 )
-MIN_SECRET_LEN = 4  # shorter values would redact ordinary words
+MIN_SECRET_LEN = 8  # a shorter value ("test", "true") would redact ordinary words and JSON
 # proxy variables (as urllib.request.getproxies_environment reads them, any case): the password
 # in their user info is a secret wherever it is printed, with or without a scheme in front
 PROXY_ENV = ("http_proxy", "https_proxy", "all_proxy")

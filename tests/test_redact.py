@@ -147,6 +147,18 @@ def test_proxy_passwords_are_secrets_also_outside_a_url(
         assert SECRET not in redact(text)
 
 
+@pytest.mark.parametrize("value", ["true", "null", "test", "1234567"])
+def test_a_short_environment_value_is_not_hunted_for(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A 4-character HF_TOKEN (a placeholder) would otherwise turn every `true` of the JSON output
+    or `test` of a path into `<redacted>`; the patterns still catch it where it is sent."""
+    monkeypatch.setenv("HF_TOKEN", value)
+    text = '{"ok": true, "path": "/tmp/test", "n": null, "id": 1234567}'
+    assert redact(text) == text
+    assert redact(f"authorization: Bearer {value}") == "authorization: Bearer <redacted>"
+
+
 def test_pathological_text_takes_linear_time() -> None:
     """No pattern backtracks over long runs (a hostile server's error page may be quoted)."""
     for text in ("a" * 200_000, "a." * 100_000, "%41" * 70_000, "%3F" * 70_000, "a=" * 100_000,
