@@ -3,7 +3,7 @@
 Signed CDN URLs are bearer credentials (their signature is in the query string), `hf_…` tokens
 travel in headers that exceptions like to echo, and a Civitai link carries its API key as `token=`.
 Every line the CLI prints goes through `redact` (`modelctl.cli.output` wraps stdout and stderr),
-and so does every message, receipt and log record that may hold a URL; `install_log_filter` routes
+and so does every message and log record that may hold a URL; `install_log_filter` routes
 huggingface_hub's own log records (which include request URLs) through it too.
 
 `redact` works on the text by pattern, never by parsing a URL first: a URL that does not parse (a
@@ -18,7 +18,8 @@ error message quotes. It removes, wherever they appear:
   (`X-Amz-Signature`, `X-Amz-Credential`, `X-Amz-Security-Token`), GCS V4 (`X-Goog-Signature`,
   `X-Goog-Credential`), CloudFront (`Signature`, `Policy`, `Key-Pair-Id`), Azure SAS (`sig`),
   Civitai and generic (`token`, `key`, `api_key`, `access_token`, `password`, …) forms;
-- `Authorization` / `Cookie` style header values, and `hf_…` tokens.
+- `Authorization` / `Cookie` header values and credential-named `X-…` headers, quoted secret keys
+  of JSON objects and Python reprs (`{"token": "…"}`), JSON Web Tokens, and `hf_…` tokens.
 
 Other query parameters stay (`?download=true`, Civitai's `type=Model&format=SafeTensor`), so a
 redacted URL still says what it points at, and a manifest printed through `redact` still loads.
