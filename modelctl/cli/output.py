@@ -16,6 +16,7 @@ import contextlib
 import functools
 import io
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -111,14 +112,19 @@ class RedactingStream(io.TextIOBase):
 def redacted_streams() -> Iterator[None]:
     """Route `sys.stdout` and `sys.stderr` through `RedactingStream`s for the block."""
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = RedactingStream(saved[0]), RedactingStream(saved[1])
-    try:
-        yield
-    finally:
-        streams, (sys.stdout, sys.stderr) = (sys.stdout, sys.stderr), saved
-        for stream in streams:
-            with contextlib.suppress(BrokenPipeError, ValueError):  # a closed pipe: nothing to say
-                stream.flush()
+    with contextlib.ExitStack() as stack:
+        # None: the process started without that descriptor (`>&-`); what it prints is dropped,
+        # as `print` drops it, instead of failing on the first write
+        inner = [s if s is not None else stack.enter_context(open(os.devnull, "w")) for s in saved]
+        wrapped = [RedactingStream(s) for s in inner]
+        sys.stdout, sys.stderr = wrapped
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
+            for stream in wrapped:
+                with contextlib.suppress(BrokenPipeError, ValueError):  # a closed pipe
+                    stream.flush()
 
 
 def console(stderr: bool = False) -> Console:

@@ -133,3 +133,26 @@ def test_a_traceback_printed_inside_is_redacted() -> None:
 
     _, err = captured(run)
     assert "Traceback" in err and SIG not in err and "X-Amz-Signature=<redacted>" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "closed", "code"),
+    [(["list"], ">&-", 0), (["show", "no-such-stack"], ">&-", 2),
+     (["show", "no-such-stack"], "2>&-", 2), (["list", "--json"], ">&- 2>&-", 0)],
+)  # fmt: skip
+def test_a_closed_stdout_or_stderr_drops_output_and_keeps_the_exit_code(
+    args: list[str], closed: str, code: int
+) -> None:
+    """Started without a descriptor (`>&-`), Python sets `sys.stdout` to None; printing must not
+    turn that into an internal error (exit 70)."""
+    import subprocess
+
+    from tests.helpers.cli import cli_env
+
+    script = f'exec "$0" -m modelctl "$@" {closed}'
+    proc = subprocess.run(["sh", "-c", script, sys.executable, *args], env=cli_env(),
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == code, proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    if closed == ">&-" and code == 2:
+        assert proc.stderr.startswith("error: no manifest named")
