@@ -1,9 +1,10 @@
 """The hooks `pull` calls: the stack check before any download, the identity check after each one.
 
 `preflight(selections, layout)` refuses an incompatible stack before a single model byte moves
-(headers are read with Range requests; installed files locally). `post_verify(asset, path)`
-refuses to place a downloaded file whose identity contradicts its asset's role or `expect:` block.
-Both raise `CheckFailed` (exit 1); `pull --no-check` skips the first, never the second.
+(headers are read with Range requests; installed files locally; offline, only locally).
+`post_verify(asset, path)` refuses to place a downloaded file whose identity contradicts its
+asset's role or `expect:` block. Both raise `CheckFailed` (exit 1); `pull --no-check` skips the
+first, never the second.
 """
 
 from __future__ import annotations
@@ -20,12 +21,22 @@ if TYPE_CHECKING:
 MAX_HINT_FAILURES = 6
 
 
-def preflight(selections: list[Selection], layout: Layout, gpu_sm: int | None = None) -> None:
-    """Check every selection; raise `CheckFailed` naming each failed rule when one does not fit."""
+def preflight(
+    selections: list[Selection],
+    layout: Layout,
+    gpu_sm: int | None = None,
+    *,
+    offline: bool = False,
+) -> None:
+    """Check every selection; raise `CheckFailed` naming each failed rule when one does not fit.
+
+    `offline` (`pull --offline`, `HF_HUB_OFFLINE`): no socket is opened; a selection with an asset
+    that only the network could be read from is a `SourceError` before anything is read.
+    """
     from modelctl.check.stack import check_selection
 
     for selection in selections:
-        report = check_selection(selection, layout, gpu_sm)
+        report = check_selection(selection, layout, gpu_sm, offline)
         if report.ok:
             continue
         failures = [(v, f) for v in report.failures for f in v.findings]

@@ -66,13 +66,23 @@ def dest_folder(dest: str) -> str:
     return "/".join(filter(None, [canonical_folder(dest), parent]))
 
 
-def check_selection(selection: Selection, layout: Layout, gpu_sm: int | None = None) -> Report:
-    """Check a manifest selection: installed files read locally, the rest by header over HTTP."""
+def check_selection(
+    selection: Selection, layout: Layout, gpu_sm: int | None = None, offline: bool = False
+) -> Report:
+    """Check a manifest selection: installed files read locally, the rest by header over HTTP.
+
+    `offline`: no socket is opened. Files on disk and file:// sources are read as usual; an hf://
+    or https:// asset that is not on disk cannot be read, so that is a `SourceError` naming each
+    one (as `pull --offline` words it), raised before any read.
+    """
     from modelctl.machine.facts import machine_env
     from modelctl.plan.resolve import plan
 
     env = machine_env(gpu_sm)
     selection = _resolve_precision(selection, env)
+    items = plan(selection, layout)
+    if offline:
+        refuse_remote(items)
 
     def job(item: PlanItem) -> Callable[[], Part]:
         def read() -> Part:
@@ -91,8 +101,24 @@ def check_selection(selection: Selection, layout: Layout, gpu_sm: int | None = N
 
         return read
 
-    parts = _read_all([job(item) for item in plan(selection, layout)])
+    parts = _read_all([job(item) for item in items])
     return run_check(selection.manifest.name, parts, env, label=selection.spec)
+
+
+def refuse_remote(items: Sequence[PlanItem]) -> None:
+    """`SourceError` when reading `items` would need the network: some are neither on disk nor
+    file:// sources."""
+    from modelctl.errors import SourceError
+    from modelctl.sources.resolve import is_network
+
+    remote = [i for i in items if i.state not in LOCAL_STATES and is_network(i.asset)]
+    if remote:
+        names = ", ".join(f"{i.asset.dest} ({i.state})" for i in remote)
+        raise SourceError(
+            f"offline, and {len(remote)} asset(s) are not installed: {names}",
+            "the check reads their headers over the network: run `modelctl pull` with network "
+            "access first (drop --offline / HF_HUB_OFFLINE)",
+        )
 
 
 def _resolve_precision(selection: Selection, env: dict[str, Any]) -> Selection:

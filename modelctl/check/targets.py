@@ -11,12 +11,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelctl.errors import BadInput
+from modelctl.errors import BadInput, SourceError
 from modelctl.formats.model import Header
 from modelctl.formats.read import read_header
 from modelctl.formats.source import FileSource
 from modelctl.identify import identify_header
 from modelctl.identify.model import Identity
+from modelctl.redact import redact
 
 
 @dataclass
@@ -38,10 +39,20 @@ def identify_target(
     """Identify a path, `hf://owner/repo/path[@rev]` or `https://` URL from its header.
 
     Remote files are read with HTTP Range requests that grow only as far as the header needs.
-    `token` defaults to HF_TOKEN and is only ever sent to the Hub host.
+    `token` defaults to HF_TOKEN and is only ever sent to the Hub host. With HF_HUB_OFFLINE set no
+    remote file is read (huggingface_hub refuses hf:// itself; https:// is refused here), as
+    `pull` treats HF_HUB_OFFLINE as `--offline` for every source.
     """
     if target.startswith(("hf://", "https://", "http://")):
+        from huggingface_hub import constants
+
         from modelctl.sources.remote import open_remote
+
+        if constants.HF_HUB_OFFLINE and not target.startswith("hf://"):
+            raise SourceError(
+                f"HF_HUB_OFFLINE is set: cannot read {redact(target)} over the network",
+                "unset HF_HUB_OFFLINE (or set it to 0), or give the path of a local copy",
+            )
 
         with open_remote(target, token=token, endpoint=endpoint) as remote:
             header = read_header(remote)

@@ -1,7 +1,8 @@
 """The entry point: run the Typer app and map every error to one `error:` line and its exit code.
 
 This is the single place where exceptions become exit codes. Nothing reaches the user as a
-traceback; internal bugs print one line too (set MODELCTL_DEBUG=1 to see the traceback).
+traceback; internal bugs print one line too (set MODELCTL_DEBUG=1 to see the traceback, which is
+printed through the same redaction as every other line).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are stri
 
 
 def print_error(message: str, hint: str | None = None) -> None:
+    """One `error:` line and its hint lines on stderr, redacted (so also when a caller runs a
+    command function without `main`'s wrapped streams)."""
     from modelctl.redact import redact  # urllib.parse and re: not on the no-op `ensure` path
 
     sys.stderr.write(f"error: {printable(redact(message))}\n")
@@ -39,6 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         code = fast_main(args)
         if code is not None:
             return code
+    from modelctl.cli.output import redacted_streams  # every line printed from here is redacted
+
+    with redacted_streams():
+        return _guarded(args)
+
+
+def _guarded(args: list[str]) -> int:
+    """`_run(args)`, every exception mapped to one `error:` line and its exit code."""
     try:
         return _run(args)
     except ModelctlError as exc:
@@ -63,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _internal(exc: Exception) -> int:
     """A bug: still one line, never a traceback or a secret."""
-    if os.environ.get("MODELCTL_DEBUG"):
-        raise exc
+    if os.environ.get("MODELCTL_DEBUG"):  # the traceback, for a bug report: redacted too
+        import traceback
+
+        traceback.print_exception(exc)
+        return INTERNAL_ERROR
     print_error(
         f"internal error: {type(exc).__name__}: {exc}",
         "this is a bug in modelctl; rerun with MODELCTL_DEBUG=1 and report the traceback",

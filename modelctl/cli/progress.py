@@ -10,14 +10,13 @@ download threads (so each is thread-safe).
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from modelctl.cli.output import human_size
+from modelctl.cli.output import console, human_size, json_text
 from modelctl.pull import Reporter
 from modelctl.pull.options import Silent
 
@@ -46,7 +45,7 @@ class JsonLines(Silent):
         self._lock = threading.Lock()
 
     def event(self, name: str, **data: Any) -> None:
-        line = json.dumps({"event": name, **data}, default=str, ensure_ascii=False)
+        line = json_text({"event": name, **data})
         with self._lock:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
@@ -102,7 +101,6 @@ class RichBars(Silent):
     """Per-file bars and a total bar on stderr; event lines are printed above the bars."""
 
     def __init__(self) -> None:
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -118,7 +116,7 @@ class RichBars(Silent):
             DownloadColumn(binary_units=True),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
+            console=console(stderr=True),
             transient=False,
         )
         self.tasks: dict[str, TaskID] = {}

@@ -86,6 +86,7 @@ def _pin_hf(assets: list[ResolvedAsset]) -> list[LockEntry]:
     from huggingface_hub import constants
 
     from modelctl.redact import install_log_filter
+    from modelctl.sources.hf import hub_token
     from modelctl.transfer.retry import RetryPolicy
 
     install_log_filter()
@@ -94,6 +95,7 @@ def _pin_hf(assets: list[ResolvedAsset]) -> list[LockEntry]:
             "lock needs the Hub's file metadata, but offline mode is on (HF_HUB_OFFLINE)",
             "unset HF_HUB_OFFLINE to lock, or pin sha256 and size in the manifest",
         )
+    hub_token()  # HfApi reads the same token: one no HTTP header can carry is exit 2 here
     retry = RetryPolicy.from_env()
     groups: dict[tuple[str, str, str | None], list[tuple[ResolvedAsset, str]]] = {}
     for asset in assets:

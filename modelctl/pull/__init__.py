@@ -11,7 +11,8 @@ Order of work:
    without `--force`; installed files skipped, with no request when provably current. Names that
    do not fit the filesystem, and folders or special files at a destination, are refused here
    (`plan.volume`).
-2. `options.preflight(selections, layout)`: the compatibility check hook (exit 1), before any GET.
+2. `options.preflight(selections, layout, offline=…)`: the compatibility check hook (exit 1), before
+   any GET; offline, it opens no socket.
 3. resolve the rest (one metadata request per file, in parallel; `--require-hash` refuses what
    no hash vouches for, exit 3), then the disk-space verdict (bytes and inodes, exit 4) and
    whether the folders it writes are writable (exit 2), before the first byte.
@@ -74,7 +75,7 @@ def pull_selections(
     settle_all(wants, layout, opts, deadline)
     refuse_in_the_way(wants, opts, later=True)
     if opts.preflight is not None:
-        opts.preflight(selections, layout)
+        opts.preflight(selections, layout, offline=opts.offline)
     todo = decide(wants, layout, opts, deadline)
     verdicts = space_claims(todo, layout, opts)
     summary = PullSummary([], verdicts, opts.dry_run)

@@ -26,6 +26,12 @@ class Reporter(Protocol):
     def advance(self, dest: str, n: int) -> None: ...
 
 
+class Preflight(Protocol):
+    """The compatibility check run before any download; `offline`: it must open no socket."""
+
+    def __call__(self, selections: list[Selection], layout: Layout, *, offline: bool) -> None: ...
+
+
 class Silent:
     """The default `Reporter`: ignores everything."""
 
@@ -48,7 +54,7 @@ class PullOptions:
     timeout: float | None = None
     offline: bool = False
     transfer: TransferOptions = field(default_factory=TransferOptions)
-    preflight: Callable[[list[Selection], Layout], None] | None = None
+    preflight: Preflight | None = None
     post_verify: Callable[[ResolvedAsset, Path], None] | None = None
     reporter: Reporter = field(default_factory=Silent)
     cancel: threading.Event = field(default_factory=threading.Event)

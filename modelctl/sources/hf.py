@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-from modelctl.errors import SourceError
+from modelctl.errors import BadInput, SourceError
 from modelctl.manifest.model import ResolvedAsset
 from modelctl.manifest.uris import HEX40_RE, HEX64_RE, HfRef, parse_hf
-from modelctl.redact import install_log_filter, redact
+from modelctl.redact import clean_token, install_log_filter, redact
 from modelctl.transfer.remote import RemoteFile
 from modelctl.transfer.retry import RetryPolicy, status_of, transport_error, untrusted_certificate
 from modelctl.units import decimal
@@ -70,12 +70,37 @@ def hub_token() -> str | None:
     from huggingface_hub import constants
 
     if os.environ.get("HF_OIDC_RESOURCE") or "google.colab" in sys.modules:
-        return _library_token()
-    env = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-    token = env.replace("\r", "").replace("\n", "").strip() if env else None
+        return check_token(_library_token(), "the Hugging Face token")
+    name = "HF_TOKEN" if os.environ.get("HF_TOKEN") else "HUGGING_FACE_HUB_TOKEN"
+    env = os.environ.get(name)
+    token = clean_token(env) if env else None
     if token or not os.path.exists(constants.HF_TOKEN_PATH):
-        return token or None
-    return _library_token()
+        return check_token(token, name)
+    return check_token(_library_token(), f"the stored token ({constants.HF_TOKEN_PATH})")
+
+
+def check_token(token: str | None, where: str) -> str | None:
+    """`token` if an HTTP header can carry it, else `BadInput` naming `where` (never the value).
+
+    A Bearer token is visible ASCII (RFC 6750 §2.1 `b64token`; RFC 9110 §5.5 field values), and
+    http.client encodes header values as Latin-1: a pasted `hf_…` with a typographic quote, a
+    non-breaking space or an emoji would otherwise fail inside the request as an internal error.
+    Line ends and surrounding white space were already removed (`clean_token`, as huggingface_hub
+    does), so `echo hf_… > token` works.
+    """
+    if not token:
+        return None
+    bad = next((i for i, ch in enumerate(token) if not "!" <= ch <= "~"), None)
+    if bad is None:
+        return token
+    what = "a space" if token[bad] in " \t" else "a character that is not printable ASCII"
+    fix = f"set {where}" if where.isupper() else "log in again (`hf auth login`) or set HF_TOKEN"
+    raise BadInput(
+        f"{where} contains {what} (character {bad + 1} of {len(token)}), which an HTTP header "
+        "cannot carry",
+        f"{fix} to the token exactly as https://huggingface.co/settings/tokens shows it "
+        "(hf_ followed by letters and digits)",
+    )
 
 
 def _library_token() -> str | None:

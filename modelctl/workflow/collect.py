@@ -26,7 +26,7 @@ from modelctl.manifest.validate import SHA256_RE
 from modelctl.store.comfyui_folders import canonical
 from modelctl.workflow.graph import Node, Workflow, copies_note, short
 from modelctl.workflow.table import Table
-from modelctl.workflow.urls import UrlError, to_source
+from modelctl.workflow.urls import UrlError, removed_credentials, to_source
 
 if TYPE_CHECKING:
     from modelctl.workflow.catalog_lookup import CatalogHit
@@ -216,15 +216,11 @@ def _parse_declared(raw: Any, label: str, table: Table, warnings: list[str]) -> 
     source = revision = None
     if url:
         try:
-            converted = to_source(url, table.secret_query_params)
+            converted = to_source(url)
         except UrlError as exc:
             raise BadInput(f"{label} ({clean_text(name)}): {exc}", exc.hint) from None
         source, revision = converted.source, converted.revision
-        if converted.removed_params:
-            warnings.append(
-                f"{label}: removed {', '.join(converted.removed_params)} from the url of {name}; "
-                "credentials belong in the environment"
-            )
+        warnings.extend(removed_credentials(converted, f"{label}: ", name))
     return Declared(
         name, directory, url, source, revision, _sha256(raw, label, name, warnings), label
     )

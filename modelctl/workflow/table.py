@@ -42,7 +42,6 @@ class Table:
     inactive_modes: frozenset[int]
     folder_roles: dict[str, str]
     role_priority: tuple[str, ...]
-    secret_query_params: frozenset[str]
 
     def looks_like_model(self, value: str) -> bool:
         """A short single-line string ending in a model file suffix."""
@@ -96,5 +95,4 @@ def load_table(path: Path = DATA_FILE) -> Table:
         inactive_modes=frozenset(int(m) for m in data["inactive_modes"]),
         folder_roles=folder_roles,
         role_priority=tuple(data["role_priority"]),
-        secret_query_params=frozenset(p.lower() for p in data["secret_query_params"]),
     )

@@ -8,19 +8,35 @@ models and `datasets/`. All become `hf://owner/repo/path` plus the revision (per
 decided by the manifest grammar itself (`manifest.uris.check_source` / `check_revision`), so a Hub
 path the hf:// grammar cannot hold (an `@`, a space) falls back to the https URL instead of failing.
 
-Credential query parameters (Civitai `token=`, cloud signatures) are removed: a manifest is meant to
-be committed and printed, and tokens come from the environment.
+Credentials never reach a manifest: it is meant to be committed and printed, and tokens come
+from the environment. A URL with user info (`user:password@`) is refused (`check_source`); every
+query parameter that `modelctl.redact.is_credential_param` names is removed (the test that keeps
+them out of every printed line: Civitai `token=`, AWS / GCS / CloudFront signatures, Azure SAS
+`sig=`, `key=`, …); with a signature gone, the parameters that only describe it go too
+(`SIGNING_PARAMS`: AWS SigV4's and GCS V4's `X-Amz-*` / `X-Goog-*`, CloudFront's `Expires`,
+Azure SAS's `sv`, `se`, `sp`, …). Other parameters stay as they were written (Civitai's
+`type=Model&format=SafeTensor`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from dataclasses import dataclass, replace
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from modelctl.manifest.uris import check_revision, check_source
+from modelctl.redact import is_credential_param, param_name
 
 HUB_HOSTS = frozenset({"huggingface.co", "www.huggingface.co", "hf.co"})
 HUB_VIEWS = frozenset({"resolve", "blob", "raw"})
+# what describes a signature without being one: AWS SigV4 query auth (docs.aws.amazon.com,
+# AmazonS3 sigv4-query-string-auth), GCS V4 signing (cloud.google.com/storage/docs/
+# access-control/signed-urls), CloudFront canned policies, Azure service SAS (learn.microsoft.com,
+# rest/api/storageservices/create-service-sas); removed only together with a credential
+SIGNING_PREFIXES = ("x-amz-", "x-goog-")
+SIGNING_PARAMS = frozenset({
+    "expires", "googleaccessid", "sv", "ss", "srt", "sr", "sp", "se", "st", "spr", "si", "sdd",
+    "skoid", "sktid", "skt", "ske", "sks", "skv", "ses",
+})  # fmt: skip
 
 
 class UrlError(ValueError):
@@ -35,11 +51,11 @@ class UrlError(ValueError):
 class Source:
     source: str
     revision: str | None = None
-    removed_params: tuple[str, ...] = ()
+    removed_params: tuple[str, ...] = ()  # credential query parameters taken out
 
 
-def to_source(url: str, secret_params: frozenset[str] = frozenset()) -> Source:
-    """The manifest source (and revision) for a download URL, or `UrlError`."""
+def to_source(url: str) -> Source:
+    """The manifest source (and revision) for a download URL, credentials removed, or `UrlError`."""
     text = url.strip()
     try:
         parts = urlsplit(text)
@@ -51,22 +67,32 @@ def to_source(url: str, secret_params: frozenset[str] = frozenset()) -> Source:
             f"the url `{text}` is not an http(s) URL",
             "models are downloaded from https:// links (Hugging Face, Civitai, …)",
         )
+    query, removed = strip_credentials(parts.query)
     host = (parts.hostname or "").lower()
     if host in HUB_HOSTS and not parts.username and not parts.password:
         hub = _hub_source(parts.path)
         if hub:
-            return hub
+            return replace(hub, removed_params=removed)
     if scheme == "http":
         raise UrlError(
             f"the url `{text}` uses plain http",
             "change it to https:// in the workflow; modelctl does not download over plain http",
         )
-    query, removed = _strip_secrets(parts.query, secret_params)
     https = urlunsplit(("https", parts.netloc, parts.path, query, ""))
     problem = check_source(https)
     if problem:
         raise UrlError(f"the url `{text}`: {problem[0]}", problem[1])
     return Source(https, None, removed)
+
+
+def removed_credentials(source: Source, where: str, name: str) -> list[str]:
+    """The warnings saying what `to_source` took out of the url of the model `name`."""
+    if not source.removed_params:
+        return []
+    return [
+        f"{where}removed a signed query string ({', '.join(source.removed_params)}) from the url "
+        f"of {name}; supply credentials through the environment"
+    ]
 
 
 def _hub_source(path: str) -> Source | None:
@@ -84,12 +110,18 @@ def _hub_source(path: str) -> Source | None:
     return Source(source, rev)
 
 
-def _strip_secrets(query: str, secret_params: frozenset[str]) -> tuple[str, tuple[str, ...]]:
-    if not query:
-        return "", ()
-    pairs = parse_qsl(query, keep_blank_values=True)
-    kept = [(k, v) for k, v in pairs if k.lower() not in secret_params]
-    removed = tuple(k for k, _ in pairs if k.lower() in secret_params)
-    if not removed:
+def strip_credentials(query: str) -> tuple[str, tuple[str, ...]]:
+    """`query` without its credential parameters (and, when it had one, the parameters that only
+    describe a signature), the others kept exactly as written; and the names taken out."""
+    pairs = [p for p in query.split("&") if p]
+    names = [param_name(p.partition("=")[0]) for p in pairs]
+    if not any(is_credential_param(n) for n in names):
         return query, ()
-    return urlencode(kept), removed
+    kept, removed = [], []
+    for pair, name in zip(pairs, names, strict=True):
+        signing = name.startswith(SIGNING_PREFIXES) or name in SIGNING_PARAMS
+        if is_credential_param(name) or signing:
+            removed.append(pair.partition("=")[0])
+        else:
+            kept.append(pair)
+    return "&".join(kept), tuple(removed)

@@ -88,3 +88,19 @@ def test_check_reports_the_same_stack(hub: Any, tmp_path: Path) -> None:
     assert result.code == 1
     failed = {v["id"] for v in json.loads(result.out)["verdicts"] if v["status"] == "fail"}
     assert failed == {"flux-latent-vae", "asset-matches-manifest"}
+
+
+def test_offline_the_check_still_reads_the_files_on_disk(hub: Any, tmp_path: Path) -> None:
+    """`pull --offline` runs the check on what is installed (and opens no socket): an
+    incompatible stack already on disk is still exit 1, not a check claimed that did not run."""
+    from tests.helpers.trap import ConnectionTrap
+
+    manifest = tiny_stack(hub, tmp_path / "fx", tmp_path)
+    assert pull(hub, tmp_path, manifest, "--no-check").code == 0
+    with ConnectionTrap() as trap:
+        env = {**hub.env(tmp_path, MODELCTL_MODELS_DIR=str(tmp_path / "models"),
+                         MODELCTL_GPU_SM="89"), **trap.env()}  # fmt: skip
+        result = run_cli("pull", str(manifest), "--offline", env=env)
+        assert trap.connections == []
+    assert result.code == 1, result.err
+    assert result.err.startswith("error: tiny: the stack does not fit together"), result.err

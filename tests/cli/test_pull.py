@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -74,7 +75,7 @@ class Puller:
         r = run_cli(*self.args(man, *args), env=env or self.env(), timeout=120)
         self.outputs += [r.out, r.err]
         assert TOKEN not in r.out + r.err
-        assert "X-Amz-Signature" not in r.out + r.err
+        assert not re.search(r"X-Amz-Signature=(?!<redacted>)", r.out + r.err)
         return r
 
     def file(self, dest: str) -> Path:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from modelctl.errors import BadInput
+from modelctl.sources.hf import check_token
 from tests.helpers.hub import TestHub
 
 TOKEN = "hf_" + secrets.token_hex(16)
@@ -219,3 +221,28 @@ print(json.dumps(resolve(a).commit))
     assert json.loads(r.stdout) == files.commit("org/models")
     heads = [e.status for e in files.requests("hub") if e.file == "config.json"]
     assert heads == [425, 425, 503, 200]
+
+
+@pytest.mark.parametrize(
+    "token", [TOKEN, "hf_" + "".join(chr(c) for c in range(0x21, 0x7F)), "x" * 500]
+)
+def test_check_token_passes_what_a_header_can_carry(token: str) -> None:
+    assert check_token(token, "HF_TOKEN") == token
+    assert check_token(None, "HF_TOKEN") is None and check_token("", "HF_TOKEN") is None
+
+
+@pytest.mark.parametrize(
+    ("token", "what"),
+    [(f"{TOKEN}\u00e9", "not printable ASCII"), (f"hf_\u2019{TOKEN}", "not printable ASCII"),
+     (f"{TOKEN[:8]} {TOKEN[8:]}", "a space"), (f"{TOKEN}\x7f", "not printable ASCII"),
+     (f"{TOKEN}\x00", "not printable ASCII"), (f"{TOKEN[:8]}\t{TOKEN[8:]}", "a space")],
+)  # fmt: skip
+@pytest.mark.parametrize("where", ["HF_TOKEN", "the stored token (/h/token)"])
+def test_check_token_refuses_what_no_header_can_carry(token: str, what: str, where: str) -> None:
+    """http.client sends header values as Latin-1 and refuses control characters; a Bearer token
+    is visible ASCII (RFC 6750 §2.1). One BadInput (exit 2) names where the token came from."""
+    with pytest.raises(BadInput) as info:
+        check_token(token, where)
+    assert info.value.exit_code == 2
+    assert info.value.message.startswith(f"{where} contains ") and what in info.value.message
+    assert TOKEN[3:] not in info.value.message + (info.value.hint or "")

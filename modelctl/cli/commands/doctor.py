@@ -76,7 +76,7 @@ def doctor_command(
     if json_output:
         from modelctl.cli.output import print_json
 
-        print_json(result.to_json(), redacted=True)  # as the human output: never a secret
+        print_json(result.to_json())
     else:
         _print_human(result)
     return result.exit_code

@@ -167,7 +167,7 @@ def status_command(
         "unmanaged": [{"path": f.relpath, "size": f.size} for f in inv.unmanaged],
         "interrupted": [{"path": d, "size": r.size} for d, r in inv.interrupted.items()],
         "partials": [
-            {"key": p.key, "bytes": p.written, "size": p.size, "source": _redact(p.source)}
+            {"key": p.key, "bytes": p.written, "size": p.size, "source": p.source}
             for p in inv.partials
         ],
         "leftovers": [{"path": f.relpath, "size": f.size} for f in inv.staging],
@@ -179,12 +179,6 @@ def status_command(
         return 0
     _print_status(data)
     return 0
-
-
-def _redact(text: str | None) -> str | None:
-    from modelctl.redact import redact
-
-    return redact(text) if text else text
 
 
 def _print_status(data: dict[str, Any]) -> None:

@@ -139,9 +139,7 @@ def _json(report: Report, name: str, text: str | None, output: Path | None) -> d
 
 
 def _say(stream: TextIO, line: str) -> None:
-    from modelctl.redact import redact
-
-    stream.write(redact(line) + "\n")
+    stream.write(line + "\n")  # redacted on its way out (modelctl.cli.output.redacted_streams)
 
 
 def _summary(report: Report, output: Path | None, stream: TextIO) -> None:
@@ -171,5 +169,5 @@ def _details(report: Report, stream: TextIO) -> None:
         _say(stream, f"skipped ({len(report.skipped)}):")
         for m, why in report.skipped:
             _say(stream, clean_text(f"  {m.where()}: {why}"))
-    for warning in report.warnings:
-        _say(stream, clean_text(f"warning: {warning}"))
+    for warning in report.warnings:  # diagnostics: on stderr even when the summary is not
+        _say(sys.stderr, clean_text(f"warning: {warning}"))
