@@ -319,7 +319,7 @@ def pull(
     from modelctl.errors import TimedOut
     from modelctl.pull import PullOptions, pull_selections
 
-    preflight(selections, layout, gpu_sm)
+    preflight(selections, layout, gpu_sm, offline=offline)
     wanted = {i.asset.dest for i in pending}
     trimmed = [replace(s, assets=tuple(a for a in s.assets if a.dest in wanted))
                for s in selections]  # fmt: skip
