@@ -51,6 +51,13 @@ def check_root(root: Path) -> None:
             f"models dir {root} is not a folder",
             "point --models-dir (or MODELCTL_MODELS_DIR) at a folder, or move the file away",
         )
+    state = root / STATE_DIR  # modelctl's own records: "0 files" read past a file there is wrong
+    if os.path.lexists(state) and not state.is_dir():
+        raise BadInput(
+            f"{state} is not a folder: modelctl keeps its receipts, partials and locks there",
+            "move it away (modelctl recreates the folder; installed files then read as unmanaged "
+            "until `modelctl verify --full` adopts them)",
+        )
 
 
 @dataclass(frozen=True)

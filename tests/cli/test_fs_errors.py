@@ -314,6 +314,18 @@ def test_a_models_dir_that_is_a_file_is_refused_by_every_command(world, command)
     assert world.models.read_bytes() == b"a user's file"
 
 
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
+def test_a_file_where_modelctls_state_folder_belongs_is_refused_by_every_command(world, command):
+    """`.modelctl` a file: "0 files managed" would be wrong, and nothing may replace the file."""
+    world.stack("a", "unet/a.gguf")
+    world.models.mkdir(parents=True, exist_ok=True)
+    state = world.models / ".modelctl"
+    state.write_bytes(b"a user's file")
+    r = _command(world, command)
+    one_error(r, 2, f"{state} is not a folder", "move it away")
+    assert state.read_bytes() == b"a user's file"
+
+
 @pytest.mark.parametrize("command", [["pull", "a.yaml"], ["status"], ["rm", "a.yaml"]])
 def test_a_models_dir_that_is_a_dangling_symlink_names_its_target(world, command):
     """A symlink to a volume that is not mounted."""
