@@ -14,7 +14,9 @@ Candidates (from `inventory.scan`):
 * stale intent records (`intents`): an install's record whose file never got placed, or whose
   receipt was written before a kill stopped the record's removal.
 
-Files without a receipt (unmanaged) are never candidates.
+Files without a receipt (unmanaged) are never candidates. A `--dry-run` on a volume that refuses
+lock files (mounted read-only) lists without them: it removes nothing, and the answer a real run
+would give there is the refusal.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from modelctl.errors import VolumeError
 from modelctl.store.inventory import Inventory, PartialInfo, scan
 from modelctl.store.layout import Layout
 
@@ -79,6 +83,29 @@ def collect(
     return removed, kept
 
 
+class _Held(Protocol):
+    def release(self) -> None: ...
+
+
+class _Unlocked:
+    """What a dry run holds where the volume refuses the lock file: nothing to release."""
+
+    def release(self) -> None:
+        return None
+
+
+def _hold(path: Path, dry_run: bool) -> _Held | None:
+    """The lock at `path` without waiting (None when busy); see the module doc for dry runs."""
+    from modelctl.store.locks import try_hold
+
+    try:
+        return try_hold(path)
+    except VolumeError:
+        if not dry_run:
+            raise
+        return _Unlocked()
+
+
 def _partials(
     layout: Layout,
     inv: Inventory,
@@ -87,14 +114,13 @@ def _partials(
     removed: list[Removal],
     kept: list[Kept],
 ) -> None:
-    from modelctl.store.locks import try_hold
     from modelctl.store.partials import lock_path
 
     by_key: dict[str, list[PartialInfo]] = {}
     for p in inv.partials:
         by_key.setdefault(p.key, []).append(p)
     for key, parts in sorted(by_key.items()):
-        lock = try_hold(lock_path(layout, key))
+        lock = _hold(lock_path(layout, key), dry_run)
         if lock is None:
             kept.extend(Kept(p.path, "partial", "in use by another modelctl") for p in parts)
             continue
@@ -116,8 +142,6 @@ def _partials(
 def _receipts(
     layout: Layout, inv: Inventory, dry_run: bool, removed: list[Removal], kept: list[Kept]
 ) -> None:
-    from modelctl.store.locks import try_hold
-
     orphans: list[tuple[str | None, Path]] = [
         (dest, inv.receipt_paths[dest]) for dest in inv.receipts if not _exists(layout.dest(dest))
     ]
@@ -125,7 +149,7 @@ def _receipts(
     for path in inv.superseded_receipts:  # a legacy name beside the fixed-length one it became
         removed.append(_unlink(path, "receipt", _size(path), dry_run, "superseded"))
     for dest, path in orphans:
-        lock = try_hold(layout.lock(dest)) if dest is not None else None
+        lock = _hold(layout.lock(dest), dry_run) if dest is not None else None
         if dest is not None and lock is None:
             kept.append(Kept(path, "receipt", "its destination is locked by another modelctl"))
             continue

@@ -191,6 +191,20 @@ def test_read_only_volume_verify_reads_every_byte_and_says_the_receipt_was_not_u
     installed(world, a)
 
 
+def test_read_only_volume_gc_dry_run_lists_stale_partials_and_gc_refuses(world):
+    """A dry run removes nothing, so it needs no lock file; the real gc says why it cannot."""
+    partial = world.models / ".modelctl" / "partial" / f"{'a' * 64}.1-x.part"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"leftover")
+    os.utime(partial, (0, 0))  # long stale
+    with read_only(world.models.parent):
+        r = world.run("gc", "--dry-run")
+        assert r.code == 0, r.err
+        assert f"would remove partial {partial}" in r.out and "would free 8 B" in r.out
+        one_error(world.run("gc"), 2, "Read-only file system", "mount the models volume read-write")
+    assert partial.read_bytes() == b"leftover"
+
+
 @pytest.mark.parametrize(
     "command",
     [["verify"], ["status"], ["show", "a.yaml"], ["pull", "a.yaml"], ["ensure", "a.yaml"], ["gc"]],
