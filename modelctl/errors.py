@@ -106,7 +106,8 @@ def from_os_error(
     blocker = _in_the_way(where) if code in _IN_THE_WAY else None
     if blocker is not None:
         return VolumeError(f"{blocker} ({doing})", _MOVE_IT, code)
-    return VolumeError(f"{where}: {cause} ({doing})", _volume_hint(code, where), code)
+    subject = f"{where}: " if where != "?" else ""  # EMFILE from socket(2) names no path
+    return VolumeError(f"{subject}{cause} ({doing})", _volume_hint(code, where), code)
 
 
 # what a file (a FIFO, a dangling symlink) where a folder should be makes a syscall answer

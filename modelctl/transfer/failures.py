@@ -91,6 +91,10 @@ def on_network_error(
     protocol: back off or raise (the caller has told `tries` whether the attempt made progress,
     and says in `slow` when the stream is slower than the speed rule). A bad redirect stops the
     download."""
+    if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+        # out of file descriptors while opening a socket: this process's limit, not the network;
+        # no retry helps, and exit 3 would send a script to retry the source
+        raise from_os_error(exc, f"while connecting for {job.remote.display}") from None
     if isinstance(exc, RedirectError):
         raise SourceError(
             f"{job.remote.display}: {exc}",

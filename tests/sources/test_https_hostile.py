@@ -204,3 +204,40 @@ def test_a_redirect_loop_is_one_error_line_exit_3(
     )
     r = pull(server, tmp_path, env)
     failed(r, tmp_path, "more than 10 redirects")
+
+
+def test_running_out_of_file_descriptors_is_the_process_limit_not_a_failing_source(
+    server: HostileServer, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A hard RLIMIT_NOFILE so low that some open fails: a data file, the partial, or the socket.
+    Whichever it is, the cause is this process's limit: one exit-2 error with the `ulimit -n`
+    hint, never exit 3 (a script would retry the source) after retrying the connection."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.helpers.cli import cli_env
+
+    man = tmp_path / "stack.yaml"
+    man.write_text(
+        "schema: 1\nname: t\ndescription: d\nassets:\n  - id: a\n    role: other\n"
+        f"    source: {server.url()}\n    dest: unet/m.gguf\n    sha256: {SHA}\n"
+    )
+    causes = []
+    for limit in range(5, 10):
+        models = tmp_path / f"models-{limit}"
+        r = subprocess.run(
+            [sys.executable, "-m", "modelctl", "pull", str(man), "--models-dir", str(models),
+             "--no-check"],
+            env=cli_env(env), capture_output=True, text=True, timeout=GUARD,
+            preexec_fn=lambda n=limit: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)),
+        )  # fmt: skip
+        assert "Traceback" not in r.stderr
+        errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+        if r.returncode == 0:
+            assert errors == [], r.stderr
+            continue
+        assert r.returncode == 2 and len(errors) == 1, r.stderr
+        assert "Too many open files" in errors[0] and "ulimit -n" in r.stderr, r.stderr
+        causes.append(errors[0])
+    assert any("while connecting" in cause for cause in causes), causes
