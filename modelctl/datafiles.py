@@ -20,6 +20,8 @@ import errno
 import os
 import stat
 
+from modelctl.errors import file_kind
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and `pathlib` cost milliseconds at import; the ensure fast path
     from pathlib import Path  # imports this module
@@ -59,7 +61,7 @@ def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file", os.fspath(path))
         if not stat.S_ISREG(st.st_mode):
-            what = f"it is {_kind(st.st_mode)}, not a regular file"
+            what = f"it is {file_kind(st.st_mode)}, not a regular file"
             raise NotRegularFile(errno.EINVAL, what, os.fspath(path))
         if st.st_size > limit:  # refuse before reading anything (a sparse 3 GiB file)
             raise FileTooLarge(os.fspath(path), st.st_size, limit)
@@ -77,18 +79,6 @@ def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
     if len(data) > limit:
         raise FileTooLarge(os.fspath(path), len(data), limit)
     return data
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    return "not a regular file"
 
 
 def load_yaml(source: str | Path) -> Any:

@@ -211,20 +211,16 @@ def _in_the_way(path: str) -> str | None:
             except OSError as exc:
                 return f"{part} is a symlink that cannot be followed ({exc.strerror})"
         if not stat.S_ISDIR(st.st_mode):
-            return f"{part} is {_kind(st.st_mode)}, not a folder"
+            return f"{part} is {file_kind(st.st_mode)}, not a folder"
     return None
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISREG(mode):
-        return "a file"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a folder"
+def file_kind(mode: int) -> str:
+    """What a stat `mode` is, for a message: "a file", "a folder", "a FIFO (named pipe)", …"""
+    kinds = ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symlink"),
+             (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
+    return next((what for test, what in kinds if test(mode)), "not a regular file")
 
 
 def nearest_existing(path: str) -> str:

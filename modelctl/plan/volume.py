@@ -25,7 +25,7 @@ import os
 import stat
 from pathlib import Path
 
-from modelctl.errors import BadInput, CheckFailed, from_os_error, name_max
+from modelctl.errors import BadInput, CheckFailed, file_kind, from_os_error, name_max
 from modelctl.store.layout import Layout
 
 # PATH_MAX of Linux (torvalds/linux include/uapi/linux/limits.h @ v6.6): the longest path a
@@ -130,13 +130,7 @@ def _check_folders(dest: str, folder: Path) -> None:
 def _kind(path: Path, mode: int) -> str:
     if stat.S_ISLNK(mode):
         return f"a symlink (to {os.readlink(path)})"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a device"
+    return file_kind(mode)
 
 
 def _short(name: str) -> str:

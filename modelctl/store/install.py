@@ -32,6 +32,7 @@ from pathlib import Path
 
 from modelctl.errors import CheckFailed, DiskFull, from_os_error
 from modelctl.store import intents, receipts
+from modelctl.store.atomic import fsync_dir
 from modelctl.store.layout import Layout
 from modelctl.store.receipts import Receipt
 
@@ -57,20 +58,6 @@ def fsync_file(path: Path) -> None:
             os.close(fd)
     except OSError as exc:
         raise from_os_error(exc, "while flushing the download to the disk", path) from None
-
-
-def fsync_dir(path: Path) -> None:
-    """fsync a directory so a rename in it survives a crash (no-op where unsupported)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def publish(

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from modelctl.store import receipts
-from modelctl.store.atomic import write_text
+from modelctl.store.atomic import fsync_dir, write_text
 from modelctl.store.layout import Layout
 from modelctl.store.receipts import Receipt
 
@@ -60,7 +60,7 @@ def write(layout: Layout, receipt: Receipt, partial: Path | None) -> None:
         "written_at": time.time(),
     }
     write_text(path, json.dumps(doc, indent=1, sort_keys=True), durable=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def read(layout: Layout, relpath: str) -> Intent | None:
@@ -184,17 +184,3 @@ def _load(path: str, relpath: str | None) -> Intent | None:
     if not receipts.well_typed(receipt) or (relpath is not None and receipt.dest != relpath):
         return None
     return Intent(receipt, partial if isinstance(partial, str) else None)
-
-
-def _fsync_dir(path: Path) -> None:
-    """fsync a folder so the intent's name survives a power cut (no-op where unsupported)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

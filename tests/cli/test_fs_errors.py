@@ -378,7 +378,7 @@ def test_a_folder_fifo_or_symlink_at_the_destination_is_refused_before_the_downl
     elsewhere.write_bytes(b"a user's model")
     {"folder": dest.mkdir, "fifo": lambda: os.mkfifo(dest),
      "symlink": lambda: dest.symlink_to(elsewhere)}[kind]()  # fmt: skip
-    what = {"folder": "a folder", "fifo": "a named pipe (FIFO)",
+    what = {"folder": "a folder", "fifo": "a FIFO (named pipe)",
             "symlink": f"a symlink (to {elsewhere})"}[kind]  # fmt: skip
     r = world.run("pull", str(a.manifest), *(["--force"] if force else []))
     one_error(r, 1, f"{dest} is {what}, not a file", "move it away")
