@@ -30,7 +30,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from modelctl.errors import CheckFailed, DiskFull, from_os_error
+from modelctl.errors import CheckFailed, DiskFull, ModelctlError, from_os_error
 from modelctl.store import intents, receipts
 from modelctl.store.atomic import fsync_dir
 from modelctl.store.layout import Layout
@@ -202,13 +202,10 @@ def write_receipt(
                               revision=revision, selections=selections,
                               verified=verified)  # fmt: skip
     except OSError as exc:
-        err = from_os_error(exc, f"while writing the receipt of {relpath}", layout.receipt(relpath))
-        err.hint = (
-            f"{err.hint}\n{relpath} is in place but has no receipt: after the fix, "
-            "`modelctl verify --full` adopts it when its sha256 is pinned, or pull it again "
-            "with --force"
-        )
-        raise err from None
+        raise _refusal(exc, f"while writing the receipt of {relpath}", layout.receipt(relpath),
+                       f"{relpath} is in place, but its receipt could not be written",
+                       "after the fix, `modelctl verify --full` adopts it when its sha256 is "
+                       "pinned, or pull it again with --force") from None  # fmt: skip
 
 
 def _write_receipt(
@@ -254,16 +251,8 @@ def install(layout: Layout, tmp: Path, draft: Receipt, replace: bool = False) ->
         try:
             intents.write(layout, receipt, partial=tmp)
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFull(
-                    f"disk full under {layout.intents}: cannot record the install of "
-                    f"{draft.dest}; nothing was placed",
-                    "free space on that filesystem and run the same command again (the download "
-                    "is kept)",
-                ) from None
-            raise from_os_error(
-                exc, f"while recording the install of {draft.dest}", layout.intents
-            ) from None
+            raise _refusal(exc, f"while recording the install of {draft.dest}", layout.intents,
+                           "nothing was placed", AGAIN) from None  # fmt: skip
         recorded.append(receipt)
 
     dest = layout.dest(draft.dest)
@@ -277,23 +266,24 @@ def install(layout: Layout, tmp: Path, draft: Receipt, replace: bool = False) ->
     try:
         receipts.write(layout, receipt)
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull(
-                f"{draft.dest} is in place, but its receipt could not be written: disk full "
-                f"under {layout.receipts}",
-                "free space there and run the same command again: it finishes this install "
-                "without downloading",
-            ) from None
-        err = from_os_error(
-            exc, f"while writing the receipt of {draft.dest}", layout.receipt(draft.dest)
-        )
-        err.hint = (
-            f"{err.hint}\n{draft.dest} is in place; after the fix, the same command finishes this "
-            "install without downloading"
-        )
-        raise err from None
+        raise _refusal(exc, f"while writing the receipt of {draft.dest}",
+                       layout.receipt(draft.dest), f"{draft.dest} is in place, but its receipt "
+                       "could not be written", FINISHES) from None  # fmt: skip
     intents.remove(layout, draft.dest)
     return receipt
+
+
+AGAIN = "after the fix, run the same command again: the download is kept"
+FINISHES = "after the fix, the same command finishes this install without downloading"
+
+
+def _refusal(exc: OSError, doing: str, path: Path, state: str, then: str) -> ModelctlError:
+    """The volume's refusal (`errors.from_os_error`: disk full is exit 4, read-only exit 2, …),
+    led by the state it leaves the install in, with what to do after the fix."""
+    err = from_os_error(exc, doing, path)
+    err.message = f"{state}: {err.message}"
+    err.hint = f"{err.hint}\n{then}" if err.hint else then
+    return err
 
 
 def _holds(dest: Path, receipt: Receipt) -> bool:

@@ -169,8 +169,11 @@ def test_a_receipt_on_a_full_disk_says_the_file_is_placed_but_not_recorded(tmp_p
         fill_bytes(mnt)
         with pytest.raises(DiskFull) as err:
             write_receipt(layout, "unet/a.gguf", source="file:///x", sha256="0" * 64)
-        assert err.value.message.startswith(f"{layout.receipt('unet/a.gguf')}: No space left")
-        assert err.value.hint is not None and "in place but has no receipt" in err.value.hint
+        assert err.value.message.startswith(
+            f"unet/a.gguf is in place, but its receipt could not be written: "
+            f"{layout.receipt('unet/a.gguf')}: No space left"
+        )
+        assert err.value.hint is not None and "verify --full` adopts it" in err.value.hint
         assert [p.name for p in layout.receipts.joinpath("unet").iterdir()] == []  # no temp left
         assert path.read_bytes() == b"verified"
 
