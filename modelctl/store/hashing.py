@@ -113,3 +113,19 @@ def git_blob_sha1(path: Path, size: int) -> str:
         for block in iter(lambda: fh.read(CHUNK), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_if_unchanged(path: Path, st: os.stat_result, want: str) -> os.stat_result | None:
+    """The file's stat when its sha256 is `want` and it did not change while read (size, mtime
+    and inode as in `st`, taken before); else None. How an unreceipted file is recognised."""
+    try:
+        digest = hash_file(path, xxh3=False)
+        after = path.lstat()
+    except OSError:
+        return None
+    unchanged = (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ino,
+    )
+    return after if unchanged and digest.sha256 == want else None

@@ -131,19 +131,10 @@ def _recognise(path: Path, st: os.stat_result, intent: Receipt) -> Receipt | Non
         return intent
     if st.st_size != intent.size:
         return None
-    from modelctl.store.hashing import hash_file
+    from modelctl.store.hashing import sha256_if_unchanged
 
-    try:
-        digest = hash_file(path, xxh3=False)
-        after = path.lstat()
-    except OSError:
-        return None
-    same = (after.st_size, after.st_mtime_ns, after.st_ino) == (
-        st.st_size,
-        st.st_mtime_ns,
-        st.st_ino,
-    )
-    if not same or digest.sha256 != intent.sha256:
+    after = sha256_if_unchanged(path, st, intent.sha256)
+    if after is None:
         return None
     return replace(intent, mtime_ns=after.st_mtime_ns, inode=after.st_ino)
 

@@ -57,7 +57,9 @@ def settle(
     size = asset.size if asset.size is not None else expected_size
     if not want or size is None or st.st_size != size:
         return None  # an unknown size would mean reading any user's file, at every run
-    after = _sha256_if_still(path, st, want)
+    from modelctl.store.hashing import sha256_if_unchanged
+
+    after = sha256_if_unchanged(path, st, want)
     if after is None:
         return None
     pinned = asset.revision if asset.revision and HEX40_RE.fullmatch(asset.revision) else None
@@ -80,26 +82,11 @@ def _restamp(layout: Layout, path: Path, st: os.stat_result, receipt: Receipt) -
     """The receipt re-stamped with the file's new stat identity when its bytes are unchanged."""
     if st.st_size != receipt.size:
         return None
-    after = _sha256_if_still(path, st, receipt.sha256)
+    from modelctl.store.hashing import sha256_if_unchanged
+
+    after = sha256_if_unchanged(path, st, receipt.sha256)
     if after is None:
         return None
     new = replace(receipt, mtime_ns=after.st_mtime_ns, inode=after.st_ino, size=after.st_size)
     receipts.write(layout, new)
     return new
-
-
-def _sha256_if_still(path: Path, st: os.stat_result, want: str) -> os.stat_result | None:
-    """The file's stat when its sha256 is `want` and it did not change while read; else None."""
-    from modelctl.store.hashing import hash_file
-
-    try:
-        digest = hash_file(path, xxh3=False)
-        after = path.lstat()
-    except OSError:
-        return None
-    unchanged = (after.st_size, after.st_mtime_ns, after.st_ino) == (
-        st.st_size,
-        st.st_mtime_ns,
-        st.st_ino,
-    )
-    return after if unchanged and digest.sha256 == want else None
