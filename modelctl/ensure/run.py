@@ -11,7 +11,7 @@ import sys
 import time
 
 from modelctl.ensure.cache import cache_key, stamp, write_cache
-from modelctl.ensure.config import env_offline
+from modelctl.ensure.config import check_models_root, env_offline
 from modelctl.ensure.report import report_error, report_ok
 
 TYPE_CHECKING = False
@@ -129,6 +129,7 @@ def _run(
     watched = [[path, stamp(path)] for path in watch_paths(specs, manifests)]
     selections = pinned_selections(specs, manifests, gpu_sm, locked)
     layout = Layout(find_models_dir(models_dir))
+    check_models_root(str(layout.root))
     items = unique_items(selections, layout)
     pending = [i for i in items if i.state != "installed"]
     if offline:

@@ -22,7 +22,9 @@ STATE_DIR = ".modelctl"
 def models_dir(option: str | None = None) -> Path:
     """`--models-dir`, else `$MODELCTL_MODELS_DIR`, else `./shared/models`."""
     value = option or os.environ.get("MODELCTL_MODELS_DIR") or DEFAULT_MODELS_DIR
-    return Path(value).expanduser().absolute()
+    # os.path's expanduser, as everywhere in modelctl: `~nobody/x` (no such user, or no home)
+    # stays as written, as a shell leaves it, where pathlib's raises RuntimeError
+    return Path(os.path.expanduser(value)).absolute()
 
 
 @dataclass(frozen=True)

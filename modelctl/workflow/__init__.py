@@ -12,6 +12,7 @@ which file), `urls` (Hub links -> hf://), `collect` (joining declared and refere
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,7 @@ def read_workflow(path: str | Path) -> bytes:
     """The bytes of a workflow file, with a readable error when it cannot be read."""
     from modelctl.errors import BadInput
 
-    p = Path(path).expanduser()
+    p = Path(os.path.expanduser(path))
     try:
         return p.read_bytes()
     except FileNotFoundError:

@@ -19,16 +19,16 @@ def register(app: typer.Typer) -> None:
 def list_command(json_output: Json = False, manifests: Manifests = None) -> int:
     """Bundled and user manifests, with their variant axes."""
     from modelctl.cli.main import print_error
-    from modelctl.errors import ModelctlError
+    from modelctl.errors import BadInput, ModelctlError
     from modelctl.manifest.catalog import entries, load_entry, search_dirs
 
-    rows, failed = [], 0
+    rows, failed = [], []
     for entry in entries(search_dirs(manifests)).values():
         try:
             manifest = load_entry(entry)
         except ModelctlError as exc:
-            print_error(exc.message, exc.hint)
-            failed += 1
+            print_error(exc.message, exc.hint, label="warning")
+            failed.append(entry.name)
             continue
         rows.append(
             {
@@ -47,7 +47,12 @@ def list_command(json_output: Json = False, manifests: Manifests = None) -> int:
         print_json(rows)
     else:
         _print_list(rows)
-    return 2 if failed else 0
+    if failed:  # the one error line, after the manifests that could be read
+        raise BadInput(
+            f"{len(failed)} manifest(s) could not be read: {', '.join(failed)}",
+            "fix or remove them (the warnings above say what is wrong with each)",
+        )
+    return 0
 
 
 def _print_list(rows: list[dict[str, Any]]) -> None:

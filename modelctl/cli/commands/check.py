@@ -8,6 +8,7 @@ loads. Exit 0 when every rule holds, 1 when any fails (2 bad input, 3 unreachabl
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -59,7 +60,7 @@ def is_file_target(arg: str) -> bool:
         return True
     if arg.lower().endswith(FILE_SUFFIXES):
         return True
-    path = Path(arg).expanduser()
+    path = Path(os.path.expanduser(arg))
     return path.is_file() and path.suffix not in (".yaml", ".yml")
 
 

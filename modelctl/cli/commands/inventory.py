@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelctl.cli.options import Json, Manifests, ModelsDir, models_layout
+from modelctl.cli.options import Json, Manifests, ModelsDir, Seconds, models_layout
 from modelctl.cli.output import console, human_size, print_json
 from modelctl.errors import BadInput, CheckFailed, printable
 
@@ -296,7 +296,8 @@ def rm_command(
         float | None,
         typer.Option(
             "--lock-timeout",
-            help="Seconds to wait for a pull of the same file (exit 5).",
+            click_type=Seconds(zero_ok=True),
+            help="Seconds to wait for a pull of the same file (exit 5); 0: do not wait.",
             show_default=False,
         ),
     ] = 60.0,
