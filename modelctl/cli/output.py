@@ -11,7 +11,7 @@ from modelctl.units import human_size
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["console", "human_size", "print_json"]
+__all__ = ["console", "human_size", "print_json", "shown"]
 
 
 def print_json(data: Any, redacted: bool = False) -> None:
@@ -22,6 +22,17 @@ def print_json(data: Any, redacted: bool = False) -> None:
 
         text = redact(text)
     sys.stdout.write(text + "\n")
+
+
+def shown(value: str) -> str:
+    """Data (manifest text, paths, header fields) for a rich line or cell: control characters
+    escaped (`printable`: an ESC from a manifest's description would reach the terminal as an
+    escape sequence) and rich markup escaped (`[/x]` in it would raise MarkupError)."""
+    from rich.markup import escape
+
+    from modelctl.errors import printable
+
+    return escape(printable(value))
 
 
 def console(stderr: bool = False) -> Console:

@@ -405,3 +405,40 @@ def test_a_damaged_ensure_cache_costs_one_slow_run(cache: dict, scratch: Path, p
         again = run_main("ensure", "fuzz-a", "--json", env=env, cwd=root)
         assert again.code == 0 and json.loads(again.out)["fast"], again.err  # the new cache
         assert len(json.loads(state.read_text())["entries"]) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["list"],
+        ["show", "fuzz-a"],
+        ["status", "fuzz-a"],
+        ["check", "fuzz-a"],
+        ["pull", "fuzz-a", "--dry-run"],
+        ["ensure", "fuzz-a"],
+    ],
+)
+def test_manifest_text_is_shown_as_text(argv: list[str], scratch: Path, port: int) -> None:
+    """A description `[/bold]` was rich markup to `list` and `show` (MarkupError, exit 70), and
+    an ESC in it reached the terminal; now every manifest text, path and header field a table
+    shows goes through `cli.output.shown` (control characters and markup escaped)."""
+    import json
+
+    text = fuzz.MANIFEST_TEMPLATE.format(
+        description=json.dumps("[/bold] \x1b[31mred [link=file:///x]y"),
+        tag="-[/]",
+        name="fuzz-a",
+        role="text_encoder",
+        folder="text_encoders",
+        source=f"file://{fuzz.ROOT}/mirror/a.gguf",
+        extra=f"    sha256: {fuzz.SHA}\n",
+    )
+    spec = fuzz.SandboxSpec(models="empty", manifests=(("fuzz-a.yaml", text.encode()),))
+    root, holder = sandbox(scratch, spec, port)
+    with holder:
+        where, outcome = run(argv, {}, root, port)
+        check(argv, {}, where, outcome)
+    assert outcome.code == 0, outcome.err
+    assert "\x1b" not in outcome.out
+    if argv[0] in ("list", "show"):
+        assert "[/bold] \\x1b[31mred [link=file:///x]y" in outcome.out

@@ -793,15 +793,25 @@ def models_entries(draw: st.DrawFn) -> list[Entry]:
 MANIFEST_TEMPLATE = """\
 schema: 1
 name: {name}
-description: a fuzz stack
+description: {description}
 variants:
   quant: {{values: [Q4_K_M, Q8_0], default: Q4_K_M}}
 assets:
   - id: te
     role: {role}
     source: {source}
-    dest: {folder}/{name}-{{quant}}.gguf
+    dest: {folder}/{name}{tag}-{{quant}}.gguf
 {extra}"""
+# what a manifest's text may hold: rich markup, escape sequences, bidi overrides
+TEXTS = [
+    "a fuzz stack",
+    "[/bold] [red]x",
+    "[/]",
+    "[link=file:///x]y",
+    "\x1b[31mred",
+    "\u202eabc",
+    "a\nb",
+]
 # model.gguf (the mirror's a.gguf) is a Qwen3 text encoder: as one, the stack passes `check`
 ROLES = [
     ("text_encoder", "text_encoders"),
@@ -838,6 +848,8 @@ def manifest_files(draw: st.DrawFn) -> dict[str, bytes]:
     for name in names:
         role, folder = draw(st.sampled_from(ROLES))
         text = MANIFEST_TEMPLATE.format(
+            description=json.dumps(draw(st.one_of(*[st.sampled_from(TEXTS)] * 3, garbage))),
+            tag=draw(st.sampled_from(["", "", "-[b]", "-[/]", "-é"])),
             name=name,
             role=role,
             folder=folder,
@@ -1067,6 +1079,8 @@ def problems(code: int, out: str, err: str) -> list[str]:
 # ------------------------------------------------------------------------------ after an ensure
 
 STACK = MANIFEST_TEMPLATE.format(
+    description="a fuzz stack",
+    tag="",
     name="fuzz-a",
     role="text_encoder",
     folder="text_encoders",
