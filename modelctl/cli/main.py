@@ -35,8 +35,24 @@ def print_error(message: str, hint: str | None = None, label: str = "error") -> 
     sys.stderr.flush()
 
 
+def escape_unencodable_output() -> None:
+    """Let stdout write what its encoding cannot hold as backslash escapes, as stderr does.
+
+    Paths and arguments can hold bytes that are not UTF-8 (Python decodes them to lone
+    surrogates), and output holds non-ASCII text (`✓`, names); a strict stdout (a UTF-8 locale
+    such as en_US.UTF-8, or an ASCII one) raises UnicodeEncodeError on either, after part of the
+    output is out. Escaped, a JSON string reads back as the same text (`\\udcff` is a JSON
+    escape) and the rest stays readable; C.UTF-8 would have written the raw bytes instead.
+    A stream without `reconfigure` (a test's StringIO) is left alone.
+    """
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
+    escape_unencodable_output()
     if args[:1] in (["ensure"], ["comfyui-paths"]):  # container start: stdlib only, when we can
         from modelctl.ensure import fast_main
 

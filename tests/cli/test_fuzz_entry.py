@@ -442,3 +442,27 @@ def test_manifest_text_is_shown_as_text(argv: list[str], scratch: Path, port: in
     assert "\x1b" not in outcome.out
     if argv[0] in ("list", "show"):
         assert "[/bold] \\x1b[31mred [link=file:///x]y" in outcome.out
+
+
+@pytest.mark.parametrize("encoding", ["utf-8:strict", "ascii:strict"])
+def test_output_a_strict_stdout_cannot_encode_is_escaped(
+    encoding: str, scratch: Path, port: int
+) -> None:
+    """A models dir whose name is not UTF-8 (`m\\xff`, a lone surrogate once decoded): every
+    `--json` printed it raw, and a strict stdout (en_US.UTF-8; C.UTF-8 is lenient) raised
+    UnicodeEncodeError, exit 70, half the document out. An ASCII stdout refused `✓` the same
+    way. Fresh processes: the stream is the process's own."""
+    import json
+
+    root, holder = sandbox(scratch, fuzz.SandboxSpec(models="missing"), port)
+    with holder:
+        models = root / os.fsdecode(b"m\xff")
+        models.mkdir()
+        env = {**fuzz.base_env(root, port), "MODELCTL_MODELS_DIR": str(models)}
+        env["PYTHONIOENCODING"] = encoding
+        for argv in (["status", "--json"], ["comfyui-paths", "--json"], ["show", "z-image-turbo",
+                     "--json"], ["verify"], ["check", "model.gguf"], ["list"]):  # fmt: skip
+            outcome = fuzz.run_guarded(argv, env, root)
+            check(argv, {}, "subprocess", outcome)
+            if argv[-1] == "--json":
+                assert json.loads(outcome.out)["models_dir"] == str(models), outcome.out

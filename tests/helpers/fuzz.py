@@ -152,9 +152,10 @@ def run_guarded(args: list[str], env: dict[str, str], cwd: Path, timeout: float 
 
     from tests.helpers.cli import cli_env
 
+    # stdout strict, as under a UTF-8 locale such as en_US.UTF-8 (C.UTF-8 would escape)
     proc = subprocess.run(
         [sys.executable, "-c", GUARDED_MAIN, *args],
-        env=cli_env(env),
+        env=cli_env({"PYTHONIOENCODING": "utf-8:strict", **env}),
         cwd=cwd,
         capture_output=True,
         timeout=timeout,
