@@ -47,7 +47,13 @@ Manifests = Annotated[
 ]
 
 
-class Seconds(click.ParamType):
+if TYPE_CHECKING:  # generic from click 8.5 (input, value); a plain class before it
+    _ParamType = click.ParamType[Any, float]
+else:
+    _ParamType = click.ParamType
+
+
+class Seconds(_ParamType):
     """A seconds option's value: above 0 (from 0 with `zero_ok`, for "do not wait") up to
     `MAX_SECONDS`, in the grammar the ensure fast path parses (`modelctl.ensure.config.seconds`).
 
@@ -61,7 +67,9 @@ class Seconds(click.ParamType):
     def __init__(self, zero_ok: bool = False) -> None:
         self.zero_ok = zero_ok
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         if isinstance(value, float):  # a default
             return value
         number = seconds(str(value), self.zero_ok)

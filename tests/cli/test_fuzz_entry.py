@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from modelctl.cli.app import COMMANDS
 from modelctl.ensure.config import ENSURE_ENV
@@ -94,7 +95,8 @@ def run(argv: list[str], env: dict[str, str], root: Path, port: int) -> tuple[st
 
 
 def check(argv: list[str], env: dict[str, str], where: str, outcome: fuzz.Outcome) -> None:
-    event(f"{where}, exit {outcome.code}")  # `pytest --hypothesis-show-statistics` counts them
+    if currently_in_test_context():  # `pytest --hypothesis-show-statistics` counts them
+        event(f"{where}, exit {outcome.code}")
     found = fuzz.problems(outcome.code, outcome.out, outcome.err)
     assert not found, (
         f"{', '.join(found)} ({where})\nargv={argv!r}\nenv={env!r}\n"
