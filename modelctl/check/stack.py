@@ -9,6 +9,7 @@ from the pure `modelctl.compat.parts.run_check`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -143,7 +144,7 @@ def target_location(target: str) -> tuple[str, str]:
         parts = urlsplit(target)
         folder, _, name = parts.path.rpartition("/")
         return name, f"{parts.scheme}://{parts.netloc}{folder}"
-    path = Path(target).expanduser()
+    path = Path(os.path.expanduser(target))
     return path.name, str(path.absolute().parent)
 
 

@@ -23,19 +23,39 @@ if TYPE_CHECKING:  # `typing` costs milliseconds at import; annotations are stri
     _Classes = tuple[type[Any], ...]
 
 
-def print_error(message: str, hint: str | None = None) -> None:
-    """One `error:` line and its hint lines on stderr, redacted (so also when a caller runs a
-    command function without `main`'s wrapped streams)."""
+def print_error(message: str, hint: str | None = None, label: str = "error") -> None:
+    """`label: message` and its hint lines on stderr, secrets redacted, one line each (so also
+    when a caller runs a command function without `main`'s wrapped streams).
+
+    A run prints one `error:` line, the cause it stops with; problems it goes on after (a
+    manifest `list` cannot read) are `warning:` lines in the same shape.
+    """
     from modelctl.redact import redact  # urllib.parse and re: not on the no-op `ensure` path
 
-    sys.stderr.write(f"error: {printable(redact(message))}\n")
+    sys.stderr.write(f"{label}: {printable(redact(message))}\n")
     for line in (hint or "").splitlines():
         sys.stderr.write(f"  hint: {printable(redact(line))}\n")
     sys.stderr.flush()
 
 
+def escape_unencodable_output() -> None:
+    """Let stdout write what its encoding cannot hold as backslash escapes, as stderr does.
+
+    Paths and arguments can hold bytes that are not UTF-8 (Python decodes them to lone
+    surrogates), and output holds non-ASCII text (`✓`, names); a strict stdout (a UTF-8 locale
+    such as en_US.UTF-8, or an ASCII one) raises UnicodeEncodeError on either, after part of the
+    output is out. Escaped, a JSON string reads back as the same text (`\\udcff` is a JSON
+    escape) and the rest stays readable; C.UTF-8 would have written the raw bytes instead.
+    A stream without `reconfigure` (a test's StringIO) is left alone.
+    """
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
+    escape_unencodable_output()
     if args[:1] in (["ensure"], ["comfyui-paths"]):  # container start: stdlib only, when we can
         from modelctl.ensure import fast_main
 
@@ -125,6 +145,12 @@ def _cli_exceptions() -> tuple[_Classes, _Classes, _Classes]:
     return tuple(exits), tuple(aborts), tuple(usage)
 
 
+def _show(help_text: str) -> None:
+    """The help click puts in a NoArgsIsHelpError, on stdout as `--help` prints it."""
+    if help_text.strip():
+        sys.stdout.write(help_text.rstrip("\n") + "\n")
+
+
 def _run(args: list[str]) -> int:
     from modelctl.cli.app import build_app
 
@@ -138,7 +164,11 @@ def _run(args: list[str]) -> int:
     except aborts:
         raise KeyboardInterrupt from None
     except usage as exc:
-        message = exc.format_message()
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `modelctl` alone (click >= 8.2)
+            _show(exc.format_message())  # empty when typer has already printed its rich help
+            print_error("no command given", "`modelctl --help` lists the commands")
+            return 2
+        message = exc.format_message().strip() or "invalid command line"
         known = args and not args[0].startswith("-") and "No such command" not in message
         print_error(message, f"see `modelctl {args[0] + ' ' if known else ''}--help`")
         return 2

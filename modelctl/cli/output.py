@@ -28,7 +28,9 @@ from modelctl.units import human_size
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["console", "human_size", "json_text", "print_json", "redacted", "redacted_streams"]
+__all__ = [
+    "console", "human_size", "json_text", "print_json", "redacted", "redacted_streams", "shown",
+]  # fmt: skip
 
 
 def redacted(data: Any, clean: Callable[[str], str] | None = None) -> Any:
@@ -125,6 +127,17 @@ def redacted_streams() -> Iterator[None]:
             for stream in wrapped:
                 with contextlib.suppress(BrokenPipeError, ValueError):  # a closed pipe
                     stream.flush()
+
+
+def shown(value: str) -> str:
+    """Data (manifest text, paths, header fields) for a rich line or cell: control characters
+    escaped (`printable`: an ESC from a manifest's description would reach the terminal as an
+    escape sequence) and rich markup escaped (`[/x]` in it would raise MarkupError)."""
+    from rich.markup import escape
+
+    from modelctl.errors import printable
+
+    return escape(printable(value))
 
 
 def console(stderr: bool = False) -> Console:

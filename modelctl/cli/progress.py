@@ -111,7 +111,7 @@ class RichBars(Silent):
         )
 
         self.progress = Progress(
-            TextColumn("{task.description}", justify="left"),
+            TextColumn("{task.description}", justify="left", markup=False),  # a dest: data
             BarColumn(),
             DownloadColumn(binary_units=True),
             TransferSpeedColumn(),

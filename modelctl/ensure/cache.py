@@ -46,25 +46,49 @@ def stamp(path: str) -> list[int] | None:
     """A file's or folder's stat stamp; None when it does not exist (its appearing must count)."""
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in a path from a hand-edited cache
         return None
     return [st.st_mtime_ns, st.st_size, st.st_ino]
 
 
 def read_cache(root: str) -> dict[str, Any]:
+    """The cache, with only the entries `write_cache` could have written: a damaged or
+    hand-edited file (`entries` not a list, an entry that is not an object) loses those parts,
+    so neither path trips over them."""
+    empty: dict[str, Any] = {"schema": CACHE_SCHEMA, "entries": []}
     try:
         data = json.loads(read_bounded(cache_path(root), MAX_BYTES))
     except (OSError, ValueError, RecursionError):
-        return {"schema": CACHE_SCHEMA, "entries": []}
+        return empty
     if not isinstance(data, dict) or data.get("schema") != CACHE_SCHEMA:
-        return {"schema": CACHE_SCHEMA, "entries": []}
-    return data
+        return empty
+    entries = data.get("entries")
+    if not isinstance(entries, list):
+        return empty
+    return {"schema": CACHE_SCHEMA, "entries": [e for e in entries if _well_formed(e)]}
+
+
+def _well_formed(entry: Any) -> bool:
+    """An entry in the shape `ensure.run` writes: a key, the SPECs, watched paths with their
+    stamps (or None), and assets each with a dest and a source (text)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+        return False
+    watch, assets, specs = entry.get("watch"), entry.get("assets"), entry.get("specs")
+    if not (isinstance(watch, list) and isinstance(assets, list) and isinstance(specs, list)):
+        return False
+    if not all(isinstance(spec, str) for spec in specs):
+        return False
+    for item in watch:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            return False
+    return all(isinstance(a, dict) and isinstance(a.get("dest"), str)
+               and isinstance(a.get("source"), str) for a in assets)  # fmt: skip
 
 
 def cached_entry(root: str, key: str) -> dict[str, Any] | None:
     """The cache entry for `key` when every manifest file and folder it read is unchanged."""
-    for entry in read_cache(root).get("entries", []):
-        if entry.get("key") == key:
+    for entry in read_cache(root)["entries"]:
+        if entry["key"] == key:
             if all(stamp(path) == recorded for path, recorded in entry["watch"]):
                 return entry
             return None
@@ -86,6 +110,8 @@ def intact_bytes(root: str, assets: list[dict[str, Any]]) -> int | None:
         except (OSError, ValueError, RecursionError):
             return None
         if not isinstance(receipt, dict) or receipt.get("dest") != asset["dest"]:
+            return None
+        if not isinstance(receipt, dict):
             return None
         same_file = (
             st.st_size == receipt.get("size")
@@ -109,8 +135,7 @@ def write_cache(root: str, key: str, entry: dict[str, Any]) -> None:
     lost in a power cut costs one slow run. Imported here, not at the top: the fast path only
     reads the cache, and `store.atomic` brings `contextlib` along.
     """
-    data = read_cache(root)
-    entries = [e for e in data.get("entries", []) if e.get("key") != key]
+    entries = [e for e in read_cache(root)["entries"] if e["key"] != key]
     entries.insert(0, {"key": key, **entry})
     data = {"schema": CACHE_SCHEMA, "entries": entries[:MAX_ENTRIES]}
     path = cache_path(root)

@@ -75,34 +75,62 @@ def models_root(option: str | None) -> str:
     return os.path.abspath(os.path.expanduser(value))
 
 
-def _number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
+def check_models_root(root: str) -> None:
+    """Refuse a models dir that is a file (or a dangling link), or lies under one: nothing can
+    be installed there, and each command would otherwise fail at its first mkdir with an OSError.
+    A models dir that does not exist yet is fine: the first pull creates it."""
+    path = root
+    while not os.path.isdir(path):
+        if os.path.lexists(path):
+            from modelctl.errors import BadInput
+
+            what = "is" if path == root else f"lies under {path}, which is"
+            raise BadInput(
+                f"the models dir {root} {what} not a folder",
+                f"point {MODELS_DIR} or ${MODELS_DIR_ENV} at a folder (a missing one is created)",
+            )
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
 
 
-def _positive(value: str) -> bool:
+# The longest any seconds option (`--timeout`, `--lock-timeout`, `--stall-timeout`) may say: about
+# 31 years, which no real wait needs. A bound keeps every deadline inside what the timers take:
+# `threading.Timer` (the ensure watchdog) dies with OverflowError in its thread beyond
+# `threading.TIMEOUT_MAX`, and `socket.settimeout` refuses what does not fit a C timeval.
+MAX_SECONDS = 1e9
+
+
+def seconds(value: str, zero_ok: bool = False) -> float | None:
+    """`value` as seconds: a number above 0 (from 0 when `zero_ok`: "do not wait") up to
+    MAX_SECONDS; None for anything else (text, nan, inf, negative, too large).
+
+    The one grammar of the command line's seconds, for the fast parser and the typer commands
+    alike (`modelctl.cli.options.Seconds`), so that the fast path never accepts what the full
+    command would refuse. `float` reads it, as click's FLOAT does (` 5`, `1e3`, `1_000`).
+    """
     try:
-        seconds = float(value)
+        number = float(value)
     except ValueError:
-        return False
-    return 0 < seconds < float("inf")
+        return None
+    above = number >= 0 if zero_ok else number > 0
+    return number if above and number <= MAX_SECONDS else None  # nan fails both comparisons
 
 
 def parse_seconds(value: str | None, option: str) -> float | None:
     """A positive number of seconds (from an option or its environment variable), or None."""
     if value is None or not value.strip():
         return None
-    if not _positive(value):
+    number = seconds(value)
+    if number is None:
         from modelctl.errors import BadInput
 
         raise BadInput(
             f"{option} must be a positive number of seconds, got `{value}`",
-            f"e.g. {option} 600 (also ${TIMEOUT_ENV})",
+            f"e.g. {option} 600, at most {MAX_SECONDS:.0f} (also ${TIMEOUT_ENV})",
         )
-    return float(value)
+    return number
 
 
 def parse_options(
@@ -142,11 +170,11 @@ def parse_fast_args(args: list[str]) -> dict[str, Any] | None:
         if opts[param] is None:
             opts[param] = os.environ.get(name) or None  # click ignores an empty variable too
     timeout = opts["timeout"]
-    if timeout is not None and timeout.strip() and not _positive(timeout):
+    if timeout is not None and timeout.strip() and seconds(timeout) is None:
         return None  # the full command reports it
     if opts["jobs"] is not None and (decimal(opts["jobs"]) or 0) < 1:
         return None
-    if opts["lock_timeout"] is not None and not _number(opts["lock_timeout"]):
+    if opts["lock_timeout"] is not None and seconds(opts["lock_timeout"], zero_ok=True) is None:
         return None
     opts["specs"] = opts.pop("args") or env_specs()
     return opts if opts["specs"] else None

@@ -18,7 +18,7 @@ import sys
 import time
 
 from modelctl.ensure.cache import cache_key, stamp, write_cache
-from modelctl.ensure.config import env_offline
+from modelctl.ensure.config import check_models_root, env_offline
 from modelctl.ensure.report import report_error, report_ok
 
 TYPE_CHECKING = False
@@ -136,6 +136,7 @@ def _run(
     watched = [[path, stamp(path)] for path in watch_paths(specs, manifests)]
     selections = pinned_selections(specs, manifests, gpu_sm, locked)
     layout = Layout(find_models_dir(models_dir))
+    check_models_root(str(layout.root))
     items = unique_items(selections, layout)
     if settle_items(selections, items, layout, lock_timeout, deadline):
         items = unique_items(selections, layout)

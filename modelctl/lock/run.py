@@ -7,6 +7,7 @@ entries are refreshed and the others kept (`plan.lockfile.merge`). Pins come fro
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def prepare(spec: str, manifests: str | None, output: str | None) -> LockJob:
     manifest = find(name, manifests)
     selections = lock_selections(manifest, choices)
     if output:
-        path = Path(output).expanduser()
+        path = Path(os.path.expanduser(output))
     elif manifest.path is not None:
         path = lockfile.lock_path(manifest.path)
     else:

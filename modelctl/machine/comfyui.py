@@ -8,6 +8,7 @@ itself. The plugin's version lives in its `pyproject.toml` (`[project] version`,
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class ComfyInstall:
 
 def inspect(directory: Path) -> ComfyInstall:
     """What `directory` holds: a ComfyUI root, a ComfyUI-nunchaku folder, or neither (bad input)."""
-    directory = directory.expanduser().absolute()
+    directory = Path(os.path.expanduser(directory)).absolute()
     if not directory.is_dir():
         raise BadInput(
             f"--comfyui {directory}: no such folder",

@@ -34,7 +34,7 @@ def search_dirs(extra: str | None = None) -> list[Path]:
     dirs = [bundled_dir()]
     for value in (os.environ.get("MODELCTL_MANIFESTS"), extra):
         if value:
-            dirs.extend(Path(p).expanduser() for p in value.split(os.pathsep) if p)
+            dirs.extend(Path(os.path.expanduser(p)) for p in value.split(os.pathsep) if p)
     return dirs
 
 
@@ -98,7 +98,7 @@ def is_path_spec(name: str) -> bool:
 def find(name: str, extra_dirs: str | None = None) -> Manifest:
     """The manifest named `name`, or read from the file path `name`."""
     if is_path_spec(name):
-        return read_manifest(Path(name).expanduser())
+        return read_manifest(Path(os.path.expanduser(name)))
     found = entries(search_dirs(extra_dirs))
     if name not in found:
         known = ", ".join(sorted(found)) or "(none)"

@@ -8,6 +8,7 @@ together; an absolute path is `file:///abs/path`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -19,7 +20,7 @@ from modelctl.transfer.remote import RemoteFile
 
 def local_path(source: str, base: Path | None) -> Path:
     raw = unquote(source[len("file://") :])
-    path = Path(raw).expanduser()
+    path = Path(os.path.expanduser(raw))
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
     return path.absolute()

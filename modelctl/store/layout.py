@@ -26,7 +26,9 @@ def models_dir(option: str | None = None) -> Path:
     """`--models-dir`, else `$MODELCTL_MODELS_DIR`, else `./shared/models`; refused (exit 2) when
     it exists and is not a folder (`check_root`)."""
     value = option or os.environ.get("MODELCTL_MODELS_DIR") or DEFAULT_MODELS_DIR
-    root = Path(value).expanduser().absolute()
+    # os.path's expanduser, as everywhere in modelctl: `~nobody/x` (no such user, or no home)
+    # stays as written, as a shell leaves it, where pathlib's raises RuntimeError
+    root = Path(os.path.expanduser(value)).absolute()
     check_root(root)
     return root
 

@@ -12,6 +12,7 @@ which file), `urls` (Hub links -> hf://), `collect` (joining declared and refere
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,7 @@ def read_workflow(path: str | Path) -> bytes:
     from modelctl.errors import BadInput
     from modelctl.workflow.graph import MAX_BYTES, too_large
 
-    p = Path(path).expanduser()
+    p = Path(os.path.expanduser(path))
     try:
         return read_bounded(p, MAX_BYTES)
     except FileTooLarge as exc:

@@ -142,14 +142,15 @@ def test_cache_is_replaced_atomically_and_a_failed_write_is_harmless(tmp_path):
     from modelctl.ensure.cache import CACHE_NAME, cache_path, read_cache, write_cache
 
     root = str(tmp_path / "models")
-    write_cache(root, "k1", {"assets": []})
-    write_cache(root, "k2", {"assets": []})
+    entry = {"specs": [], "watch": [], "assets": []}  # the shape ensure.run writes
+    write_cache(root, "k1", entry)
+    write_cache(root, "k2", entry)
     state = tmp_path / "models" / C.STATE_DIR
     assert os.listdir(state) == [CACHE_NAME]  # no temporary file left beside it
     assert [e["key"] for e in read_cache(root)["entries"]] == ["k2", "k1"]
     os.unlink(cache_path(root))
     os.mkdir(cache_path(root))  # a folder in the way: the rename fails
-    write_cache(root, "k3", {"assets": []})  # best effort: no error ...
+    write_cache(root, "k3", entry)  # best effort: no error ...
     assert os.listdir(state) == [CACHE_NAME]  # ... and still no temporary file
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from modelctl.cli.options import GpuSm, Json, Manifests, ModelsDir, models_layout, parse_gpu_sm
-from modelctl.cli.output import console, human_size, print_json
+from modelctl.cli.output import console, human_size, print_json, shown
 
 
 def register(app: typer.Typer) -> None:
@@ -19,16 +19,16 @@ def register(app: typer.Typer) -> None:
 def list_command(json_output: Json = False, manifests: Manifests = None) -> int:
     """Bundled and user manifests, with their variant axes."""
     from modelctl.cli.main import print_error
-    from modelctl.errors import ModelctlError
+    from modelctl.errors import BadInput, ModelctlError
     from modelctl.manifest.catalog import entries, load_entry, search_dirs
 
-    rows, failed = [], 0
+    rows, failed = [], []
     for entry in entries(search_dirs(manifests)).values():
         try:
             manifest = load_entry(entry)
         except ModelctlError as exc:
-            print_error(exc.message, exc.hint)
-            failed += 1
+            print_error(exc.message, exc.hint, label="warning")
+            failed.append(entry.name)
             continue
         rows.append(
             {
@@ -47,10 +47,16 @@ def list_command(json_output: Json = False, manifests: Manifests = None) -> int:
         print_json(rows)
     else:
         _print_list(rows)
-    return 2 if failed else 0
+    if failed:  # the one error line, after the manifests that could be read
+        raise BadInput(
+            f"{len(failed)} manifest(s) could not be read: {', '.join(failed)}",
+            "fix or remove them (the warnings above say what is wrong with each)",
+        )
+    return 0
 
 
 def _print_list(rows: list[dict[str, Any]]) -> None:
+    """The manifests as a table; their text is data, escaped so rich reads no markup in it."""
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
@@ -61,7 +67,7 @@ def _print_list(rows: list[dict[str, Any]]) -> None:
             f"{name}=" + "|".join(v + ("*" if v == ax["default"] else "") for v in ax["values"])
             for name, ax in row["axes"].items()
         )
-        table.add_row(row["name"], axes or "-", row["description"])
+        table.add_row(shown(row["name"]), shown(axes or "-"), shown(row["description"]))
     console().print(table)
 
 
@@ -107,15 +113,17 @@ def show_command(
         return 0
     from rich.table import Table
 
+    # manifest text and paths are data: escaped, so that `[/x]` in a description is not markup
     out = console()
-    out.print(f"[bold]{data['spec']}[/bold]  {data['description']}")
-    out.print(f"models dir: {data['models_dir']}")
+    out.print(f"[bold]{shown(data['spec'])}[/bold]  {shown(data['description'])}")
+    out.print(f"models dir: {shown(data['models_dir'])}")
     table = Table(box=None, pad_edge=False)
     for column in ("asset", "role", "dest", "source", "size", "state"):
         table.add_column(column)
     for a in data["assets"]:
         source = a["source"] + (f"@{a['revision']}" if a["revision"] else "")
-        table.add_row(a["id"], a["role"], a["dest"], source, human_size(a["size"]), a["state"])
+        cells = (a["id"], a["role"], a["dest"], source, human_size(a["size"]), a["state"])
+        table.add_row(*map(shown, cells))
     out.print(table)
     return 0
 

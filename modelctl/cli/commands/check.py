@@ -8,13 +8,14 @@ loads. Exit 0 when every rule holds, 1 when any fails (2 bad input, 3 unreachabl
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelctl.cli.options import GpuSm, Json, Manifests, ModelsDir, models_layout, parse_gpu_sm
-from modelctl.cli.output import console, print_json
+from modelctl.cli.output import console, print_json, shown
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -59,7 +60,7 @@ def is_file_target(arg: str) -> bool:
         return True
     if arg.lower().endswith(FILE_SUFFIXES):
         return True
-    path = Path(arg).expanduser()
+    path = Path(os.path.expanduser(arg))
     return path.is_file() and path.suffix not in (".yaml", ".yml")
 
 
@@ -119,28 +120,27 @@ def _run(
 def width_text(part: Part) -> str:
     """The widths that decide compatibility for this part's role, e.g. `dim 3840 · text 2560`."""
     facts = part.facts
-    shown = [label.format(facts[key]) for key, label in WIDTH_FACTS.get(part.role, ())
+    parts = [label.format(facts[key]) for key, label in WIDTH_FACTS.get(part.role, ())
              if facts.get(key) is not None]  # fmt: skip
     svdq = facts.get("svdquant")
     if isinstance(svdq, dict) and svdq.get("precision"):
-        shown.append(f"svdq {svdq.get('precision')} r{svdq.get('rank', '?')}")
-    return " · ".join(shown) or "-"
+        parts.append(f"svdq {svdq.get('precision')} r{svdq.get('rank', '?')}")
+    return shown(" · ".join(parts)) or "-"  # facts come from file headers: data, not markup
 
 
 def print_report(report: Report) -> None:
     """Parts table, then failures in full, then one line per rule that holds or was skipped."""
-    from rich.markup import escape
     from rich.table import Table
 
     out = console()
     gpu = report.env
     where = f"sm {gpu['gpu_sm']} ({gpu['gpu']})" if gpu.get("gpu_sm") else "unknown (--gpu-sm N)"
-    out.print(f"[bold]check {escape(report.stack)}[/bold]   GPU: {escape(where)}")
+    out.print(f"[bold]check {shown(report.stack)}[/bold]   GPU: {shown(where)}")
     table = Table(box=None, pad_edge=False, show_edge=False)
     for column in ("role", "file", "family", "width"):
         table.add_column(column)
     for part in report.parts:
-        table.add_row(part.role, escape(part.name), escape(part.family or "?"), width_text(part))
+        table.add_row(part.role, shown(part.name), shown(part.family or "?"), width_text(part))
     out.print(table)
     out.print()
     for verdict in sorted(report.verdicts, key=lambda v: ("fail", "pass", "skip").index(v.status)
@@ -162,19 +162,18 @@ def print_report(report: Report) -> None:
 
 def _print_verdict(out: Console, verdict: Verdict) -> None:
     """A failure leads with what is wrong, then the rule, why it matters and the fix."""
-    from rich.markup import escape
     from rich.padding import Padding
     from rich.text import Text
 
     rule = verdict.rule
     if verdict.status != "fail":
-        line = f"{MARKS[verdict.status]} {escape(rule.title)}  [dim]{rule.id}[/dim]"
+        line = f"{MARKS[verdict.status]} {shown(rule.title)}  [dim]{rule.id}[/dim]"
         if verdict.status == "skip":
-            line += f"  [yellow]skipped: {escape(verdict.note or 'facts unknown')}[/yellow]"
+            line += f"  [yellow]skipped: {shown(verdict.note or 'facts unknown')}[/yellow]"
         out.print(line)
         return
     for finding in verdict.findings:
-        out.print(f"{MARKS['fail']} [bold]{escape(finding.message)}[/bold]")
+        out.print(f"{MARKS['fail']} [bold]{shown(finding.message)}[/bold]")
     fix = rule.fix
     target = ""
     if fix.get("use"):

@@ -69,7 +69,9 @@ def ensure_command(
         float | None,
         typer.Option(
             C.LOCK_TIMEOUT,
-            help="Seconds to wait for another process pulling the same file (exit 5).",
+            click_type=shared.Seconds(zero_ok=True),
+            help="Seconds to wait for another process pulling the same file (exit 5); "
+            "0: do not wait.",
             show_default=False,
         ),
     ] = None,

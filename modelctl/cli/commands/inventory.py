@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelctl.cli.options import Json, Manifests, ModelsDir, models_layout
-from modelctl.cli.output import console, human_size, print_json
+from modelctl.cli.options import Json, Manifests, ModelsDir, Seconds, models_layout
+from modelctl.cli.output import console, human_size, print_json, shown
 from modelctl.errors import BadInput, CheckFailed, printable
 
 if TYPE_CHECKING:
@@ -182,13 +182,12 @@ def status_command(
 
 
 def _print_status(data: dict[str, Any]) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     out = console()
-    out.print(f"models dir: {escape(data['models_dir'])}")
+    out.print(f"models dir: {shown(data['models_dir'])}")
     for sel in data["selections"]:
-        table = Table(title=escape(sel["spec"]), box=None, pad_edge=False, title_justify="left")
+        table = Table(title=shown(sel["spec"]), box=None, pad_edge=False, title_justify="left")
         for column in ("asset", "dest", "size", "state"):
             table.add_column(column)
         for row in sel["assets"]:
@@ -196,30 +195,30 @@ def _print_status(data: dict[str, Any]) -> None:
             if row["partial_bytes"] is not None:
                 state += f" ({human_size(row['partial_bytes'])} of {human_size(row['size'])})"
             table.add_row(
-                escape(row["id"]), escape(row["dest"]), human_size(row["size"]), escape(state)
+                shown(row["id"]), shown(row["dest"]), human_size(row["size"]), shown(state)
             )
         out.print(table)
     m = data["managed"]
     out.print(f"managed: {m['files']} files, {human_size(m['bytes'])}")
     for dest in m["missing"]:
-        out.print(f"  missing (receipt without file): {escape(dest)}")
+        out.print(f"  missing (receipt without file): {shown(dest)}")
     for f in data["interrupted"]:
         out.print(f"interrupted install (receipt not yet written; the next pull, ensure or verify "
-                  f"finishes it): {escape(f['path'])}  {human_size(f['size'])}")  # fmt: skip
+                  f"finishes it): {shown(f['path'])}  {human_size(f['size'])}")  # fmt: skip
     if data["unmanaged"]:
         total = sum(f["size"] for f in data["unmanaged"])
         out.print(f"unmanaged (no receipt; never touched): {len(data['unmanaged'])} files, "
                   f"{human_size(total)}")  # fmt: skip
         for f in data["unmanaged"]:
-            out.print(f"  {escape(f['path'])}  {human_size(f['size'])}")
+            out.print(f"  {shown(f['path'])}  {human_size(f['size'])}")
     for p in data["partials"]:
-        out.print(f"partial: {escape(p['source'] or p['key'])}  "
+        out.print(f"partial: {shown(p['source'] or p['key'])}  "
                   f"{human_size(p['bytes'])} of {human_size(p['size'])}")  # fmt: skip
     for f in data["leftovers"]:
-        out.print(f"leftover: {escape(f['path'])}  {human_size(f['size'])} (modelctl gc)")
+        out.print(f"leftover: {shown(f['path'])}  {human_size(f['size'])} (modelctl gc)")
     if data["folders"]:
         out.print("folders: " + ", ".join(
-            f"{escape(k)} {human_size(v)}" for k, v in data["folders"].items()))  # fmt: skip
+            f"{shown(k)} {human_size(v)}" for k, v in data["folders"].items()))  # fmt: skip
     disk = data["disk"]
     if disk:
         out.print(f"disk: {human_size(disk['free'])} free of {human_size(disk['total'])}")
@@ -301,7 +300,8 @@ def rm_command(
         float | None,
         typer.Option(
             "--lock-timeout",
-            help="Seconds to wait for a pull of the same file (exit 5).",
+            click_type=Seconds(zero_ok=True),
+            help="Seconds to wait for a pull of the same file (exit 5); 0: do not wait.",
             show_default=False,
         ),
     ] = 60.0,

@@ -13,6 +13,7 @@ from modelctl.cli.options import (
     Locked,
     Manifests,
     ModelsDir,
+    Seconds,
     models_layout,
     parse_gpu_sm,
 )
@@ -76,13 +77,25 @@ def pull_command(
     ] = None,
     lock_timeout: Annotated[
         float,
-        typer.Option("--lock-timeout", help="Seconds to wait for another process's lock (exit 5)."),
+        typer.Option(
+            "--lock-timeout",
+            click_type=Seconds(zero_ok=True),
+            help="Seconds to wait for another process's lock (exit 5); 0: do not wait.",
+        ),
     ] = 1800.0,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Give up after this many seconds (exit 5).")
+        float | None,
+        typer.Option(
+            "--timeout", click_type=Seconds(), help="Give up after this many seconds (exit 5)."
+        ),
     ] = None,
     stall_timeout: Annotated[
-        float, typer.Option("--stall-timeout", help="Seconds without data before reconnecting.")
+        float,
+        typer.Option(
+            "--stall-timeout",
+            click_type=Seconds(),
+            help="Seconds without data before reconnecting.",
+        ),
     ] = 30.0,
     offline: Annotated[
         bool, typer.Option("--offline", help="Never use the network (file:// sources still copy).")

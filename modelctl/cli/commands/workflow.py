@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
@@ -78,7 +79,7 @@ def _write(output: Path, text: str, force: bool) -> None:
     """Write atomically (temp file + rename) so no half-written manifest ever has the final name."""
     from modelctl.errors import BadInput
 
-    output = output.expanduser()
+    output = Path(os.path.expanduser(output))
     if output.is_dir():
         raise BadInput(f"{output} is a folder", "give a file name, e.g. -o my-stack.yaml")
     if output.exists() and not force:
